@@ -1,0 +1,1 @@
+"""podpipe notify service."""

@@ -1,0 +1,1 @@
+"""podpipe transcode service."""

@@ -1,0 +1,1 @@
+"""podpipe: shared core (events, runtime, storage, settings) and the CLI."""

@@ -1,0 +1,25 @@
+"""How a handler tells the runtime what went wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from podpipe.events import Event
+
+
+class PermanentError(Exception):
+    """Retrying cannot help (bad input, a refused request): fail now, without burning retries.
+
+    The runtime publishes the route's failure events, sends the message to the queue's DLQ
+    itself (with the reason and the source queue as message attributes) and deletes the
+    original. ``events`` are extra events to publish alongside the failure events.
+    """
+
+    def __init__(self, reason: str, *, events: Sequence[Event] = ()) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.events = tuple(events)
+
+
+class RetryableError(Exception):
+    """A transient failure worth another attempt (any other exception counts as one too)."""
