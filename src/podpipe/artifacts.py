@@ -59,8 +59,10 @@ def put_text(
 
 
 def put_json(s3: S3Client, bucket: str, key: str, value: Any) -> None:
-    body = value.model_dump_json(indent=2) if hasattr(value, "model_dump_json") else json.dumps(
-        value, indent=2, ensure_ascii=False
+    body = (
+        value.model_dump_json(indent=2)
+        if hasattr(value, "model_dump_json")
+        else json.dumps(value, indent=2, ensure_ascii=False)
     )
     put_text(s3, bucket, key, body, "application/json")
 
@@ -70,7 +72,11 @@ def put_json_if_absent(s3: S3Client, bucket: str, key: str, value: Any) -> bool:
     body = value.model_dump_json() if hasattr(value, "model_dump_json") else json.dumps(value)
     try:
         s3.put_object(
-            Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json", IfNoneMatch="*"
+            Bucket=bucket,
+            Key=key,
+            Body=body.encode(),
+            ContentType="application/json",
+            IfNoneMatch="*",
         )
     except ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code"))

@@ -367,11 +367,12 @@ def _detail_type_of(raw: Any) -> str | None:
 
 
 _ENVELOPES = {t.DETAIL_TYPE: _envelope_for(t) for t in EVENT_TYPES}
-AnyEnvelope = Annotated[
+# The union is built from EVENT_TYPES at import time, so mypy sees it only as a runtime value.
+_ANY_ENVELOPE: Any = Annotated[
     Union[tuple(Annotated[env, Tag(dt)] for dt, env in _ENVELOPES.items())],  # noqa: UP007
     Discriminator(_detail_type_of),
 ]
-_ENVELOPE_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyEnvelope)
+_ENVELOPE_ADAPTER: TypeAdapter[Any] = TypeAdapter(_ANY_ENVELOPE)
 
 
 class Envelope(BaseModel):
@@ -465,5 +466,7 @@ def events_markdown() -> str:
             shown = field.alias or name
             annotation = getattr(field.annotation, "__name__", None) or str(field.annotation)
             annotation = annotation.replace("podpipe.events.", "").replace("|", "\\|")
-            lines.append(f"| `{shown}` | `{annotation}` | {'yes' if field.is_required() else 'no'} |")
+            lines.append(
+                f"| `{shown}` | `{annotation}` | {'yes' if field.is_required() else 'no'} |"
+            )
     return "\n".join(lines) + "\n"

@@ -20,7 +20,9 @@ class CoreSettings(BaseSettings):
     name_prefix: str = Field(
         default="podpipe", description="Prefix of every queue, DLQ, bus and rule name."
     )
-    bucket: str = Field(default="podpipe-media", description="The S3 bucket of uploads and artifacts.")
+    bucket: str = Field(
+        default="podpipe-media", description="The S3 bucket of uploads and artifacts."
+    )
     bus_name: str = Field(default="", description="EventBridge bus; default '<prefix>-events'.")
     region: str = Field(
         default="us-east-1",

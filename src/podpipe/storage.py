@@ -23,7 +23,9 @@ EPISODES_PREFIX = "episodes/"
 PROMPTS_PREFIX = "prompts/"
 MAX_KEY_BYTES = 512
 EPISODE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-AUDIO_EXTENSIONS = frozenset({".m4a", ".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp4", ".mov", ".aac"})
+AUDIO_EXTENSIONS = frozenset(
+    {".m4a", ".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp4", ".mov", ".aac"}
+)
 METADATA_PREFIX = "podpipe-"
 
 
@@ -63,7 +65,7 @@ def episode_id_from_upload_key(key: str) -> str:
         raise InvalidEpisodeKeyError(
             f"upload key {key[:80]!r} must name one file directly under {UPLOADS_PREFIX!r}"
         )
-    stem, dot, extension = name.rpartition(".")
+    stem, dot, _extension = name.rpartition(".")
     if not dot or not stem:
         raise InvalidEpisodeKeyError(f"upload key {key[:80]!r} has no file extension")
     if not name.isascii():
