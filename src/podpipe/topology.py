@@ -47,6 +47,7 @@ class Topology(BaseModel):
     queues: dict[str, QueueSpec]
     rules: dict[str, RuleSpec]
     default_bus_rules: list[str] = Field(default_factory=list)
+    topics: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _rules_target_queues(self) -> Topology:
@@ -78,6 +79,14 @@ def queue_name(prefix: str, queue: str) -> str:
 
 def dlq_name(prefix: str, queue: str) -> str:
     return f"{prefix}-{queue}-dlq"
+
+
+def rule_name(prefix: str, rule: str) -> str:
+    return f"{prefix}-{rule}"
+
+
+def topic_name(prefix: str, topic: str) -> str:
+    return f"{prefix}-{topic}"
 
 
 @cache

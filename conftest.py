@@ -1,0 +1,3 @@
+"""Shared pytest plugins: LocalStack fixtures for integration and e2e tests."""
+
+pytest_plugins = ["tests.support.localstack"]

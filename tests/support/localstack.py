@@ -1,0 +1,151 @@
+"""Pytest fixtures for tests that talk to LocalStack.
+
+`localstack` (session) makes sure the pinned LocalStack is up — starting it when nothing
+answers on 127.0.0.1:4566 and stopping at the end exactly what it started — and points boto3
+at it through the standard AWS_ENDPOINT_URL. `stack` (per test) bootstraps the whole
+topology under a fresh name prefix and bucket, so tests never see each other's messages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from podpipe.events import Envelope, parse_envelope
+from podpipe.local import (
+    LOCAL_AWS_ENV,
+    AwsClients,
+    BootstrappedStack,
+    LocalStack,
+    StateDir,
+    bootstrap,
+    teardown,
+)
+from podpipe.settings import CoreSettings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def localstack() -> Iterator[str]:
+    os.environ.update(LOCAL_AWS_ENV)
+    emulator = LocalStack(StateDir(REPO / ".podpipe" / "test"))
+    started = emulator.start()
+    try:
+        yield emulator.endpoint
+    finally:
+        if started:
+            emulator.stop()
+
+
+@dataclass
+class Stack:
+    """A bootstrapped topology under its own prefix, with boto3 clients on LocalStack."""
+
+    settings: CoreSettings
+    created: BootstrappedStack
+    clients: AwsClients
+
+    @property
+    def bucket(self) -> str:
+        return self.settings.bucket
+
+    @property
+    def s3(self) -> Any:
+        return self.clients.s3
+
+    @property
+    def sqs(self) -> Any:
+        return self.clients.sqs
+
+    @property
+    def events(self) -> Any:
+        return self.clients.events
+
+    @property
+    def sns(self) -> Any:
+        return self.clients.sns
+
+    def queue_url(self, name: str) -> str:
+        return self.created.queue_urls[name]
+
+    def dlq_url(self, name: str) -> str:
+        return self.created.dlq_urls[name]
+
+    def topic_arn(self, name: str) -> str:
+        return self.created.topic_arns[name]
+
+    def env(self) -> dict[str, str]:
+        """Environment for a service subprocess bound to this stack."""
+        return {
+            **os.environ,
+            **LOCAL_AWS_ENV,
+            "PODPIPE_NAME_PREFIX": self.settings.name_prefix,
+            "PODPIPE_BUCKET": self.settings.bucket,
+            "PODPIPE_BUS_NAME": self.settings.event_bus,
+            "PODPIPE_WAIT_TIME_SECONDS": str(self.settings.wait_time_seconds),
+        }
+
+    def drain(self, queue_url: str, *, expect: int, timeout: float = 60.0) -> list[dict[str, Any]]:
+        """Receive (and delete) messages until `expect` arrived or the timeout passed."""
+        got: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while len(got) < expect and time.monotonic() < deadline:
+            reply = self.sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=1,
+                MessageAttributeNames=["All"],
+                AttributeNames=["All"],
+            )
+            for message in reply.get("Messages", []):
+                got.append(message)
+                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return got
+
+    def drain_events(self, queue: str, *, expect: int, timeout: float = 60.0) -> list[Envelope]:
+        messages = self.drain(self.queue_url(queue), expect=expect, timeout=timeout)
+        return [parse_envelope(m["Body"]) for m in messages]
+
+    def put_upload(self, episode_id: str, data: bytes, extension: str = "m4a") -> str:
+        key = f"uploads/{episode_id}.{extension}"
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+        return key
+
+    def put_sidecar(self, episode_id: str, metadata: dict[str, Any]) -> None:
+        self.s3.put_object(
+            Bucket=self.bucket, Key=f"uploads/{episode_id}.json", Body=json.dumps(metadata).encode()
+        )
+
+
+def make_settings(**overrides: Any) -> CoreSettings:
+    prefix = "t" + uuid.uuid4().hex[:10]
+    values: dict[str, Any] = {
+        "name_prefix": prefix,
+        "bucket": f"{prefix}-media",
+        "wait_time_seconds": 1,
+        "shutdown_grace_seconds": 10.0,
+        "log_json": True,
+    }
+    values.update(overrides)
+    return CoreSettings(**values)
+
+
+@pytest.fixture
+def stack(localstack: str) -> Iterator[Stack]:
+    settings = make_settings()
+    clients = AwsClients.from_session(boto3.Session())
+    created = bootstrap(settings, clients)
+    try:
+        yield Stack(settings=settings, created=created, clients=clients)
+    finally:
+        teardown(settings, clients)
