@@ -9,6 +9,7 @@ processes record their pids under ``.podpipe/`` so `podpipe local down` stops ex
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -180,7 +181,7 @@ def bootstrap(
 
     rule_names: dict[str, str] = {}
     rule_arns_by_queue: dict[str, list[str]] = {}
-    for rule, spec in topology.rules.items():
+    for rule, rule_spec in topology.rules.items():
         bus = "default" if topology.is_default_bus_rule(rule) else settings.event_bus
         name = rule_name(prefix, rule)
         arn = clients.events.put_rule(
@@ -192,10 +193,10 @@ def bootstrap(
         clients.events.put_targets(
             Rule=name,
             EventBusName=bus,
-            Targets=[{"Id": f"{spec.target}-queue", "Arn": queue_arns[spec.target]}],
+            Targets=[{"Id": f"{rule_spec.target}-queue", "Arn": queue_arns[rule_spec.target]}],
         )
         rule_names[rule] = name
-        rule_arns_by_queue.setdefault(spec.target, []).append(arn)
+        rule_arns_by_queue.setdefault(rule_spec.target, []).append(arn)
 
     for queue, arns in rule_arns_by_queue.items():
         clients.sqs.set_queue_attributes(
@@ -259,10 +260,8 @@ def teardown(settings: CoreSettings, clients: AwsClients, topology: Topology | N
                 clients.sqs.delete_queue(QueueUrl=url)
             except ClientError:
                 pass
-    try:
+    with contextlib.suppress(ClientError):
         clients.events.delete_event_bus(Name=settings.event_bus)
-    except ClientError:
-        pass
 
 
 # --------------------------------------------------------------------------- processes
