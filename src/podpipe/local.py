@@ -371,7 +371,7 @@ class LocalStack:
     def install(self) -> None:
         if self.installed():
             return
-        uv = shutil.which("uv")
+        uv = os.environ.get("UV") or shutil.which("uv")  # `uv run` exports UV
         if uv is None:
             raise LocalStackError("uv is not on PATH (make installs it: run `make setup`)")
         log.info("installing localstack", venv=str(self.venv))

@@ -1,0 +1,56 @@
+# podpipe entry points. `make test` and `make demo` work on a fresh machine with only
+# Python 3.11 and make: they install uv, the workspace and the pinned LocalStack themselves.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+RUN := $(UV) run --frozen
+
+.PHONY: help setup localstack test test-unit lint format up down demo bench images clean
+
+help:
+	@echo "make demo   run the whole pipeline locally on the sample episode"
+	@echo "make test   unit + integration + e2e tests (installs everything it needs)"
+	@echo "make lint   ruff + mypy strict"
+	@echo "make up / make down   start / stop LocalStack and the four services"
+	@echo "make bench  benchmarks, results under bench/results/"
+
+setup:
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --all-packages --frozen --quiet
+
+localstack: setup
+	$(RUN) podpipe local install
+
+test: localstack
+	$(RUN) pytest
+
+test-unit: setup
+	$(RUN) pytest tests/unit
+
+lint: setup
+	$(RUN) ruff format --check src services tests bench
+	$(RUN) ruff check src services tests bench
+	$(RUN) mypy src services/*/src
+
+format: setup
+	$(RUN) ruff format src services tests bench
+	$(RUN) ruff check --fix src services tests bench
+
+up: localstack
+	$(RUN) podpipe local up
+
+down:
+	$(RUN) podpipe local down
+
+demo: localstack
+	$(RUN) python -m podpipe.demo
+
+bench: localstack
+	$(RUN) python -m bench
+
+images:
+	docker build -f docker/base.Dockerfile -t podpipe-base .
+	for s in transcode transcribe llm notify; do docker build -f docker/$$s.Dockerfile -t podpipe-$$s .; done
+
+clean: down
+	rm -rf .podpipe demo-output bench/tmp

@@ -1,0 +1,141 @@
+"""The `podpipe` command. Service packages contribute sub-commands through the
+``podpipe.cli`` entry-point group (e.g. `podpipe prompts` from podpipe-llm), so the core never
+imports a service."""
+
+from __future__ import annotations
+
+import os
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import typer
+
+from podpipe.events import events_markdown
+from podpipe.local import (
+    LOCAL_AWS_ENV,
+    SERVICES,
+    AwsClients,
+    LocalStack,
+    StateDir,
+    bootstrap,
+    local_env,
+    service_argv,
+    spawn,
+    stop,
+)
+from podpipe.logging import configure_logging
+from podpipe.settings import CoreSettings
+
+app = typer.Typer(
+    name="podpipe",
+    help="Podcast post-production on AWS: upload a recording, get an MP3, a transcript, "
+    "subtitles, show notes, chapters, clips and a blog post.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+local_app = typer.Typer(
+    help="Run podpipe on this machine against LocalStack.", no_args_is_help=True
+)
+app.add_typer(local_app, name="local")
+
+
+@app.command("events")
+def events_command(
+    markdown: bool = typer.Option(True, "--markdown/--names", help="Full reference or names only."),
+) -> None:
+    """Print the reference of every event on the podpipe bus."""
+    if markdown:
+        typer.echo(events_markdown(), nl=False)
+    else:
+        from podpipe.events import EVENT_TYPES
+
+        for event_type in EVENT_TYPES:
+            typer.echo(f"{event_type.SOURCE}\t{event_type.DETAIL_TYPE}")
+
+
+def _local_settings() -> CoreSettings:
+    for key, value in LOCAL_AWS_ENV.items():
+        os.environ.setdefault(key, value)
+    return CoreSettings()
+
+
+@local_app.command("install")
+def local_install() -> None:
+    """Install the pinned LocalStack into its own virtual environment (idempotent)."""
+    emulator = LocalStack(StateDir())
+    emulator.install()
+    typer.echo(f"localstack installed in {emulator.venv}")
+
+
+@local_app.command("bootstrap")
+def local_bootstrap() -> None:
+    """Create the bucket, bus, queues, DLQs, rules and topics on the endpoint (idempotent)."""
+    configure_logging("WARNING")
+    settings = _local_settings()
+    created = bootstrap(settings, AwsClients.from_session())
+    typer.echo(f"bucket  {created.bucket}\nbus     {created.bus_name}")
+    for name, url in created.queue_urls.items():
+        typer.echo(f"queue   {name:<13} {url}")
+
+
+@local_app.command("up")
+def local_up(
+    services: str = typer.Option(",".join(SERVICES), help="Comma-separated services to start."),
+) -> None:
+    """Start LocalStack (unless one runs), bootstrap the topology, start the services."""
+    configure_logging("WARNING")
+    state = StateDir()
+    emulator = LocalStack(state)
+    started = emulator.start()
+    typer.echo(
+        "localstack " + ("started" if started else "already running") + f" at {emulator.endpoint}"
+    )
+    settings = _local_settings()
+    created = bootstrap(settings, AwsClients.from_session())
+    extra = {"PODPIPE_NOTIFY_TOPIC_ARN": created.topic_arns.get("notifications", "")}
+    for service in [s for s in services.split(",") if s]:
+        if state.pid_file(service).exists():
+            typer.echo(f"{service:<10} already started (pid file {state.pid_file(service)})")
+            continue
+        pid = spawn(service, service_argv(service), local_env(settings, extra), state)
+        typer.echo(f"{service:<10} pid {pid}, log {state.log_file(service)}")
+
+
+@local_app.command("down")
+def local_down() -> None:
+    """Stop exactly what `podpipe local up` started (services first, then LocalStack)."""
+    state = StateDir()
+    for name in [s for s in state.started() if s != "localstack"]:
+        typer.echo(f"{name:<10} {'stopped' if stop(name, state) else 'was not running'}")
+    if state.pid_file("localstack").exists():
+        typer.echo(f"localstack {'stopped' if LocalStack(state).stop() else 'was not running'}")
+
+
+@local_app.command("logs")
+def local_logs(
+    service: str = typer.Argument(..., help="transcode, transcribe, llm, notify or localstack"),
+) -> None:
+    """Print the log file of a local process."""
+    path: Path = StateDir().log_file(service)
+    if not path.exists():
+        raise typer.BadParameter(f"no log at {path}")
+    typer.echo(path.read_text(), nl=False)
+
+
+def _load_plugins() -> None:
+    """Add the sub-commands that installed service packages contribute."""
+    for entry in entry_points(group="podpipe.cli"):
+        try:
+            plugin = entry.load()
+        except (ImportError, AttributeError) as exc:  # one broken plugin must not break the CLI
+            typer.echo(f"podpipe: skipping plugin {entry.name!r}: {exc}", err=True)
+            continue
+        if isinstance(plugin, typer.Typer):
+            app.add_typer(plugin, name=entry.name)
+
+
+_load_plugins()
+
+
+def main() -> None:
+    app()
