@@ -1,0 +1,96 @@
+"""Episode identity from upload keys, and the S3 layout, against hostile input."""
+
+from __future__ import annotations
+
+import pytest
+
+from podpipe.storage import (
+    EpisodeKeys,
+    EpisodeMetadata,
+    InvalidEpisodeKeyError,
+    episode_id_from_upload_key,
+    is_audio_upload,
+    slugify_episode_id,
+)
+
+
+@pytest.mark.parametrize(
+    ("key", "episode_id"),
+    [
+        ("uploads/ep42.m4a", "ep42"),
+        ("uploads/2026-11-27-weekly.mp3", "2026-11-27-weekly"),
+        ("uploads/a.wav", "a"),
+    ],
+)
+def test_episode_id_comes_from_the_key(key: str, episode_id: str) -> None:
+    assert episode_id_from_upload_key(key) == episode_id
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "uploads/../episodes/x.m4a",
+        "uploads/..m4a",
+        "uploads/sub/dir.m4a",
+        "/uploads/ep.m4a",
+        "uploads//etc/passwd.m4a",
+        "uploads/ep\\..\\x.m4a",
+        "episodes/ep/audio.mp3",
+        "uploads/",
+        "uploads/noextension",
+        "uploads/.hidden.m4a",
+        "uploads/Ep42.m4a",  # upper case would alias another episode on case-insensitive tools
+        "uploads/ep 42.m4a",
+        "uploads/épisode.m4a",
+        "uploads/ep\u200b42.m4a",  # zero-width space
+        "uploads/ep\uff0e\uff0e.m4a",  # fullwidth dots
+        "uploads/ep%2F..%2Fx.m4a",
+        "uploads/-leading.m4a",
+        "uploads/" + "a" * 65 + ".m4a",
+        "uploads/" + "a" * 1024 + ".m4a",
+        "uploads/ep\x00.m4a",
+    ],
+)
+def test_hostile_keys_are_refused_with_a_clear_error(key: str) -> None:
+    with pytest.raises(InvalidEpisodeKeyError):
+        episode_id_from_upload_key(key)
+
+
+def test_every_artifact_stays_under_the_episode_prefix() -> None:
+    keys = EpisodeKeys("ep42")
+    produced = [
+        keys.audio,
+        keys.transcript_json,
+        keys.subtitles_vtt,
+        keys.manifest,
+        keys.prompt_output("show-notes", "md"),
+        keys.prompt_metadata("clip-picks"),
+        keys.stage_record("prompt-titles"),
+        keys.completed_marker,
+    ]
+    assert all(k.startswith("episodes/ep42/") and ".." not in k for k in produced)
+    with pytest.raises(InvalidEpisodeKeyError):
+        keys.prompt_output("../../uploads/x", "md")
+    with pytest.raises(InvalidEpisodeKeyError):
+        EpisodeKeys("../x")
+
+
+def test_only_audio_under_uploads_is_an_episode() -> None:
+    assert is_audio_upload("uploads/ep.M4A")
+    assert not is_audio_upload("uploads/ep.json")
+    assert not is_audio_upload("episodes/ep/audio.mp3")
+
+
+def test_slugify_makes_a_valid_id_from_a_file_name() -> None:
+    assert slugify_episode_id("Épisode 42: The Big One!") == "episode-42-the-big-one"
+    assert slugify_episode_id("!!!") == "episode"
+
+
+def test_metadata_round_trips_through_s3_object_metadata() -> None:
+    meta = EpisodeMetadata(
+        title="Ünïcode & friends", show="Cloud Talk", episode_number=42, hosts="Ana, Ben"
+    )
+    headers = meta.to_s3_metadata()
+    assert all(v.isascii() for v in headers.values())  # S3 user metadata must be ASCII
+    assert EpisodeMetadata.from_s3_metadata(headers) == meta
+    assert meta.people == ["Ana", "Ben"]
