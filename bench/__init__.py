@@ -1,0 +1,1 @@
+"""podpipe benchmarks: `make bench` runs them all; results land in bench/results/*.json."""
