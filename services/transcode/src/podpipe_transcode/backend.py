@@ -1,0 +1,205 @@
+"""The transcoding port and its default adapter, ffmpeg (two-pass EBU R128 loudnorm → MP3).
+
+A backend turns a local source file into a normalised MP3 and reports what it measured; it
+raises :class:`BadInputError` for input no retry can fix. Another backend (e.g. a managed
+service) only has to implement :class:`TranscodeBackend`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import structlog
+
+from podpipe_transcode.commands import Mp3Encoding, analysis_args, measure_args, normalize_args
+from podpipe_transcode.core import (
+    BadInputError,
+    check_decoded,
+    check_duration,
+    check_source,
+    silent_reason,
+    unreadable_reason,
+)
+from podpipe_transcode.ffmpeg import (
+    FfmpegError,
+    FfmpegProgress,
+    MediaInfo,
+    ProbeError,
+    find_ffmpeg,
+    probe,
+    run_ffmpeg,
+)
+from podpipe_transcode.loudness import (
+    LoudnessMeasurement,
+    LoudnessTargets,
+    LoudnormParseError,
+    parse_loudnorm_report,
+)
+
+log = structlog.get_logger()
+
+SNIFF_BYTES = 512
+
+
+@dataclass(frozen=True)
+class TranscodeJob:
+    targets: LoudnessTargets
+    encoding: Mp3Encoding
+    max_duration_seconds: float
+
+
+@dataclass(frozen=True)
+class TranscodeResult:
+    """What the backend measured: the source, and the finished MP3 (decoded again)."""
+
+    source_format: str
+    source_duration_seconds: float
+    source_loudness: LoudnessMeasurement
+    output_duration_seconds: float
+    output_loudness: LoudnessMeasurement
+    normalization_type: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class TranscodeBackend(Protocol):
+    """Source file in, normalised MP3 out. Raises BadInputError for unusable input."""
+
+    name: str
+
+    def transcode(self, source: Path, destination: Path, job: TranscodeJob) -> TranscodeResult:
+        """Write the MP3 to ``destination`` and report the measurements."""
+        ...
+
+
+class _TooLongError(Exception):
+    """Raised from a progress callback to stop decoding a file that is over the limit."""
+
+
+@dataclass
+class FfmpegBackend:
+    """The default backend: ffmpeg from PATH or the imageio-ffmpeg wheel."""
+
+    ffmpeg: str = ""
+    progress_log_seconds: float = 15.0
+    name: str = "ffmpeg"
+
+    def __post_init__(self) -> None:
+        self.ffmpeg = self.ffmpeg or find_ffmpeg()
+
+    def inspect(self, source: Path) -> MediaInfo:
+        try:
+            return probe(source, ffmpeg=self.ffmpeg)
+        except ProbeError as exc:
+            size = source.stat().st_size
+            with source.open("rb") as handle:
+                head = handle.read(SNIFF_BYTES)
+            raise BadInputError(unreadable_reason(source.name, size, head, exc.stderr)) from exc
+
+    def transcode(self, source: Path, destination: Path, job: TranscodeJob) -> TranscodeResult:
+        name = source.name
+        timings: dict[str, float] = {}
+        started = time.monotonic()
+        info = self.inspect(source)
+        check_source(info, name, job.max_duration_seconds)
+        timings["probe"] = time.monotonic() - started
+
+        started = time.monotonic()
+        source_loudness, decoded = self._analyse(source, info, job)
+        timings["analyse"] = time.monotonic() - started
+        check_decoded(info.duration_seconds, decoded, name)
+        check_duration(decoded, name, job.max_duration_seconds)
+        if source_loudness.is_silent:
+            raise BadInputError(silent_reason(name))
+
+        started = time.monotonic()
+        try:
+            encoded = run_ffmpeg(
+                normalize_args(source, destination, job.targets, source_loudness, job.encoding),
+                ffmpeg=self.ffmpeg,
+                total_seconds=decoded,
+                label="normalize",
+                log_every_seconds=self.progress_log_seconds,
+            )
+        except FfmpegError as exc:
+            raise _conversion_error(name, exc) from exc
+        applied = _report_or_none(encoded.stderr)
+        timings["normalize"] = time.monotonic() - started
+
+        started = time.monotonic()
+        output_loudness, output_seconds = self.measure(destination, job.targets, decoded)
+        timings["measure"] = time.monotonic() - started
+        return TranscodeResult(
+            source_format=info.format_name,
+            source_duration_seconds=decoded,
+            source_loudness=source_loudness,
+            output_duration_seconds=output_seconds,
+            output_loudness=output_loudness,
+            normalization_type=applied.normalization_type if applied else "unknown",
+            timings={k: round(v, 3) for k, v in timings.items()},
+        )
+
+    def measure(
+        self, audio: Path, targets: LoudnessTargets, expected_seconds: float | None = None
+    ) -> tuple[LoudnessMeasurement, float]:
+        """Loudness and true peak of a finished file, and how long it decodes."""
+        result = run_ffmpeg(
+            measure_args(audio, targets),
+            ffmpeg=self.ffmpeg,
+            total_seconds=expected_seconds,
+            label="measure",
+            log_every_seconds=self.progress_log_seconds,
+        )
+        seconds = result.last_progress.out_time_seconds if result.last_progress else 0.0
+        return parse_loudnorm_report(result.stderr), seconds
+
+    def _analyse(
+        self, source: Path, info: MediaInfo, job: TranscodeJob
+    ) -> tuple[LoudnessMeasurement, float]:
+        limit = job.max_duration_seconds
+
+        def stop_when_too_long(progress: FfmpegProgress) -> None:
+            # The header may not state a duration (raw streams): stop decoding at the limit.
+            if progress.out_time_seconds > limit:
+                raise _TooLongError
+
+        try:
+            result = run_ffmpeg(
+                analysis_args(source, job.targets),
+                ffmpeg=self.ffmpeg,
+                total_seconds=info.duration_seconds,
+                on_progress=stop_when_too_long,
+                label="analyse",
+                log_every_seconds=self.progress_log_seconds,
+            )
+        except _TooLongError:
+            check_duration(limit + 1, source.name, limit)
+            raise  # pragma: no cover - check_duration always raises here
+        except FfmpegError as exc:
+            raise _conversion_error(source.name, exc) from exc
+        decoded = result.last_progress.out_time_seconds if result.last_progress else 0.0
+        try:
+            return parse_loudnorm_report(result.stderr), decoded
+        except LoudnormParseError as exc:
+            raise BadInputError(
+                f"{source.name} could not be measured: no audio decoded ({exc})"
+            ) from exc
+
+
+def _report_or_none(stderr: str) -> LoudnessMeasurement | None:
+    try:
+        return parse_loudnorm_report(stderr)
+    except LoudnormParseError:
+        return None
+
+
+_TRANSIENT_MARKERS = ("No space left on device", "Cannot allocate memory", "Resource temporarily")
+
+
+def _conversion_error(name: str, exc: FfmpegError) -> Exception:
+    """A failed ffmpeg run on a file that probed fine: damaged data, unless the box is sick."""
+    if any(marker in exc.stderr for marker in _TRANSIENT_MARKERS):
+        return exc  # the machine, not the file: worth a retry
+    return BadInputError(f"{name} could not be converted: ffmpeg said {exc.reason}")

@@ -1,0 +1,128 @@
+"""The ffmpeg argument lists for each pass, and the MP3 encoding presets (pure, no I/O).
+
+``run_ffmpeg`` adds the common flags (``-hide_banner -nostdin -y -nostats -progress``);
+these builders return only inputs, filters and outputs, so a unit test can read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from podpipe_transcode.loudness import LoudnessMeasurement, LoudnessTargets, analysis_filter
+from podpipe_transcode.loudness import normalize_filter as _normalize_filter
+
+MP3_BITRATES_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+AUDIO_STREAM = "0:a:0"
+"""The first audio stream: for mp4/mov that skips the video track, for audio files it is it."""
+
+
+class EncodingPreset(StrEnum):
+    """Named starting points; bitrate and channels can still be set one by one."""
+
+    STANDARD = "standard"
+    SPEECH = "speech"
+
+
+PRESETS: dict[EncodingPreset, tuple[int, int]] = {
+    EncodingPreset.STANDARD: (128, 2),
+    # Speech-only shows sound the same at a fraction of the size: mono at 64 kb/s (96 max).
+    EncodingPreset.SPEECH: (64, 1),
+}
+
+
+class EncodingError(ValueError):
+    """An MP3 setting libmp3lame cannot honour."""
+
+
+@dataclass(frozen=True)
+class Mp3Encoding:
+    bitrate_kbps: int = 128
+    channels: int = 2
+    sample_rate: int = 44100
+
+    def __post_init__(self) -> None:
+        if self.bitrate_kbps not in MP3_BITRATES_KBPS:
+            allowed = ", ".join(str(b) for b in MP3_BITRATES_KBPS)
+            raise EncodingError(f"MP3 bitrate {self.bitrate_kbps} kb/s is not one of {allowed}")
+        if self.channels not in (1, 2):
+            raise EncodingError(f"MP3 channels must be 1 (mono) or 2 (stereo), not {self.channels}")
+        if self.sample_rate not in (22050, 24000, 32000, 44100, 48000):
+            raise EncodingError(f"MP3 sample rate {self.sample_rate} Hz is not supported")
+
+    @classmethod
+    def from_preset(
+        cls,
+        preset: EncodingPreset,
+        *,
+        bitrate_kbps: int | None = None,
+        channels: int | None = None,
+        sample_rate: int = 44100,
+    ) -> Mp3Encoding:
+        default_bitrate, default_channels = PRESETS[preset]
+        return cls(
+            bitrate_kbps=bitrate_kbps or default_bitrate,
+            channels=channels or default_channels,
+            sample_rate=sample_rate,
+        )
+
+
+def analysis_args(source: Path, targets: LoudnessTargets, stream: str = AUDIO_STREAM) -> list[str]:
+    """Pass one: decode the audio stream and measure it (also proves it decodes to the end)."""
+    return [
+        "-i",
+        str(source),
+        "-map",
+        stream,
+        "-af",
+        analysis_filter(targets),
+        "-f",
+        "null",
+        "-",
+    ]
+
+
+def normalize_args(
+    source: Path,
+    destination: Path,
+    targets: LoudnessTargets,
+    measured: LoudnessMeasurement,
+    encoding: Mp3Encoding,
+    stream: str = AUDIO_STREAM,
+) -> list[str]:
+    """Pass two: normalise and encode the MP3 (tags are written afterwards with mutagen)."""
+    return [
+        "-i",
+        str(source),
+        "-map",
+        stream,
+        # The source's own tags and chapters (e.g. an editor's project name) must not leak.
+        "-map_metadata",
+        "-1",
+        "-map_chapters",
+        "-1",
+        "-af",
+        _normalize_filter(targets, measured),
+        # loudnorm resamples to 192 kHz internally; bring it back to a podcast rate.
+        "-ar",
+        str(encoding.sample_rate),
+        "-ac",
+        str(encoding.channels),
+        "-c:a",
+        "libmp3lame",
+        "-b:a",
+        f"{encoding.bitrate_kbps}k",
+        "-id3v2_version",
+        "3",
+        "-write_id3v1",
+        "0",
+        "-f",
+        "mp3",
+        str(destination),
+    ]
+
+
+def measure_args(audio: Path, targets: LoudnessTargets) -> list[str]:
+    """The check on the result: measure the MP3 exactly as a podcast app would decode it."""
+    return analysis_args(audio, targets, stream="0:a:0")

@@ -1,0 +1,286 @@
+"""The "Object Created" handler: an imperative shell over the pure core in ``core.py``.
+
+Gathers facts through the ports (ObjectStore, TranscodeBackend), asks the core what they
+mean, and returns the events to publish. Bad input raises PermanentError with a reason a
+host can act on (one attempt, then "Transcode Failed"); anything else — a flaky S3, a full
+disk — propagates and is retried by the runtime.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from pydantic import ValidationError
+
+from podpipe.events import Event, Failure, ObjectCreated, S3Location, TranscodeFailed
+from podpipe.runtime.errors import PermanentError
+from podpipe.runtime.service import MessageContext
+from podpipe.storage import (
+    EpisodeKeys,
+    EpisodeMetadata,
+    InvalidEpisodeKeyError,
+    episode_id_from_upload_key,
+    is_audio_upload,
+    sidecar_key,
+)
+from podpipe_transcode.backend import TranscodeBackend, TranscodeJob, TranscodeResult
+from podpipe_transcode.commands import Mp3Encoding
+from podpipe_transcode.core import (
+    AudioInfo,
+    BadInputError,
+    MeasuredLoudness,
+    ObjectHead,
+    audio_transcoded,
+    empty_upload_reason,
+    merge_metadata,
+    normalize_etag,
+    parse_audio_info,
+    reusable,
+)
+from podpipe_transcode.loudness import LoudnessMeasurement, LoudnessTargets
+from podpipe_transcode.store import ObjectStore
+from podpipe_transcode.tags import Id3Tags, tags_for, write_tags
+
+log = structlog.get_logger()
+
+SOURCE_ETAG_METADATA = "podpipe-source-etag"
+
+
+@dataclass(frozen=True)
+class TranscodeConfig:
+    bucket: str
+    """Where episode artifacts go (the upload's own bucket is read from the event)."""
+    targets: LoudnessTargets
+    encoding: Mp3Encoding
+    max_duration_seconds: float = 4 * 3600
+    presign_expiry_seconds: int = 7200
+    work_dir: str = ""
+
+
+class TranscodeHandler:
+    def __init__(self, store: ObjectStore, backend: TranscodeBackend, config: TranscodeConfig):
+        self.store = store
+        self.backend = backend
+        self.config = config
+
+    # ----------------------------------------------------------------- the route
+
+    def handle(self, event: ObjectCreated, ctx: MessageContext) -> Sequence[Event]:
+        key = event.object.key
+        if not is_audio_upload(key):
+            # The sidecar uploads/<id>.json (and anything else) arrives here too: not an episode.
+            log.info("transcode.skipped_non_audio", key=key)
+            return []
+        try:
+            episode_id = episode_id_from_upload_key(key)
+        except InvalidEpisodeKeyError as exc:
+            raise PermanentError(str(exc)) from exc
+        structlog.contextvars.bind_contextvars(episode_id=episode_id)
+        source = S3Location(bucket=event.bucket.name, key=key)
+        name = Path(key).name
+
+        head = self.store.head(source.bucket, source.key)
+        if head is None:
+            raise PermanentError(f"{name} no longer exists in s3://{source.bucket}: nothing to do.")
+        if head.size == 0:
+            raise PermanentError(empty_upload_reason(name))
+
+        keys = EpisodeKeys(episode_id)
+        existing = parse_audio_info(self.store.get_json(self.config.bucket, keys.audio_info))
+        if existing is not None:
+            audio_head = self.store.head(self.config.bucket, keys.audio)
+            if reusable(existing, head.etag, audio_head):
+                log.info("transcode.reused", audio=existing.audio.uri, source_etag=head.etag)
+                return [self._announce(existing)]
+
+        started = time.time()
+        self.store.record_stage(
+            self.config.bucket,
+            episode_id,
+            "running",
+            started_at=started,
+            attempts=ctx.receive_count,
+            details={"source": source.uri, "backend": self.backend.name},
+        )
+        metadata = self._metadata(source.bucket, episode_id, head)
+        info = self._convert(episode_id, source, head, metadata)
+        self.store.put_json(self.config.bucket, keys.audio_info, info)
+        self.store.record_stage(
+            self.config.bucket,
+            episode_id,
+            "done",
+            started_at=started,
+            attempts=ctx.receive_count,
+            details={
+                "audio": info.audio.uri,
+                "integrated_lufs": info.loudness.integrated_lufs,
+                "true_peak_dbtp": info.loudness.true_peak_dbtp,
+                "duration_seconds": info.duration_seconds,
+                "conversion_seconds": info.elapsed_seconds,
+            },
+        )
+        log.info(
+            "transcode.done",
+            audio=info.audio.uri,
+            duration_seconds=round(info.duration_seconds, 1),
+            integrated_lufs=info.loudness.integrated_lufs,
+            true_peak_dbtp=info.loudness.true_peak_dbtp,
+            normalization=info.normalization_type,
+            elapsed_seconds=round(info.elapsed_seconds, 2),
+        )
+        return [self._announce(info)]
+
+    def on_failure(self, event: ObjectCreated, failure: Failure) -> Sequence[Event]:
+        """The final failure: record it and tell the host why (when there is an episode)."""
+        try:
+            episode_id = episode_id_from_upload_key(event.object.key)
+        except InvalidEpisodeKeyError:
+            return []  # no episode to report on; the DLQ message carries the reason
+        try:
+            previous = self.store.read_stage(self.config.bucket, episode_id)
+            self.store.record_stage(
+                self.config.bucket,
+                episode_id,
+                "failed",
+                started_at=previous.started_at if previous else None,
+                attempts=failure.attempts,
+                reason=failure.reason,
+            )
+        except Exception:  # the failure event matters more than the record
+            log.warning("transcode.stage_record_failed", exc_info=True)
+        return [
+            TranscodeFailed(
+                episode_id=episode_id,
+                source=S3Location(bucket=event.bucket.name, key=event.object.key),
+                failure=failure,
+            )
+        ]
+
+    # ----------------------------------------------------------------- steps
+
+    def _metadata(self, bucket: str, episode_id: str, head: ObjectHead) -> EpisodeMetadata:
+        """x-amz-meta-podpipe-* on the upload, overridden by the sidecar uploads/<id>.json."""
+        try:
+            from_object = EpisodeMetadata.from_s3_metadata(head.metadata)
+        except ValidationError as exc:
+            log.warning("transcode.bad_object_metadata", error=str(exc))
+            from_object = EpisodeMetadata()
+        raw = self.store.get_json(bucket, sidecar_key(episode_id))
+        sidecar: EpisodeMetadata | None = None
+        if raw is not None:
+            try:
+                sidecar = EpisodeMetadata.model_validate(raw)
+            except ValidationError as exc:
+                # Wrong tags are fixable later; refusing to publish the audio is not.
+                log.warning("transcode.bad_sidecar", key=sidecar_key(episode_id), error=str(exc))
+        return merge_metadata(from_object, sidecar)
+
+    def _convert(
+        self, episode_id: str, source: S3Location, head: ObjectHead, metadata: EpisodeMetadata
+    ) -> AudioInfo:
+        keys = EpisodeKeys(episode_id)
+        audio = S3Location(bucket=self.config.bucket, key=keys.audio)
+        job = TranscodeJob(
+            targets=self.config.targets,
+            encoding=self.config.encoding,
+            max_duration_seconds=self.config.max_duration_seconds,
+        )
+        tags = tags_for(metadata, episode_id)
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(
+            prefix="podpipe-transcode-", dir=self.config.work_dir or None
+        ) as scratch:
+            local_source = Path(scratch) / Path(source.key).name
+            local_audio = Path(scratch) / "audio.mp3"
+            self.store.download(source.bucket, source.key, local_source)
+            try:
+                result = self.backend.transcode(local_source, local_audio, job)
+            except BadInputError as exc:
+                raise PermanentError(exc.reason) from exc
+            write_tags(local_audio, tags)
+            size = local_audio.stat().st_size
+            self.store.upload(
+                local_audio,
+                audio.bucket,
+                audio.key,
+                content_type="audio/mpeg",
+                metadata={SOURCE_ETAG_METADATA: normalize_etag(head.etag)},
+            )
+        uploaded = self.store.head(audio.bucket, audio.key)
+        if uploaded is None:  # read-after-write is strong on S3: this is a real fault
+            raise RuntimeError(f"{audio.uri} is missing right after its upload")
+        return _audio_info(
+            episode_id,
+            source,
+            head,
+            audio,
+            uploaded.etag,
+            size,
+            result,
+            job,
+            tags,
+            self.backend.name,
+            elapsed=time.monotonic() - started,
+        )
+
+    def _announce(self, info: AudioInfo) -> Event:
+        url, expires_at = self.store.presign(
+            info.audio.bucket, info.audio.key, self.config.presign_expiry_seconds
+        )
+        return audio_transcoded(info, url, expires_at)
+
+
+def _loudness(measured: LoudnessMeasurement) -> MeasuredLoudness:
+    return MeasuredLoudness(
+        integrated_lufs=measured.input_i,
+        true_peak_dbtp=measured.input_tp,
+        loudness_range_lu=measured.input_lra,
+    )
+
+
+def _audio_info(
+    episode_id: str,
+    source: S3Location,
+    head: ObjectHead,
+    audio: S3Location,
+    audio_etag: str,
+    size: int,
+    result: TranscodeResult,
+    job: TranscodeJob,
+    tags: Id3Tags,
+    backend: str,
+    *,
+    elapsed: float,
+) -> AudioInfo:
+    return AudioInfo(
+        episode_id=episode_id,
+        source=source,
+        source_etag=normalize_etag(head.etag),
+        source_size_bytes=head.size,
+        source_format=result.source_format,
+        source_duration_seconds=result.source_duration_seconds,
+        source_loudness=_loudness(result.source_loudness),
+        audio=audio,
+        audio_etag=normalize_etag(audio_etag),
+        size_bytes=size,
+        duration_seconds=result.output_duration_seconds,
+        # The output's own measurement, decoded back from the MP3 (input_* of that pass).
+        loudness=_loudness(result.output_loudness),
+        normalization_type=result.normalization_type,
+        bitrate_kbps=job.encoding.bitrate_kbps,
+        channels=job.encoding.channels,
+        sample_rate=job.encoding.sample_rate,
+        targets={
+            "integrated_lufs": job.targets.integrated_lufs,
+            "true_peak_dbtp": job.targets.true_peak_dbtp,
+            "loudness_range_lu": job.targets.loudness_range_lu,
+        },
+        tags={k: v for k, v in vars(tags).items() if v},
+        backend=backend,
+        elapsed_seconds=elapsed,
+    )

@@ -1,0 +1,129 @@
+"""EBU R128 loudness: loudnorm filter strings and parsing its JSON report (pure, no I/O).
+
+Two-pass normalisation: pass one runs ``loudnorm`` with ``print_format=json`` to measure the
+source; pass two feeds those measurements back with ``linear=true`` so the whole episode gets
+one constant gain (no pumping) whenever the true-peak ceiling allows it. ffmpeg prints the
+report on stderr after a ``[Parsed_loudnorm_N @ 0x...]`` line, mixed with other log lines.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+
+SILENCE_LUFS = -70.0
+"""At or below this integrated loudness there is nothing to normalise (EBU's absolute gate)."""
+
+
+class LoudnormParseError(ValueError):
+    """ffmpeg's stderr holds no readable loudnorm report."""
+
+
+@dataclass(frozen=True)
+class LoudnessTargets:
+    """What the published MP3 must meet: integrated loudness, true-peak ceiling, range."""
+
+    integrated_lufs: float = -16.0
+    true_peak_dbtp: float = -1.0
+    loudness_range_lu: float = 11.0
+    true_peak_headroom_db: float = 0.5
+    """Aimed below the ceiling because MP3 encoding adds a few tenths of a dB of overshoot."""
+
+    @property
+    def filter_true_peak(self) -> float:
+        return max(-9.0, self.true_peak_dbtp - self.true_peak_headroom_db)
+
+
+@dataclass(frozen=True)
+class LoudnessMeasurement:
+    """loudnorm's report: the input's loudness (and, after pass two, the output's estimate)."""
+
+    input_i: float
+    input_tp: float
+    input_lra: float
+    input_thresh: float
+    output_i: float
+    output_tp: float
+    output_lra: float
+    output_thresh: float
+    normalization_type: str
+    target_offset: float
+
+    @property
+    def is_silent(self) -> bool:
+        return not math.isfinite(self.input_i) or self.input_i <= SILENCE_LUFS
+
+
+_REPORT_START = re.compile(r"\[Parsed_loudnorm_\d+ @ [^\]]*\]\s*$", re.MULTILINE)
+_FIELDS = (
+    "input_i",
+    "input_tp",
+    "input_lra",
+    "input_thresh",
+    "output_i",
+    "output_tp",
+    "output_lra",
+    "output_thresh",
+    "target_offset",
+)
+
+
+def parse_loudnorm_report(stderr: str) -> LoudnessMeasurement:
+    """The last loudnorm JSON report in ffmpeg's stderr.
+
+    Values are strings in the JSON and may be ``-inf``/``inf`` (silence), which ``float()``
+    reads; anything else unreadable is a LoudnormParseError.
+    """
+    starts = list(_REPORT_START.finditer(stderr))
+    if not starts:
+        raise LoudnormParseError("ffmpeg printed no loudnorm report")
+    tail = stderr[starts[-1].end() :]
+    opening = tail.find("{")
+    closing = tail.find("}", opening)
+    if opening < 0 or closing < 0:
+        raise LoudnormParseError("the loudnorm report is incomplete")
+    try:
+        raw = json.loads(tail[opening : closing + 1])
+    except json.JSONDecodeError as exc:
+        raise LoudnormParseError(f"the loudnorm report is not JSON: {exc.msg}") from exc
+    try:
+        values = {name: float(raw[name]) for name in _FIELDS}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LoudnormParseError(f"the loudnorm report lacks a number: {exc}") from exc
+    return LoudnessMeasurement(
+        **values, normalization_type=str(raw.get("normalization_type", "unknown"))
+    )
+
+
+def _number(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def analysis_filter(targets: LoudnessTargets) -> str:
+    """Pass one (and the check on the result): measure only, report as JSON."""
+    return (
+        f"loudnorm=I={_number(targets.integrated_lufs)}"
+        f":TP={_number(targets.filter_true_peak)}"
+        f":LRA={_number(targets.loudness_range_lu)}:print_format=json"
+    )
+
+
+def normalize_filter(targets: LoudnessTargets, measured: LoudnessMeasurement) -> str:
+    """Pass two: apply the measured values with one linear gain where the ceiling allows.
+
+    loudnorm itself falls back to dynamic mode when a linear gain would exceed the true-peak
+    ceiling or the source's loudness range is wider than the target; the report says which.
+    """
+    return (
+        f"loudnorm=I={_number(targets.integrated_lufs)}"
+        f":TP={_number(targets.filter_true_peak)}"
+        f":LRA={_number(targets.loudness_range_lu)}"
+        f":measured_I={_number(measured.input_i)}"
+        f":measured_TP={_number(measured.input_tp)}"
+        f":measured_LRA={_number(measured.input_lra)}"
+        f":measured_thresh={_number(measured.input_thresh)}"
+        f":offset={_number(measured.target_offset)}"
+        ":linear=true:print_format=json"
+    )

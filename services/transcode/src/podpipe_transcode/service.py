@@ -1,0 +1,66 @@
+"""Wiring: settings + injected clients → the transcode Service the runtime runs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from podpipe.events import ObjectCreated
+from podpipe.runtime.service import Consumer, Route, Service
+from podpipe_transcode.backend import FfmpegBackend, TranscodeBackend
+from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
+from podpipe_transcode.settings import TranscodeSettings
+from podpipe_transcode.store import S3ObjectStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+SERVICE_NAME = "transcode"
+QUEUE = "transcode"
+
+
+class UnknownBackendError(ValueError):
+    """PODPIPE_TRANSCODE_BACKEND names a backend podpipe does not have."""
+
+
+def build_backend(settings: TranscodeSettings) -> TranscodeBackend:
+    if settings.transcode_backend == "ffmpeg":
+        return FfmpegBackend(
+            ffmpeg=settings.ffmpeg_path,
+            progress_log_seconds=settings.ffmpeg_progress_log_seconds,
+        )
+    raise UnknownBackendError(
+        f"unknown transcode backend {settings.transcode_backend!r}; available: ffmpeg"
+    )
+
+
+def build_handler(
+    settings: TranscodeSettings, *, s3: S3Client, backend: TranscodeBackend | None = None
+) -> TranscodeHandler:
+    config = TranscodeConfig(
+        bucket=settings.bucket,
+        targets=settings.loudness_targets(),
+        encoding=settings.mp3_encoding(),
+        max_duration_seconds=settings.max_duration_seconds,
+        presign_expiry_seconds=settings.presign_expiry_seconds,
+        work_dir=settings.work_dir,
+    )
+    return TranscodeHandler(S3ObjectStore(s3), backend or build_backend(settings), config)
+
+
+def transcode_route(handler: TranscodeHandler) -> Route[ObjectCreated]:
+    return Route(ObjectCreated, handler.handle, on_failure=handler.on_failure)
+
+
+def build_service(
+    settings: TranscodeSettings, *, s3: S3Client, backend: TranscodeBackend | None = None
+) -> Service:
+    """The transcode service: one consumer on the transcode queue, routing "Object Created".
+
+    The clips routes (subpackage ``podpipe_transcode.clips``) are added to this consumer
+    when that package is wired in.
+    """
+    handler = build_handler(settings, s3=s3, backend=backend)
+    return Service(
+        name=SERVICE_NAME,
+        consumers=[Consumer(queue=QUEUE, routes=[transcode_route(handler)])],
+    )

@@ -1,0 +1,113 @@
+"""The storage port the handler talks to, and its S3 adapter (an injected boto3 client)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from podpipe import artifacts
+from podpipe.storage import StageRecord
+from podpipe_transcode.core import ObjectHead
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+class ObjectStore(Protocol):
+    def head(self, bucket: str, key: str) -> ObjectHead | None: ...
+
+    def download(self, bucket: str, key: str, path: Path) -> None: ...
+
+    def upload(
+        self, path: Path, bucket: str, key: str, *, content_type: str, metadata: dict[str, str]
+    ) -> None: ...
+
+    def get_json(self, bucket: str, key: str) -> Any: ...
+
+    def put_json(self, bucket: str, key: str, value: Any) -> None: ...
+
+    def presign(self, bucket: str, key: str, expires_in: int) -> tuple[str, datetime]: ...
+
+    def record_stage(
+        self,
+        bucket: str,
+        episode_id: str,
+        status: str,
+        *,
+        started_at: float | None = None,
+        attempts: int = 1,
+        reason: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None: ...
+
+    def read_stage(self, bucket: str, episode_id: str) -> StageRecord | None: ...
+
+
+STAGE = "transcode"
+
+
+class S3ObjectStore:
+    """ObjectStore over boto3 (upload_file/download_file use multipart for big episodes)."""
+
+    def __init__(self, s3: S3Client) -> None:
+        self._s3 = s3
+
+    def head(self, bucket: str, key: str) -> ObjectHead | None:
+        raw = artifacts.head_or_none(self._s3, bucket, key)
+        if raw is None:
+            return None
+        return ObjectHead(
+            size=int(raw.get("ContentLength", 0)),
+            etag=str(raw.get("ETag", "")),
+            metadata={str(k): str(v) for k, v in raw.get("Metadata", {}).items()},
+            content_type=str(raw.get("ContentType", "")),
+        )
+
+    def download(self, bucket: str, key: str, path: Path) -> None:
+        self._s3.download_file(bucket, key, str(path))
+
+    def upload(
+        self, path: Path, bucket: str, key: str, *, content_type: str, metadata: dict[str, str]
+    ) -> None:
+        self._s3.upload_file(
+            str(path),
+            bucket,
+            key,
+            ExtraArgs={"ContentType": content_type, "Metadata": metadata},
+        )
+
+    def get_json(self, bucket: str, key: str) -> Any:
+        return artifacts.get_json_or_none(self._s3, bucket, key)
+
+    def put_json(self, bucket: str, key: str, value: Any) -> None:
+        artifacts.put_json(self._s3, bucket, key, value)
+
+    def presign(self, bucket: str, key: str, expires_in: int) -> tuple[str, datetime]:
+        return artifacts.presign(self._s3, bucket, key, expires_in)
+
+    def record_stage(
+        self,
+        bucket: str,
+        episode_id: str,
+        status: str,
+        *,
+        started_at: float | None = None,
+        attempts: int = 1,
+        reason: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        artifacts.record_stage(
+            self._s3,
+            bucket,
+            episode_id,
+            STAGE,
+            status,
+            started_at=started_at,
+            attempts=attempts,
+            reason=reason,
+            details=details,
+        )
+
+    def read_stage(self, bucket: str, episode_id: str) -> StageRecord | None:
+        return artifacts.read_stage(self._s3, bucket, episode_id, STAGE)
