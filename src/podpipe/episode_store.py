@@ -1,0 +1,112 @@
+"""Read what S3 knows about an episode and hand it to the pure core in podpipe.episodes.
+
+Shared by notify (is the episode complete?) and the CLI (`status`, `wait`, `outputs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from podpipe.artifacts import get_json_or_none
+from podpipe.episodes import DlqEntry, EpisodeStatus, episode_status, with_event_overlay
+from podpipe.storage import EPISODES_PREFIX, UPLOADS_PREFIX, EpisodeKeys, StageRecord
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    last_modified: datetime
+
+
+def list_objects(s3: S3Client, bucket: str, prefix: str) -> Iterator[StoredObject]:
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            yield StoredObject(item["Key"], int(item.get("Size", 0)), item["LastModified"])
+
+
+def list_episode_ids(s3: S3Client, bucket: str) -> list[str]:
+    """Every episode with a folder under ``episodes/`` (one page of common prefixes each)."""
+    ids: list[str] = []
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=EPISODES_PREFIX, Delimiter="/"):
+        for common in page.get("CommonPrefixes", []):
+            ids.append(common["Prefix"][len(EPISODES_PREFIX) :].rstrip("/"))
+    return ids
+
+
+@dataclass(frozen=True)
+class EpisodeSnapshot:
+    """One read of an episode: its objects, records, manifest and the computed status."""
+
+    status: EpisodeStatus
+    objects: tuple[StoredObject, ...]
+    records: dict[str, StageRecord]
+    manifest: Any
+
+    @property
+    def last_modified(self) -> datetime | None:
+        return max((o.last_modified for o in self.objects), default=None)
+
+
+def read_records(
+    s3: S3Client, bucket: str, keys: EpisodeKeys, object_keys: Iterable[str]
+) -> dict[str, StageRecord]:
+    records: dict[str, StageRecord] = {}
+    for key in object_keys:
+        if not key.startswith(keys.stages_prefix) or not key.endswith(".json"):
+            continue
+        raw = get_json_or_none(s3, bucket, key)
+        if raw is None:
+            continue
+        try:
+            record = StageRecord.model_validate(raw)
+        except ValidationError:
+            continue  # a record another version wrote; status still works from artifacts
+        records[record.stage] = record
+    return records
+
+
+def read_episode(
+    s3: S3Client,
+    bucket: str,
+    episode_id: str,
+    *,
+    dlq_entries: Iterable[DlqEntry] = (),
+    overlay: Mapping[str, StageRecord] | None = None,
+) -> EpisodeSnapshot:
+    """Read an episode. ``overlay``: stage records an event just reported (fresher than S3)."""
+    keys = EpisodeKeys(episode_id)
+    objects = tuple(list_objects(s3, bucket, keys.root))
+    object_keys = [o.key for o in objects]
+    records = read_records(s3, bucket, keys, object_keys)
+    for stage, record in (overlay or {}).items():
+        records = with_event_overlay(records, stage, record)
+    manifest = get_json_or_none(s3, bucket, keys.manifest) if keys.manifest in object_keys else None
+    upload_exists = any(
+        True for _ in _first(list_objects(s3, bucket, f"{UPLOADS_PREFIX}{episode_id}."))
+    )
+    status = episode_status(
+        episode_id,
+        records=records,
+        manifest=manifest,
+        existing_keys=object_keys,
+        dlq_entries=dlq_entries,
+        upload_exists=upload_exists,
+    )
+    return EpisodeSnapshot(status=status, objects=objects, records=records, manifest=manifest)
+
+
+def _first(items: Iterator[StoredObject]) -> Iterator[StoredObject]:
+    for item in items:
+        yield item
+        return
