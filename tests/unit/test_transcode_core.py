@@ -1,0 +1,100 @@
+"""The pure decisions: which inputs are refused and why, and what may be reused."""
+
+from __future__ import annotations
+
+import pytest
+from podpipe_transcode.core import (
+    BadInputError,
+    ObjectHead,
+    check_decoded,
+    check_source,
+    format_duration,
+    looks_like_text,
+    merge_metadata,
+    reusable,
+    unreadable_reason,
+)
+from podpipe_transcode.ffmpeg import AudioStreamInfo, MediaInfo
+
+from podpipe.storage import EpisodeMetadata
+from tests.unit.test_transcode_handler import make_audio_info
+
+AAC = AudioStreamInfo(codec="aac", sample_rate=44100, channels=2, channel_layout="stereo")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0 s"), (59.6, "1 min"), (3600, "1 h"), (14523, "4 h 2 min 3 s"), (14400.4, "4 h")],
+)
+def test_durations_read_like_a_human_wrote_them(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+
+
+def test_a_text_file_is_called_a_text_file() -> None:
+    head = b"Meeting notes\nTODO: record episode 42\n"
+    assert looks_like_text(head)
+    reason = unreadable_reason("ep.m4a", len(head), head, "moov atom not found")
+    assert "text file, not audio" in reason
+    assert "Meeting notes" in reason
+
+
+def test_binary_garbage_is_not_text() -> None:
+    assert not looks_like_text(bytes(range(256)))
+    assert not looks_like_text(b"")
+
+
+def test_an_m4a_without_its_index_is_called_incomplete() -> None:
+    head = b"\x00\x00\x00\x1cftypM4A \x00\x00\x02\x00"
+    reason = unreadable_reason("ep.m4a", 20000, head, "moov atom not found | Invalid data")
+    assert "incomplete" in reason
+    assert "upload it again" in reason
+
+
+def test_empty_file_reason() -> None:
+    assert "empty (0 bytes)" in unreadable_reason("ep.m4a", 0, b"", "")
+
+
+def test_unknown_garbage_names_the_accepted_formats() -> None:
+    reason = unreadable_reason("ep.mp3", 10, b"\x00\x01\x02", "Invalid data found")
+    assert "m4a, mp3, wav, flac, ogg" in reason
+
+
+def test_too_long_is_refused_from_the_header() -> None:
+    info = MediaInfo("wav", 4 * 3600 + 60, (AAC,), has_video=False)
+    with pytest.raises(BadInputError, match=r"4 h 1 min long; the maximum is 4 h"):
+        check_source(info, "ep.wav", 4 * 3600)
+    check_source(MediaInfo("wav", 3600, (AAC,), has_video=False), "ep.wav", 4 * 3600)
+
+
+def test_a_video_without_sound_is_refused() -> None:
+    with pytest.raises(BadInputError, match="video without a sound track"):
+        check_source(MediaInfo("mov", 10, (), has_video=True), "ep.mov", 100)
+
+
+def test_decoding_much_less_than_the_header_says_is_truncation() -> None:
+    with pytest.raises(BadInputError, match=r"truncated: its header says 6 s but only 3 s"):
+        check_decoded(6.0, 2.97, "ep.m4a")
+    check_decoded(6.0, 5.98, "ep.m4a")  # encoder padding is not truncation
+    check_decoded(None, 5.0, "ep.ogg")
+    with pytest.raises(BadInputError, match="no decodable audio"):
+        check_decoded(None, 0.0, "ep.ogg")
+
+
+def test_reuse_needs_the_same_source_and_an_untouched_mp3() -> None:
+    info = make_audio_info(source_etag="abc", audio_etag="mp3etag")
+    mp3 = ObjectHead(size=10, etag='"mp3etag"', metadata={})
+    assert reusable(info, '"abc"', mp3)
+    assert not reusable(info, '"changed"', mp3)  # a new upload under the same name
+    assert not reusable(info, '"abc"', None)  # the MP3 was deleted
+    assert not reusable(info, '"abc"', ObjectHead(size=10, etag='"other"', metadata={}))
+    assert not reusable(None, '"abc"', mp3)
+
+
+def test_sidecar_fields_win_over_object_metadata_only_where_set() -> None:
+    from_object = EpisodeMetadata(title="From S3", show="Show", year=2025)
+    sidecar = EpisodeMetadata.model_validate({"title": "From sidecar", "hosts": "Ana, Ben"})
+    merged = merge_metadata(from_object, sidecar)
+    assert merged.title == "From sidecar"
+    assert merged.hosts == ["Ana", "Ben"]
+    assert (merged.show, merged.year) == ("Show", 2025)
+    assert merge_metadata(from_object, None) == from_object

@@ -1,0 +1,98 @@
+"""loudnorm's JSON report parsing and the filter strings of both passes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from podpipe_transcode.loudness import (
+    LoudnessTargets,
+    LoudnormParseError,
+    analysis_filter,
+    normalize_filter,
+    parse_loudnorm_report,
+)
+
+# What ffmpeg 9 really prints on stderr (other log lines around, the report at the end).
+REAL_STDERR = """\
+Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'fs.m4a':
+  Duration: 00:00:06.00, start: 0.000000, bitrate: 130 kb/s
+  Stream #0:0[0x1](und): Audio: aac (LC) (mp4a / 0x6134706D), 44100 Hz, stereo, fltp, 127 kb/s
+[Parsed_loudnorm_0 @ 0x7f8f44001d80]\x20
+{
+\t"input_i" : "-33.59",
+\t"input_tp" : "-20.56",
+\t"input_lra" : "0.10",
+\t"input_thresh" : "-43.59",
+\t"output_i" : "-16.02",
+\t"output_tp" : "-3.04",
+\t"output_lra" : "0.10",
+\t"output_thresh" : "-26.02",
+\t"normalization_type" : "dynamic",
+\t"target_offset" : "0.02"
+}
+[out#0/null @ 0x555acb3ba040] video:0KiB audio:4500KiB subtitle:0KiB other streams:0KiB
+"""
+
+
+def test_parses_the_report_among_other_log_lines() -> None:
+    report = parse_loudnorm_report(REAL_STDERR)
+    assert report.input_i == -33.59
+    assert report.input_tp == -20.56
+    assert report.input_lra == 0.10
+    assert report.input_thresh == -43.59
+    assert report.output_i == -16.02
+    assert report.target_offset == 0.02
+    assert report.normalization_type == "dynamic"
+    assert not report.is_silent
+
+
+def test_the_last_report_wins_when_there_are_several() -> None:
+    second = REAL_STDERR.replace("Parsed_loudnorm_0", "Parsed_loudnorm_1").replace(
+        '"-33.59"', '"-20.00"'
+    )
+    assert parse_loudnorm_report(REAL_STDERR + second).input_i == -20.0
+
+
+def test_silence_reads_as_minus_infinity_and_is_silent() -> None:
+    silent = REAL_STDERR.replace('"-33.59"', '"-inf"').replace('"-20.56"', '"-inf"')
+    report = parse_loudnorm_report(silent)
+    assert math.isinf(report.input_i)
+    assert report.is_silent
+
+
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        "",
+        "Error opening input file x.m4a.\n",
+        '[Parsed_loudnorm_0 @ 0x1] \n{\n\t"input_i" : "-1',
+        '[Parsed_loudnorm_0 @ 0x1] \n{ "input_i" : "loud" }\n',
+        '[Parsed_loudnorm_0 @ 0x1] \n{ "input_i" : "-20" }\n',
+    ],
+)
+def test_missing_or_broken_reports_are_parse_errors(stderr: str) -> None:
+    with pytest.raises(LoudnormParseError):
+        parse_loudnorm_report(stderr)
+
+
+def test_analysis_filter_measures_against_the_targets_below_the_ceiling() -> None:
+    targets = LoudnessTargets(integrated_lufs=-16, true_peak_dbtp=-1, true_peak_headroom_db=0.5)
+    assert analysis_filter(targets) == "loudnorm=I=-16.00:TP=-1.50:LRA=11.00:print_format=json"
+
+
+def test_normalize_filter_feeds_back_the_measurements_linearly() -> None:
+    targets = LoudnessTargets(integrated_lufs=-19, true_peak_dbtp=-2, loudness_range_lu=9)
+    measured = parse_loudnorm_report(REAL_STDERR)
+    text = normalize_filter(targets, measured)
+    assert text.startswith("loudnorm=I=-19.00:TP=-2.50:LRA=9.00:")
+    for part in (
+        "measured_I=-33.59",
+        "measured_TP=-20.56",
+        "measured_LRA=0.10",
+        "measured_thresh=-43.59",
+        "offset=0.02",
+        "linear=true",
+        "print_format=json",
+    ):
+        assert part in text.split(":"), part
