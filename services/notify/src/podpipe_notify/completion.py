@@ -1,0 +1,242 @@
+"""The one "Episode Completed" per episode: decide (pure core), claim (S3 conditional write).
+
+Any notify worker handling any event of an episode may find the episode ready for its digest;
+they race to create ``episodes/<id>/completed.json`` with ``If-None-Match: *``. S3 lets exactly
+one create win, so duplicate deliveries and parallel workers still produce one event.
+
+One gap is closed on purpose: the winner might crash between claiming the marker and the
+runtime publishing its event. The marker records the claiming SQS message id; when that same
+message comes back (receive count > 1) and the digest has not been sent yet, it re-emits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from podpipe.artifacts import get_json_or_none, presign, put_json, put_json_if_absent
+from podpipe.episode_store import EpisodeSnapshot, read_episode
+from podpipe.episodes import PROMPT_STAGE_PREFIX, EpisodeStatus, ready_for_digest
+from podpipe.events import EpisodeCompleted, OutputLink, S3Location, StageTiming
+from podpipe.pricing import compute_cost, llm_cost, transcription_cost
+from podpipe.runtime.service import MessageContext
+from podpipe.storage import EpisodeKeys, StageRecord
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+log = structlog.get_logger()
+
+# Fargate task sizes (vCPU, GB) the compute estimate assumes per stage (infra/terraform sizes).
+TASK_SIZES: dict[str, tuple[float, float]] = {
+    "transcode": (1.0, 2.0),
+    "transcribe": (2.0, 4.0),
+    "dispatch": (0.25, 0.5),
+    "prompt": (0.5, 1.0),
+    "clips": (1.0, 2.0),
+}
+
+
+@dataclass(frozen=True)
+class EpisodeCosts:
+    transcription: float
+    llm: float
+    compute: float
+
+    @property
+    def total(self) -> float:
+        return self.transcription + self.llm + self.compute
+
+    def breakdown(self) -> dict[str, float]:
+        return {
+            "transcription": round(self.transcription, 6),
+            "llm": round(self.llm, 6),
+            "compute": round(self.compute, 6),
+        }
+
+
+def estimate_costs(
+    status: EpisodeStatus,
+    *,
+    transcription_backend: str,
+    audio_seconds: float,
+    prompt_metadata: Mapping[str, Any],
+) -> EpisodeCosts:
+    """Transcription by the minute, LLM tokens per prompt, Fargate seconds per stage."""
+    llm = 0.0
+    for meta in prompt_metadata.values():
+        if not isinstance(meta, Mapping):
+            continue
+        if isinstance(meta.get("estimated_cost_usd"), int | float):
+            llm += float(meta["estimated_cost_usd"])
+        else:
+            llm += llm_cost(
+                str(meta.get("model", "")),
+                int(meta.get("input_tokens", 0) or 0),
+                int(meta.get("output_tokens", 0) or 0),
+            )
+    compute = 0.0
+    for stage in status.stages:
+        if stage.seconds is None:
+            continue
+        size = (
+            TASK_SIZES["prompt" if stage.prompt_id else stage.stage]
+            if (stage.prompt_id or stage.stage in TASK_SIZES)
+            else None
+        )
+        if size:
+            compute += compute_cost(size[0], size[1], stage.seconds)
+    return EpisodeCosts(
+        transcription=transcription_cost(transcription_backend, audio_seconds),
+        llm=llm,
+        compute=compute,
+    )
+
+
+def timings(status: EpisodeStatus) -> list[StageTiming]:
+    return [
+        StageTiming(
+            stage=s.stage, status="done" if s.state == "done" else "failed", seconds=s.seconds
+        )
+        for s in status.stages
+        if s.ended and s.seconds is not None
+    ]
+
+
+def output_name(keys: EpisodeKeys, key: str) -> str:
+    return key[len(keys.root) :]
+
+
+def is_deliverable(keys: EpisodeKeys, key: str) -> bool:
+    """Artifacts a host wants a link to (not stage records, markers or manifests)."""
+    name = output_name(keys, key)
+    return not (
+        name.startswith(("stages/", "prompts/"))
+        or name.endswith(".meta.json")
+        or key in {keys.completed_marker, keys.audio_info, keys.metadata}
+    )
+
+
+class CompletionTracker:
+    """Reads the episode, decides whether the digest is due and claims the marker."""
+
+    def __init__(self, s3: S3Client, bucket: str, *, presign_expiry_seconds: int) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self._expiry = presign_expiry_seconds
+
+    def marker(self, episode_id: str) -> dict[str, Any] | None:
+        raw = get_json_or_none(self._s3, self._bucket, EpisodeKeys(episode_id).completed_marker)
+        return raw if isinstance(raw, dict) else None
+
+    def check(
+        self,
+        episode_id: str,
+        ctx: MessageContext,
+        overlay: Mapping[str, StageRecord] | None = None,
+    ) -> list[EpisodeCompleted]:
+        """The EpisodeCompleted to publish for this message: [] or exactly one, once."""
+        keys = EpisodeKeys(episode_id)
+        existing = self.marker(episode_id)
+        if existing is not None and not self._may_reemit(existing, ctx):
+            return []
+        snapshot = read_episode(self._s3, self._bucket, episode_id, overlay=overlay)
+        if not ready_for_digest(snapshot.status):
+            return []
+        event = self.build_event(snapshot)
+        claim = {
+            "episode_id": episode_id,
+            "claimed_by_message": ctx.message_id,
+            "claimed_at": time.time(),
+            "state": "claimed",
+            "failed_prompts": event.failed_prompts,
+        }
+        if put_json_if_absent(self._s3, self._bucket, keys.completed_marker, claim):
+            log.info("notify.episode_completed_claimed", episode_id=episode_id)
+            return [event]
+        # Lost the race, or this is a redelivery of the message that claimed it earlier.
+        existing = self.marker(episode_id)
+        if existing is not None and self._may_reemit(existing, ctx):
+            log.warning("notify.episode_completed_reemitted", episode_id=episode_id)
+            return [event]
+        return []
+
+    @staticmethod
+    def _may_reemit(marker: Mapping[str, Any], ctx: MessageContext) -> bool:
+        return (
+            marker.get("claimed_by_message") == ctx.message_id
+            and ctx.receive_count > 1
+            and marker.get("state") != "notified"
+        )
+
+    def digest_already_sent(self, episode_id: str) -> bool:
+        marker = self.marker(episode_id)
+        return marker is not None and marker.get("state") == "notified"
+
+    def mark_notified(self, episode_id: str) -> None:
+        marker = self.marker(episode_id) or {"episode_id": episode_id}
+        marker.update(state="notified", notified_at=time.time())
+        put_json(self._s3, self._bucket, EpisodeKeys(episode_id).completed_marker, marker)
+
+    def build_event(self, snapshot: EpisodeSnapshot) -> EpisodeCompleted:
+        status = snapshot.status
+        keys = EpisodeKeys(status.episode_id)
+        outputs = []
+        for obj in sorted(snapshot.objects, key=lambda o: o.key):
+            if not is_deliverable(keys, obj.key):
+                continue
+            url, _ = presign(self._s3, self._bucket, obj.key, self._expiry)
+            outputs.append(
+                OutputLink(
+                    name=output_name(keys, obj.key),
+                    location=S3Location(bucket=self._bucket, key=obj.key),
+                    url=url,
+                )
+            )
+        backend, audio_seconds = self._transcription_facts(snapshot)
+        prompt_meta = {
+            s.prompt_id: get_json_or_none(self._s3, self._bucket, keys.prompt_metadata(s.prompt_id))
+            for s in status.prompt_stages
+            if s.prompt_id and s.state == "done"
+        }
+        for stage, record in snapshot.records.items():
+            # Prompt costs recorded on the stage record count when no metadata file says more.
+            if stage.startswith(PROMPT_STAGE_PREFIX):
+                prompt_id = stage[len(PROMPT_STAGE_PREFIX) :]
+                if prompt_meta.get(prompt_id) is None and record.details:
+                    prompt_meta[prompt_id] = record.details
+        costs = estimate_costs(
+            status,
+            transcription_backend=backend,
+            audio_seconds=audio_seconds,
+            prompt_metadata=prompt_meta,
+        )
+        failed = [s.prompt_id for s in status.prompt_stages if s.prompt_id and s.failed]
+        return EpisodeCompleted(
+            episode_id=status.episode_id,
+            outputs=outputs,
+            failed_prompts=failed,
+            timings=timings(status),
+            estimated_cost_usd=round(costs.total, 6),
+            cost_breakdown=costs.breakdown(),
+            wall_seconds=round(status.wall_seconds or 0.0, 3),
+        )
+
+    def _transcription_facts(self, snapshot: EpisodeSnapshot) -> tuple[str, float]:
+        """Backend and audio length, from the stage record or else the transcript itself."""
+        record = snapshot.records.get("transcribe")
+        details = record.details if record else {}
+        backend = details.get("backend")
+        seconds = details.get("duration_seconds", details.get("audio_seconds"))
+        if isinstance(backend, str) and isinstance(seconds, int | float):
+            return backend, float(seconds)
+        transcript = get_json_or_none(
+            self._s3, self._bucket, EpisodeKeys(snapshot.status.episode_id).transcript_json
+        )
+        if isinstance(transcript, dict):
+            return str(transcript.get("backend", "")), float(transcript.get("duration_seconds", 0))
+        return "", 0.0
