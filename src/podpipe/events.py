@@ -171,6 +171,7 @@ class ClipsRendered(PodpipeEvent):
     DETAIL_TYPE: ClassVar[str] = "Clips Rendered"
     clips: list[ClipSummary]
     skipped: list[str] = Field(default_factory=list)
+    repaired: list[str] = Field(default_factory=list)
     trailer_audio: S3Location | None = None
     trailer_video: S3Location | None = None
     trailer_url: str | None = None

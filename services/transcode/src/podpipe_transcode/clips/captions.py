@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pysubs2
-from podpipe_transcode.clips.picks import SENTENCE_END
 
 from podpipe.documents import Word
+from podpipe_transcode.clips.picks import SENTENCE_END
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,402 @@
+"""The clips stage: "Prompt Completed" for clip-picks → clips, audiograms, trailer in S3 →
+"Clips Rendered" (or "Clips Failed").
+
+An imperative shell: read the picks, transcript, audio, metadata and cover art through the
+store port, render with the pure-ish renderer on local files, upload, record the stage.
+
+Idempotency is keyed on the clip-picks output's ETag (plus a fingerprint of the render
+settings), recorded in ``episodes/<id>/clips/clips.json`` after every upload succeeded: a
+duplicate delivery re-announces the existing clips with fresh links, while a new clip-picks
+output (a replay from the DLQ, another model) renders again and removes clips that the new
+picks no longer have. Transcription is never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from podpipe.documents import ClipPick, ClipPicks, Transcript
+from podpipe.events import (
+    ClipsFailed,
+    ClipsRendered,
+    ClipSummary,
+    Event,
+    Failure,
+    PromptCompleted,
+    S3Location,
+)
+from podpipe.runtime.errors import PermanentError, RetryableError
+from podpipe.runtime.service import MessageContext, Route
+from podpipe.storage import EpisodeKeys, EpisodeMetadata, sidecar_key
+from podpipe_transcode.clips.render import (
+    EpisodeInput,
+    RenderOptions,
+    RenderResult,
+    render_episode,
+)
+from podpipe_transcode.clips.store import ClipsStore, S3ClipsStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from podpipe_transcode.clips.settings import ClipsSettings
+    from podpipe_transcode.loudness import LoudnessTargets
+
+log = structlog.get_logger()
+
+PROMPT_ID = "clip-picks"
+MANIFEST_NAME = "clips.json"
+CONTENT_TYPES = {".mp3": "audio/mpeg", ".mp4": "video/mp4", ".srt": "application/x-subrip"}
+
+Renderer = Callable[[EpisodeInput, Sequence[ClipPick], RenderOptions, Path], RenderResult]
+
+
+@dataclass(frozen=True)
+class ClipsConfig:
+    bucket: str
+    options: RenderOptions
+    presign_expiry_seconds: int = 7200
+    cover_art_key: str = ""
+    show_name: str = ""
+    work_dir: str = ""
+
+    def fingerprint(self) -> str:
+        """Changes when a setting that changes the rendered files changes."""
+        payload = {
+            "options": asdict(self.options),
+            "cover": self.cover_art_key,
+            "show": self.show_name,
+        }
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode())
+        return digest.hexdigest()[:16]
+
+
+class ManifestClip(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    index: int
+    title: str
+    hook: str
+    start: float
+    end: float
+    audio_key: str
+    captions_key: str
+    video_key: str | None = None
+
+
+class ClipsManifest(BaseModel):
+    """``episodes/<id>/clips/clips.json``: what was rendered from which clip-picks output."""
+
+    model_config = ConfigDict(extra="forbid")
+    picks_etag: str
+    settings_fingerprint: str
+    clips: list[ManifestClip]
+    skipped: list[str] = Field(default_factory=list)
+    repaired: list[str] = Field(default_factory=list)
+    trailer_audio_key: str | None = None
+    trailer_video_key: str | None = None
+    trailer_captions_key: str | None = None
+    trailer_seconds: float | None = None
+    render_seconds: float = 0.0
+    rendered_at: float = 0.0
+
+    def object_keys(self) -> set[str]:
+        keys = {k for c in self.clips for k in (c.audio_key, c.captions_key, c.video_key) if k}
+        trailer = (self.trailer_audio_key, self.trailer_video_key, self.trailer_captions_key)
+        return keys | {k for k in trailer if k}
+
+
+class ClipsHandler:
+    def __init__(
+        self,
+        store: ClipsStore,
+        config: ClipsConfig,
+        renderer: Renderer | None = None,
+        *,
+        ffmpeg: str = "",
+    ) -> None:
+        self._store = store
+        self._config = config
+        self._ffmpeg = ffmpeg
+        self._render: Renderer = renderer or self._render_with_ffmpeg
+
+    def _render_with_ffmpeg(
+        self,
+        episode: EpisodeInput,
+        picks: Sequence[ClipPick],
+        options: RenderOptions,
+        workdir: Path,
+    ) -> RenderResult:
+        return render_episode(episode, picks, options, workdir, ffmpeg=self._ffmpeg or None)
+
+    # ------------------------------------------------------------------ the route
+
+    def handle(self, event: PromptCompleted, ctx: MessageContext) -> Sequence[Event]:
+        if event.prompt_id != PROMPT_ID:
+            return []
+        keys = EpisodeKeys(event.episode_id)
+        picks_key = keys.prompt_output(PROMPT_ID, "json")
+        picks_etag = self._store.etag(picks_key)
+        if picks_etag is None:
+            raise PermanentError(f"{picks_key} does not exist: nothing to cut clips from")
+        manifest_key = keys.clips_prefix + MANIFEST_NAME
+        fingerprint = self._config.fingerprint()
+        previous = self._read_manifest(manifest_key)
+        if (
+            previous is not None
+            and previous.picks_etag == picks_etag
+            and previous.settings_fingerprint == fingerprint
+        ):
+            log.info("clips.already_rendered", clips=len(previous.clips), picks_etag=picks_etag)
+            return [self._event(event.episode_id, previous)]
+
+        started = time.time()
+        self._store.record_stage(
+            event.episode_id,
+            "running",
+            started_at=started,
+            attempts=ctx.receive_count,
+            details={"picks_etag": picks_etag},
+        )
+        picks = self._read_picks(picks_key)
+        transcript = self._read_transcript(keys)
+        title, show = self._titles(keys, event.episode_id)
+        base = Path(self._config.work_dir) if self._config.work_dir else None
+        if base is not None:
+            base.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="podpipe-clips-", dir=base) as tmp:
+            workdir = Path(tmp)
+            audio = workdir / "episode.mp3"
+            if not self._store.download(keys.audio, audio):
+                # Transcode and transcribe run in parallel: the picks can beat the MP3.
+                raise RetryableError(f"{keys.audio} does not exist yet (transcode not finished)")
+            cover = self._download_cover(workdir)
+            result = self._render(
+                EpisodeInput(
+                    audio=audio, transcript=transcript, title=title, show=show, cover=cover
+                ),
+                picks.clips,
+                self._config.options,
+                workdir / "out",
+            )
+            manifest = self._upload(keys, result, picks_etag, fingerprint, started)
+        stale = sorted(
+            key
+            for key in self._store.list_keys(keys.clips_prefix)
+            if key != manifest_key and key not in manifest.object_keys()
+        )
+        if stale:
+            self._store.delete(stale)
+        # Written last: a crash before this point renders again on the retry.
+        self._store.put_json(manifest_key, manifest)
+        self._store.record_stage(
+            event.episode_id,
+            "done",
+            started_at=started,
+            attempts=ctx.receive_count,
+            details={
+                "picks_etag": picks_etag,
+                "clips": len(manifest.clips),
+                "skipped": len(manifest.skipped),
+                "repaired": len(manifest.repaired),
+                "trailer_seconds": manifest.trailer_seconds,
+                "render_seconds": round(result.elapsed_seconds, 2),
+                "caption_mode": result.caption_mode,
+            },
+        )
+        log.info(
+            "clips.rendered",
+            clips=len(manifest.clips),
+            skipped=len(manifest.skipped),
+            trailer_seconds=manifest.trailer_seconds,
+            render_seconds=round(result.elapsed_seconds, 2),
+        )
+        return [self._event(event.episode_id, manifest)]
+
+    def on_failure(self, event: PromptCompleted, failure: Failure) -> Sequence[Event]:
+        if event.prompt_id != PROMPT_ID:
+            return []
+        try:
+            self._store.record_stage(
+                event.episode_id, "failed", attempts=failure.attempts, reason=failure.reason
+            )
+        except Exception as exc:  # the failure event matters more than the stage record
+            log.warning("clips.stage_record_failed", error=str(exc))
+        return [ClipsFailed(episode_id=event.episode_id, failure=failure)]
+
+    # ------------------------------------------------------------------ inputs
+
+    def _read_manifest(self, key: str) -> ClipsManifest | None:
+        raw = self._store.get_bytes(key)
+        if raw is None:
+            return None
+        try:
+            return ClipsManifest.model_validate_json(raw)
+        except ValidationError:
+            log.warning("clips.manifest_unreadable", key=key)
+            return None
+
+    def _read_picks(self, key: str) -> ClipPicks:
+        raw = self._store.get_bytes(key)
+        if raw is None:
+            raise PermanentError(f"{key} disappeared while the clips stage read it")
+        try:
+            return ClipPicks.model_validate_json(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+                for err in exc.errors()[:5]
+            )
+            raise PermanentError(f"{key} is not valid clip picks: {problems}") from exc
+
+    def _read_transcript(self, keys: EpisodeKeys) -> Transcript:
+        raw = self._store.get_bytes(keys.transcript_json)
+        if raw is None:
+            raise RetryableError(f"{keys.transcript_json} does not exist (yet)")
+        try:
+            return Transcript.model_validate_json(raw)
+        except ValidationError as exc:
+            raise PermanentError(f"{keys.transcript_json} is not a valid transcript") from exc
+
+    def _titles(self, keys: EpisodeKeys, episode_id: str) -> tuple[str, str]:
+        metadata = EpisodeMetadata()
+        for key in (keys.metadata, sidecar_key(episode_id)):
+            raw = self._store.get_bytes(key)
+            if raw is None:
+                continue
+            try:
+                metadata = EpisodeMetadata.model_validate_json(raw)
+                break
+            except ValidationError:
+                log.warning("clips.metadata_unreadable", key=key)
+        return metadata.title or episode_id, metadata.show or self._config.show_name
+
+    def _download_cover(self, workdir: Path) -> Path | None:
+        key = self._config.cover_art_key
+        if not key:
+            return None
+        path = workdir / ("cover" + (Path(key).suffix.lower() or ".img"))
+        if self._store.download(key, path):
+            return path
+        log.warning("clips.cover_art_missing", key=key)
+        return None
+
+    # ------------------------------------------------------------------ outputs
+
+    def _upload(
+        self,
+        keys: EpisodeKeys,
+        result: RenderResult,
+        picks_etag: str,
+        fingerprint: str,
+        started: float,
+    ) -> ClipsManifest:
+        def upload(path: Path) -> str:
+            key = keys.clips_prefix + path.name
+            self._store.upload(path, key, content_type=CONTENT_TYPES[path.suffix])
+            return key
+
+        def put(path: Path | None) -> str | None:
+            return None if path is None else upload(path)
+
+        clips = []
+        for clip in result.clips:
+            clips.append(
+                ManifestClip(
+                    index=clip.index,
+                    title=clip.clip.title,
+                    hook=clip.clip.hook,
+                    start=clip.clip.start,
+                    end=clip.clip.end,
+                    audio_key=upload(clip.audio),
+                    captions_key=upload(clip.captions),
+                    video_key=put(clip.video),
+                )
+            )
+        trailer = result.trailer
+        return ClipsManifest(
+            picks_etag=picks_etag,
+            settings_fingerprint=fingerprint,
+            clips=clips,
+            skipped=list(result.skipped),
+            repaired=list(result.plan.repaired),
+            trailer_audio_key=put(trailer.audio) if trailer else None,
+            trailer_video_key=put(trailer.video) if trailer else None,
+            trailer_captions_key=put(trailer.captions) if trailer else None,
+            trailer_seconds=round(trailer.plan.duration, 3) if trailer else None,
+            render_seconds=round(result.elapsed_seconds, 2),
+            rendered_at=time.time(),
+        )
+
+    def _event(self, episode_id: str, manifest: ClipsManifest) -> ClipsRendered:
+        bucket, expiry = self._config.bucket, self._config.presign_expiry_seconds
+        expires_at = None
+
+        def url(key: str | None) -> str | None:
+            nonlocal expires_at
+            if key is None:
+                return None
+            link, expires_at = self._store.presign(key, expiry)
+            return link
+
+        def location(key: str | None) -> S3Location | None:
+            return None if key is None else S3Location(bucket=bucket, key=key)
+
+        summaries = [
+            ClipSummary(
+                index=clip.index,
+                title=clip.title,
+                hook=clip.hook,
+                start=clip.start,
+                end=clip.end,
+                audio=S3Location(bucket=bucket, key=clip.audio_key),
+                video=location(clip.video_key),
+                captions=location(clip.captions_key),
+                audio_url=url(clip.audio_key) or "",
+                video_url=url(clip.video_key),
+            )
+            for clip in manifest.clips
+        ]
+        return ClipsRendered(
+            episode_id=episode_id,
+            clips=summaries,
+            skipped=manifest.skipped,
+            repaired=manifest.repaired,
+            trailer_audio=location(manifest.trailer_audio_key),
+            trailer_video=location(manifest.trailer_video_key),
+            trailer_url=url(manifest.trailer_audio_key),
+            presigned_url_expires_at=expires_at,
+        )
+
+
+def clips_route(
+    settings: ClipsSettings,
+    s3: S3Client,
+    *,
+    targets: LoudnessTargets | None = None,
+    ffmpeg: str = "",
+    work_dir: str = "",
+    renderer: Renderer | None = None,
+) -> Route[PromptCompleted]:
+    """The route the transcode service adds to its consumer: "Prompt Completed" events of
+    the clip-picks prompt (the topology routes only those to the transcode queue; any other
+    prompt id is ignored)."""
+    config = ClipsConfig(
+        bucket=settings.bucket,
+        options=settings.clips_render_options(targets),
+        presign_expiry_seconds=settings.presign_expiry_seconds,
+        cover_art_key=settings.clips_cover_art_key,
+        show_name=settings.clips_show_name,
+        work_dir=work_dir,
+    )
+    handler = ClipsHandler(S3ClipsStore(s3, settings.bucket), config, renderer, ffmpeg=ffmpeg)
+    return Route(PromptCompleted, handler.handle, on_failure=handler.on_failure)

@@ -1,0 +1,91 @@
+"""Clip and trailer settings (environment variables PODPIPE_CLIPS_*)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from podpipe.settings import CoreSettings
+from podpipe_transcode.clips.graph import AudioOptions, VideoOptions
+from podpipe_transcode.clips.picks import TrailerRules
+from podpipe_transcode.clips.render import RenderOptions
+from podpipe_transcode.loudness import LoudnessTargets
+
+X264Preset = Literal[
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower"
+]
+
+
+class ClipsSettings(CoreSettings):
+    """The core settings plus the clips' own. The transcode service's settings derive from
+    this class, so one environment configures both."""
+
+    clips_video: bool = Field(default=True, description="Render an audiogram MP4 per clip.")
+    clips_video_size: str = Field(
+        default="1080x1080",
+        description="Audiogram size WxH: 1080x1080 (square) or 1080x1920 (vertical).",
+    )
+    clips_video_fps: int = Field(default=25, ge=5, le=60, description="Audiogram frame rate.")
+    clips_visual: Literal["waveform", "spectrum"] = Field(
+        default="waveform", description="Audiogram visual: waveform or spectrum."
+    )
+    clips_x264_preset: X264Preset = Field(
+        default="veryfast", description="x264 preset of audiograms (speed vs. size)."
+    )
+    clips_cover_art_key: str = Field(
+        default="",
+        description="S3 key (in the bucket) of the show's cover art, the audiogram background.",
+    )
+    clips_show_name: str = Field(
+        default="", description="Show name on audiograms when the episode metadata has none."
+    )
+    clips_font_file: str = Field(
+        default="", description="Font for audiogram text; default: DejaVu Sans if installed."
+    )
+    clips_captions: Literal["auto", "libass", "drawtext"] = Field(
+        default="auto",
+        description="Caption burner: libass (subtitles filter) when ffmpeg has it, else drawtext.",
+    )
+    clips_trailer_seconds: float = Field(
+        default=60.0, ge=45.0, le=90.0, description="Target trailer length (45-90 s)."
+    )
+    clips_trailer_max_picks: int = Field(
+        default=5, ge=1, le=10, description="Best picks joined into the trailer (3-5 usual)."
+    )
+
+    @field_validator("clips_video_size")
+    @classmethod
+    def _even_size(cls, value: str) -> str:
+        width, sep, height = value.lower().partition("x")
+        if not (sep and width.isdigit() and height.isdigit()):
+            raise ValueError("use WIDTHxHEIGHT, e.g. 1080x1080 or 1080x1920")
+        w, h = int(width), int(height)
+        if not (64 <= w <= 4096 and 64 <= h <= 4096) or w % 2 or h % 2:
+            raise ValueError("width and height must be even numbers from 64 to 4096")
+        return f"{w}x{h}"
+
+    @property
+    def clips_video_dimensions(self) -> tuple[int, int]:
+        width, _, height = self.clips_video_size.partition("x")
+        return int(width), int(height)
+
+    def clips_render_options(self, targets: LoudnessTargets | None = None) -> RenderOptions:
+        width, height = self.clips_video_dimensions
+        return RenderOptions(
+            audio=AudioOptions(targets=targets or LoudnessTargets()),
+            video=VideoOptions(
+                width=width,
+                height=height,
+                fps=self.clips_video_fps,
+                visual=self.clips_visual,
+                preset=self.clips_x264_preset,
+            ),
+            render_video=self.clips_video,
+            captions=self.clips_captions,
+            font_file=self.clips_font_file,
+            trailer_rules=TrailerRules(
+                target_seconds=self.clips_trailer_seconds,
+                max_picks=self.clips_trailer_max_picks,
+            ),
+        )
