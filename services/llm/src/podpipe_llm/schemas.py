@@ -1,0 +1,240 @@
+"""Named output schemas of JSON prompts, and the checks against the transcript behind them.
+
+A catalog entry says ``output: json`` and ``schema: <name>``; the name must be one of
+:data:`SCHEMAS` (an unknown name is a load-time error). The model is shown the JSON Schema;
+its answer is parsed, validated, checked against the transcript (times inside the episode,
+snapped to the start of a transcript line) and normalised. Every problem is reported in
+words the model can act on, because the runner feeds them back for another try.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from podpipe.documents import CLIP_MAX_SECONDS, CLIP_MIN_SECONDS, ClipPick, ClipPicks, Transcript
+
+X_LIMIT = 280
+BLUESKY_LIMIT = 300
+LINKEDIN_LIMIT = 3000
+END_TOLERANCE_SECONDS = 1.0
+
+
+class OutputValidationError(ValueError):
+    """An answer that does not satisfy its schema; ``problems`` are fed back to the model."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class Chapter(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    startTime: float = Field(ge=0, description="seconds from the start of the episode")  # noqa: N815
+    title: str = Field(min_length=1, max_length=120)
+
+
+class Chapters(BaseModel):
+    """Podcasting 2.0 chapters (JSON chapters format, version 1.2.0)."""
+
+    model_config = ConfigDict(extra="ignore")
+    version: str = "1.2.0"
+    chapters: list[Chapter] = Field(min_length=1, max_length=60)
+    note: str = ""
+
+
+class SocialPosts(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    linkedin: str = Field(min_length=1, max_length=LINKEDIN_LIMIT)
+    x: str = Field(min_length=1, max_length=X_LIMIT)
+    bluesky: str = Field(min_length=1, max_length=BLUESKY_LIMIT)
+    note: str = ""
+
+
+class PullQuote(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    text: str = Field(min_length=1, max_length=240)
+    speaker: str = Field(min_length=1, max_length=120)
+    start: float = Field(ge=0, description="seconds: start of the transcript line quoted")
+
+
+class PullQuotes(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    quotes: list[PullQuote] = Field(min_length=1, max_length=10)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class OutputSchema:
+    name: str
+    model: type[BaseModel]
+    check: Callable[[Any, Transcript], BaseModel]
+
+    def json_schema(self) -> str:
+        return json.dumps(self.model.model_json_schema(), indent=1)
+
+
+# --------------------------------------------------------------------------- transcript checks
+
+
+class _Starts:
+    """Segment start times, for snapping a time to the transcript line it belongs to."""
+
+    def __init__(self, transcript: Transcript) -> None:
+        self.starts = sorted({round(s.start, 3) for s in transcript.segments}) or [0.0]
+        self.ends = sorted({round(s.end, 3) for s in transcript.segments}) or [0.0]
+        self.duration = transcript.duration_seconds or (self.ends[-1] if self.ends else 0.0)
+
+    @staticmethod
+    def _nearest(values: list[float], t: float) -> float:
+        i = bisect.bisect_left(values, t)
+        candidates = values[max(0, i - 1) : i + 1]
+        return min(candidates, key=lambda v: (abs(v - t), v))
+
+    def snap_start(self, t: float) -> float:
+        return self._nearest(self.starts, t)
+
+    def snap_end(self, t: float) -> float:
+        return self._nearest(self.ends, t)
+
+
+def _check_chapters(model: Any, transcript: Transcript) -> BaseModel:
+    chapters: Chapters = model
+    lines = _Starts(transcript)
+    problems: list[str] = []
+    previous = -1.0
+    for i, chapter in enumerate(chapters.chapters, 1):
+        if chapter.startTime >= lines.duration:
+            problems.append(
+                f"chapter {i} ({chapter.title!r}) starts at {chapter.startTime:.0f} s, after the "
+                f"end of the episode ({lines.duration:.0f} s)"
+            )
+        if chapter.startTime <= previous:
+            problems.append(
+                f"chapter {i} ({chapter.title!r}) starts at {chapter.startTime:.0f} s, not after "
+                f"the previous chapter ({previous:.0f} s): startTime must increase"
+            )
+        previous = chapter.startTime
+    if problems:
+        raise OutputValidationError(problems)
+    snapped: list[Chapter] = []
+    for chapter in chapters.chapters:
+        start = lines.snap_start(chapter.startTime)
+        if snapped and start <= snapped[-1].startTime:
+            problems.append(
+                f"chapters {snapped[-1].title!r} and {chapter.title!r} fall on the same transcript "
+                f"line ({start:.0f} s): make chapters at least a few minutes long"
+            )
+            continue
+        snapped.append(Chapter(startTime=start, title=chapter.title.strip()))
+    if problems:
+        raise OutputValidationError(problems)
+    return Chapters(chapters=snapped, note=chapters.note)
+
+
+def _check_clip_picks(model: Any, transcript: Transcript) -> BaseModel:
+    picks: ClipPicks = model
+    lines = _Starts(transcript)
+    problems: list[str] = []
+    clips: list[ClipPick] = []
+    for i, clip in enumerate(picks.clips, 1):
+        if clip.end > lines.duration + END_TOLERANCE_SECONDS:
+            problems.append(
+                f"clip {i} ({clip.title!r}) ends at {clip.end:.0f} s, after the end of the "
+                f"episode ({lines.duration:.0f} s)"
+            )
+            continue
+        start, end = lines.snap_start(clip.start), lines.snap_end(clip.end)
+        # Snapping to whole lines reads better, but never at the price of the length rule.
+        if not CLIP_MIN_SECONDS <= end - start <= CLIP_MAX_SECONDS:
+            start, end = clip.start, min(clip.end, lines.duration)
+        length = end - start
+        if not CLIP_MIN_SECONDS <= length <= CLIP_MAX_SECONDS:
+            problems.append(
+                f"clip {i} ({clip.title!r}) is {length:.0f} s long: it must last between "
+                f"{CLIP_MIN_SECONDS:.0f} and {CLIP_MAX_SECONDS:.0f} seconds"
+            )
+            continue
+        clips.append(ClipPick(start=start, end=end, title=clip.title, hook=clip.hook))
+    if problems:
+        raise OutputValidationError(problems)
+    return ClipPicks(clips=clips, note=picks.note)
+
+
+def _check_social(model: Any, transcript: Transcript) -> BaseModel:
+    return model  # type: ignore[no-any-return]  # lengths are enforced by the model itself
+
+
+def _check_quotes(model: Any, transcript: Transcript) -> BaseModel:
+    quotes: PullQuotes = model
+    lines = _Starts(transcript)
+    problems = [
+        f"quote {i} starts at {q.start:.0f} s, after the end of the episode ({lines.duration:.0f} s)"
+        for i, q in enumerate(quotes.quotes, 1)
+        if q.start >= lines.duration
+    ]
+    if problems:
+        raise OutputValidationError(problems)
+    return PullQuotes(
+        quotes=[
+            PullQuote(text=q.text.strip(), speaker=q.speaker, start=lines.snap_start(q.start))
+            for q in quotes.quotes
+        ],
+        note=quotes.note,
+    )
+
+
+SCHEMAS: dict[str, OutputSchema] = {
+    s.name: s
+    for s in (
+        OutputSchema("chapters", Chapters, _check_chapters),
+        OutputSchema("clip-picks", ClipPicks, _check_clip_picks),
+        OutputSchema("social-posts", SocialPosts, _check_social),
+        OutputSchema("pull-quotes", PullQuotes, _check_quotes),
+    )
+}
+
+
+# --------------------------------------------------------------------------- parsing
+
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
+
+
+def extract_json(text: str) -> Any:
+    """The JSON object in an answer, tolerating a code fence or a sentence around it."""
+    stripped = text.strip()
+    fenced = _FENCE.match(stripped)
+    if fenced:
+        stripped = fenced.group(1)
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError:
+        start, end = stripped.find("{"), stripped.rfind("}")
+        if start != -1 and end > start:
+            try:
+                return json.loads(stripped[start : end + 1])
+            except json.JSONDecodeError as exc:
+                raise OutputValidationError([f"the answer is not valid JSON: {exc}"]) from exc
+        raise OutputValidationError(["the answer contains no JSON object"]) from None
+
+
+def validate_json_output(schema_name: str, text: str, transcript: Transcript) -> str:
+    """Parse, validate and normalise an answer; returns the JSON to store."""
+    schema = SCHEMAS[schema_name]
+    raw = extract_json(text)
+    try:
+        parsed = schema.model.model_validate(raw)
+    except ValidationError as exc:
+        raise OutputValidationError(
+            [
+                f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+                for err in exc.errors()[:10]
+            ]
+        ) from exc
+    return schema.check(parsed, transcript).model_dump_json(indent=2)

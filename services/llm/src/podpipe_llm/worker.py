@@ -1,0 +1,287 @@
+"""On "Prompt Requested": run one prompt for one episode, write its output, say so.
+
+The llm queue has one consumer and a concurrency of 1: pacing lives in the rate limiter and
+the retry loop inside :class:`PromptRunner`, while the runtime's heartbeat keeps the message
+invisible however long that takes.
+
+Dependencies (a prompt using ``{{ outputs.chapters }}``): if the output is not there yet
+(redelivery or replay broke the dispatcher's order), the message is retried later
+(:class:`DependencyNotReadyError`, a retryable error). A dependency that failed for good
+does not block: the prompt runs without it, says so in the variable and in its metadata.
+The same happens on the message's last delivery, so waiting can never push a healthy
+prompt into the DLQ.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from podpipe.events import (
+    Event,
+    Failure,
+    PromptCompleted,
+    PromptFailed,
+    PromptRequested,
+    S3Location,
+)
+from podpipe.runtime.errors import PermanentError, RetryableError
+from podpipe.runtime.service import MessageContext
+from podpipe.storage import EpisodeKeys
+from podpipe_llm.catalog import Catalog, CatalogError, PromptSpec
+from podpipe_llm.providers.base import RefusedError, ThrottledError, TransientError
+from podpipe_llm.providers.registry import split_model
+from podpipe_llm.runner import InvalidOutputError, PromptRunner, RunResult
+from podpipe_llm.store import CatalogSource, EpisodeStore
+
+log = structlog.get_logger()
+PREVIEW_CHARS = 300
+
+
+class DependencyNotReadyError(RetryableError):
+    """Another prompt's output this one uses is not written yet; try again later."""
+
+
+def stage_name(prompt_id: str) -> str:
+    return f"prompt-{prompt_id}"
+
+
+def replay_command(episode_id: str, prompt_id: str) -> str:
+    return f"podpipe dlq replay --queue llm --episode {episode_id} --prompt {prompt_id}"
+
+
+def missing_dependency_text(prompt_id: str, why: str) -> str:
+    return f"(The {prompt_id} output is not available: {why}. Work from the transcript alone.)"
+
+
+class PromptWorker:
+    def __init__(self, store: EpisodeStore, catalog: CatalogSource, runner: PromptRunner) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._runner = runner
+
+    # ----------------------------------------------------------------- handler
+
+    def handle(self, event: PromptRequested, ctx: MessageContext) -> Sequence[Event]:
+        episode_id, prompt_id = event.episode_id, event.prompt_id
+        structlog.contextvars.bind_contextvars(prompt_id=prompt_id, model=event.model)
+        try:
+            catalog = self._catalog.load()
+            spec = catalog.get(prompt_id)
+        except CatalogError as exc:
+            raise PermanentError(f"prompt {prompt_id!r} cannot run: {exc}") from exc
+        if not spec.enabled:
+            raise PermanentError(f"prompt {prompt_id!r} is disabled in the catalog")
+
+        stored = self._store.read_output_metadata(episode_id, prompt_id)
+        if stored is not None and not event.replay:
+            # Redelivered after the output was written: announce it again, call no model.
+            log.info("output exists, not calling the model again")
+            return [self._completed_from_metadata(event, spec, stored)]
+
+        transcript = self._store.read_transcript(episode_id)
+        if transcript is None:
+            raise PermanentError(
+                f"no transcript at {EpisodeKeys(episode_id).transcript_json}: "
+                "transcribe the episode first"
+            )
+        metadata = self._store.read_metadata(episode_id)
+        dependencies, missing = self._dependencies(catalog, spec, episode_id, ctx)
+
+        started = time.time()
+        self._store.record_stage(
+            episode_id,
+            stage_name(prompt_id),
+            "running",
+            started_at=started,
+            attempts=ctx.receive_count,
+            details={"model": event.model},
+        )
+        try:
+            result = self._runner.run(
+                spec,
+                model=event.model,
+                transcript=transcript,
+                metadata=metadata,
+                dependency_outputs=dependencies,
+                missing_dependencies=tuple(missing),
+            )
+        except (RefusedError, InvalidOutputError) as exc:
+            reason = f"{event.model} could not produce {prompt_id!r}: {exc}"
+            self._record_failure(event, reason, ctx.receive_count, started)
+            raise PermanentError(reason) from exc
+        except (ThrottledError, TransientError) as exc:
+            # Backoff inside this delivery is exhausted: let SQS redeliver later (and, after
+            # maxReceiveCount, move the message to the DLQ; on_failure reports it).
+            raise RetryableError(f"{event.model} kept failing: {exc}") from exc
+        return [self._write(event, spec, result, ctx, started)]
+
+    def on_failure(self, event: PromptRequested, failure: Failure) -> Sequence[Event]:
+        """Final failure (permanent, or the last delivery): record it, say how to replay."""
+        try:
+            self._record_failure(event, failure.reason, failure.attempts, None)
+        except Exception:  # the failure event matters more than the stage record
+            log.exception("could not record the failed stage")
+        return [
+            PromptFailed(
+                episode_id=event.episode_id,
+                prompt_id=event.prompt_id,
+                model=event.model,
+                failure=failure,
+                replay_command=replay_command(event.episode_id, event.prompt_id),
+            )
+        ]
+
+    # ----------------------------------------------------------------- steps
+
+    def _dependencies(
+        self, catalog: Catalog, spec: PromptSpec, episode_id: str, ctx: MessageContext
+    ) -> tuple[dict[str, str], list[str]]:
+        outputs: dict[str, str] = {}
+        missing: list[str] = []
+        for dep_id in spec.depends_on:
+            dep = catalog.get(dep_id)
+            text = None
+            if self._store.read_output_metadata(episode_id, dep_id) is not None:
+                text = self._store.read_output(episode_id, dep_id, dep.extension)
+            if text is not None:
+                outputs[dep_id] = text
+                continue
+            record = self._store.read_stage(episode_id, stage_name(dep_id))
+            if record is not None and record.status == "failed":
+                outputs[dep_id] = missing_dependency_text(dep_id, "that prompt failed")
+            elif ctx.is_last_attempt:
+                outputs[dep_id] = missing_dependency_text(dep_id, "it was not ready in time")
+            else:
+                raise DependencyNotReadyError(
+                    f"prompt {spec.id!r} waits for {dep_id!r}, which has not finished yet"
+                )
+            missing.append(dep_id)
+        return outputs, missing
+
+    def _write(
+        self,
+        event: PromptRequested,
+        spec: PromptSpec,
+        result: RunResult,
+        ctx: MessageContext,
+        started: float,
+    ) -> PromptCompleted:
+        stats = result.stats
+        provider, _bare = split_model(result.model)
+        metadata: dict[str, Any] = {
+            "episode_id": event.episode_id,
+            "prompt_id": spec.id,
+            "description": spec.description,
+            "model": result.model,
+            "provider": provider,
+            "output_format": spec.output,
+            "schema": spec.output_schema,
+            "input_tokens": stats.input_tokens,
+            "output_tokens": stats.output_tokens,
+            "latency_seconds": round(result.latency_seconds, 3),
+            "attempts": stats.attempts,
+            "calls": stats.calls,
+            "throttled": stats.throttled,
+            "answers": stats.answers,
+            "map_calls": stats.map_calls,
+            "reduce_levels": stats.reduce_levels,
+            "rate_limit_wait_seconds": round(stats.rate_wait_seconds, 3),
+            "backoff_seconds": round(stats.backoff_seconds, 3),
+            "receive_count": ctx.receive_count,
+            "estimated_cost_usd": round(result.cost_usd, 6),
+            "missing_dependencies": list(result.missing_dependencies),
+            "replay": event.replay,
+            "prompt_source": spec.source,
+            "completed_at": datetime.now(UTC).isoformat(),
+        }
+        output, meta = self._store.write_output(
+            event.episode_id, spec.id, spec.extension, result.text, metadata
+        )
+        self._store.record_stage(
+            event.episode_id,
+            stage_name(spec.id),
+            "done",
+            started_at=started,
+            attempts=ctx.receive_count,
+            details={
+                k: metadata[k]
+                for k in (
+                    "model",
+                    "input_tokens",
+                    "output_tokens",
+                    "attempts",
+                    "estimated_cost_usd",
+                )
+            },
+        )
+        log.info(
+            "prompt completed",
+            tokens_in=stats.input_tokens,
+            tokens_out=stats.output_tokens,
+            attempts=stats.attempts,
+            map_calls=stats.map_calls,
+        )
+        return PromptCompleted(
+            episode_id=event.episode_id,
+            prompt_id=spec.id,
+            model=result.model,
+            output=output,
+            metadata=meta,
+            output_format=spec.output,
+            preview=preview(result.text),
+            input_tokens=stats.input_tokens,
+            output_tokens=stats.output_tokens,
+            latency_seconds=round(result.latency_seconds, 3),
+            attempts=stats.attempts,
+            estimated_cost_usd=round(result.cost_usd, 6),
+        )
+
+    def _completed_from_metadata(
+        self, event: PromptRequested, spec: PromptSpec, stored: dict[str, Any]
+    ) -> PromptCompleted:
+        keys = EpisodeKeys(event.episode_id)
+        text = self._store.read_output(event.episode_id, spec.id, spec.extension) or ""
+        return PromptCompleted(
+            episode_id=event.episode_id,
+            prompt_id=spec.id,
+            model=str(stored.get("model", event.model)),
+            output=_loc(self._store.bucket, keys.prompt_output(spec.id, spec.extension)),
+            metadata=_loc(self._store.bucket, keys.prompt_metadata(spec.id)),
+            output_format=spec.output,
+            preview=preview(text),
+            input_tokens=int(stored.get("input_tokens", 0)),
+            output_tokens=int(stored.get("output_tokens", 0)),
+            latency_seconds=float(stored.get("latency_seconds", 0.0)),
+            attempts=int(stored.get("attempts", 1)),
+            estimated_cost_usd=float(stored.get("estimated_cost_usd", 0.0)),
+        )
+
+    def _record_failure(
+        self, event: PromptRequested, reason: str, attempts: int, started: float | None
+    ) -> None:
+        self._store.record_stage(
+            event.episode_id,
+            stage_name(event.prompt_id),
+            "failed",
+            started_at=started,
+            attempts=attempts,
+            reason=reason[:1000],
+            details={
+                "model": event.model,
+                "replay_command": replay_command(event.episode_id, event.prompt_id),
+            },
+        )
+
+
+def preview(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1] + "…"
+
+
+def _loc(bucket: str, key: str) -> S3Location:
+    return S3Location(bucket=bucket, key=key)

@@ -1,0 +1,248 @@
+"""Deterministic test doubles for the LLM service: a scripted provider, a fake clock, an
+in-memory episode store and a synthetic transcript generator.
+
+The scripted provider answers like a well-behaved model (it borrows the extractive writer,
+so its answers pass every schema) unless a script says otherwise: refuse the first N calls
+as throttled, refuse one prompt for good (a poison prompt), answer invalid JSON a number of
+times, or reject inputs longer than a context window. It records every request.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from podpipe.documents import Segment, Transcript
+from podpipe.events import S3Location
+from podpipe.storage import EpisodeMetadata, StageRecord
+from podpipe_llm.catalog import Catalog, load_catalog
+from podpipe_llm.providers.base import (
+    Completion,
+    CompletionRequest,
+    ContextTooLongError,
+    RefusedError,
+    ThrottledError,
+    TransientError,
+    estimate_tokens,
+)
+from podpipe_llm.providers.extractive import ExtractiveProvider
+
+
+class FakeClock:
+    """Virtual time: sleeping advances the clock instantly (and is recorded)."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.t = start
+        self.sleeps: list[float] = []
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            if seconds > 0:
+                self.sleeps.append(seconds)
+                self.t += seconds
+
+
+@dataclass
+class ScriptedProvider:
+    """A model that follows a script. Register it under any provider name (e.g. "bedrock")."""
+
+    name: str = "scripted"
+    rate_limited: bool = True
+    needs_context_budget: bool = True
+    throttle_calls: int = 0
+    transient_calls: int = 0
+    poison: dict[str, str] = field(default_factory=dict)
+    invalid_answers: dict[str, int] = field(default_factory=dict)
+    context_window: int | None = None
+    answer: Callable[[CompletionRequest], str] | None = None
+    requests: list[CompletionRequest] = field(default_factory=list)
+    refusals: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def complete(self, request: CompletionRequest) -> Completion:
+        with self._lock:
+            self.requests.append(request)
+            prompt_id = request.task.prompt_id
+            if self.throttle_calls > 0:
+                self.throttle_calls -= 1
+                self.refusals["throttled"] += 1
+                raise ThrottledError("ThrottlingException: Too many requests, please wait")
+            if self.transient_calls > 0:
+                self.transient_calls -= 1
+                self.refusals["transient"] += 1
+                raise TransientError("ServiceUnavailableException: try again")
+            if prompt_id in self.poison:
+                self.refusals["poison"] += 1
+                raise RefusedError(self.poison[prompt_id])
+            size = estimate_tokens(request.system + "".join(m.text for m in request.messages))
+            if self.context_window is not None and size + request.max_tokens > self.context_window:
+                raise ContextTooLongError(
+                    f"ValidationException: Input is too long ({size} tokens) for this model"
+                )
+            if request.task.stage == "final" and self.invalid_answers.get(prompt_id, 0) > 0:
+                self.invalid_answers[prompt_id] -= 1
+                text = '{"clips": [{"start": "soon", "title": ""}]'  # truncated, wrong types
+            elif self.answer is not None:
+                text = self.answer(request)
+            else:
+                text = ExtractiveProvider().complete(request).text
+        return Completion(text=text, input_tokens=size, output_tokens=estimate_tokens(text))
+
+    def calls_for(self, prompt_id: str, stage: str = "final") -> list[CompletionRequest]:
+        return [r for r in self.requests if r.task.prompt_id == prompt_id and r.task.stage == stage]
+
+
+class InMemoryEpisodeStore:
+    """The EpisodeStore port over dicts (S3 keys as in production)."""
+
+    def __init__(self, bucket: str = "test-bucket") -> None:
+        self.bucket = bucket
+        self.transcripts: dict[str, Transcript] = {}
+        self.metadata: dict[str, EpisodeMetadata] = {}
+        self.outputs: dict[tuple[str, str], str] = {}
+        self.output_meta: dict[tuple[str, str], dict[str, Any]] = {}
+        self.manifests: dict[str, dict[str, Any]] = {}
+        self.stages: dict[tuple[str, str], StageRecord] = {}
+        self.writes = 0
+
+    def read_transcript(self, episode_id: str) -> Transcript | None:
+        return self.transcripts.get(episode_id)
+
+    def read_metadata(self, episode_id: str) -> EpisodeMetadata:
+        return self.metadata.get(episode_id, EpisodeMetadata())
+
+    def read_output(self, episode_id: str, prompt_id: str, extension: str) -> str | None:
+        return self.outputs.get((episode_id, prompt_id))
+
+    def read_output_metadata(self, episode_id: str, prompt_id: str) -> dict[str, Any] | None:
+        return self.output_meta.get((episode_id, prompt_id))
+
+    def write_output(
+        self, episode_id: str, prompt_id: str, extension: str, text: str, metadata: dict[str, Any]
+    ) -> tuple[S3Location, S3Location]:
+        self.writes += 1
+        self.outputs[(episode_id, prompt_id)] = text
+        self.output_meta[(episode_id, prompt_id)] = json.loads(json.dumps(metadata))
+        base = f"episodes/{episode_id}/outputs/{prompt_id}"
+        return (
+            S3Location(bucket=self.bucket, key=f"{base}.{extension}"),
+            S3Location(bucket=self.bucket, key=f"{base}.meta.json"),
+        )
+
+    def write_manifest(self, episode_id: str, manifest: dict[str, Any]) -> S3Location:
+        self.manifests[episode_id] = manifest
+        return S3Location(bucket=self.bucket, key=f"episodes/{episode_id}/prompts/manifest.json")
+
+    def record_stage(
+        self,
+        episode_id: str,
+        stage: str,
+        status: str,
+        *,
+        started_at: float | None = None,
+        attempts: int = 1,
+        reason: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.stages[(episode_id, stage)] = StageRecord(
+            stage=stage,
+            status=status,
+            started_at=started_at or 0.0,
+            finished_at=None if status == "running" else 1.0,
+            attempts=attempts,
+            reason=reason,
+            details=details or {},
+        )
+
+    def read_stage(self, episode_id: str, stage: str) -> StageRecord | None:
+        return self.stages.get((episode_id, stage))
+
+
+class StaticCatalog:
+    """A CatalogSource that always returns the same catalog (the packaged one by default)."""
+
+    def __init__(self, catalog: Catalog | None = None) -> None:
+        self.catalog = catalog or load_catalog()
+
+    def load(self) -> Catalog:
+        return self.catalog
+
+
+_TOPICS = [
+    (
+        "audio loudness",
+        "We measure integrated loudness in LUFS because podcast apps normalise to minus sixteen, "
+        "and a true peak above minus one clips on cheap earbuds after the encoder runs.",
+    ),
+    (
+        "remote recording",
+        "Remote recording works when every guest records a local track, because the call audio "
+        "drops syllables whenever the network hiccups during a long interview.",
+    ),
+    (
+        "show notes",
+        "Good show notes list every book and tool mentioned, since listeners search for the "
+        "resources long after the episode has gone out to the feed.",
+    ),
+    (
+        "sponsorship",
+        "Sponsorship revenue depends on downloads in the first thirty days, so release timing and "
+        "a reliable weekly schedule matter more than fancy artwork for the show.",
+    ),
+    (
+        "transcripts",
+        "Transcripts make the episode searchable and accessible, and captions on short video clips "
+        "double the number of people who watch them to the end on social media.",
+    ),
+    (
+        "rate limits",
+        "Rate limits on a new cloud account are tiny, so a pipeline has to pace its requests and "
+        "back off with jitter instead of sleeping a fixed two minutes between prompts.",
+    ),
+]
+
+
+def synthetic_transcript(
+    episode_id: str = "ep-synthetic",
+    duration_seconds: float = 1800.0,
+    *,
+    segment_seconds: float = 15.0,
+    speakers: tuple[str, ...] = ("SPEAKER_00", "SPEAKER_01"),
+    topic_minutes: float = 10.0,
+) -> Transcript:
+    """A deterministic conversation that changes topic every ``topic_minutes`` minutes."""
+    segments: list[Segment] = []
+    t = 0.0
+    index = 0
+    while t + 1.0 <= duration_seconds:
+        end = min(t + segment_seconds - 0.6, duration_seconds)  # a short pause between turns
+        topic, line = _TOPICS[int(t // (topic_minutes * 60)) % len(_TOPICS)]
+        text = (
+            f"{line} That is what I keep telling people about {topic}, point number {index % 7 + 1}. "
+            f"Honestly the part about {topic} surprised me most."
+        )
+        segments.append(
+            Segment(
+                start=round(t, 2),
+                end=round(end, 2),
+                speaker=speakers[index % len(speakers)],
+                text=text,
+            )
+        )
+        t += segment_seconds
+        index += 1
+    return Transcript(
+        episode_id=episode_id,
+        language="en",
+        duration_seconds=duration_seconds,
+        backend="synthetic",
+        segments=segments,
+    )
