@@ -1,0 +1,479 @@
+"""Notify on LocalStack: e-mail text through a real SNS topic (captured by a subscribed SQS
+queue), Block Kit through a local HTTP server standing in for Slack's webhook, the one
+"Episode Completed" under concurrency, and an unsendable notification ending in the notify DLQ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from podpipe_notify.handlers import NotifyHandlers
+from podpipe_notify.service import build_channels, build_handlers, build_service
+from podpipe_notify.settings import NotifySettings
+from pydantic import SecretStr
+
+from podpipe.artifacts import put_json, put_text, record_stage
+from podpipe.events import (
+    AudioTranscoded,
+    EpisodeCompleted,
+    Event,
+    Failure,
+    PromptCompleted,
+    PromptFailed,
+    S3Location,
+    to_envelope,
+)
+from podpipe.runtime import RuntimeOptions, serve
+from podpipe.runtime.service import MessageContext, Service
+from podpipe.storage import EpisodeKeys
+from tests.support.localstack import Stack
+
+pytestmark = pytest.mark.integration
+
+EP = "2026-11-27-ep42"
+KEYS = EpisodeKeys(EP)
+PROMPTS = ["titles", "show-notes", "chapters"]
+
+
+# --------------------------------------------------------------------------- Slack stand-in
+
+
+class SlackStandIn:
+    """A local webhook endpoint: records every JSON body, answers with scripted statuses."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.statuses: list[int] = []  # consumed per request; 200 when empty
+        self.lock = threading.Lock()
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length))
+                with stand_in.lock:
+                    stand_in.bodies.append(body)
+                    status = stand_in.statuses.pop(0) if stand_in.statuses else 200
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"ok" if status == 200 else b"error")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}/services/T000/B000/s3cr3t"
+
+    def texts(self) -> list[str]:
+        return [json.dumps(b) for b in self.bodies]
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    stand_in = SlackStandIn()
+    stand_in.thread.start()
+    try:
+        yield stand_in
+    finally:
+        stand_in.server.shutdown()
+        stand_in.server.server_close()
+
+
+# --------------------------------------------------------------------------- SNS capture
+
+
+class SnsCapture:
+    """An SQS queue subscribed to the notifications topic: what e-mail subscribers receive."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.topic_arn = stack.topic_arn("notifications")
+        name = f"{stack.settings.name_prefix}-sns-capture"
+        self.queue_url = stack.sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = stack.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        stack.sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=arn)
+
+    def messages(self, expect: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+        raw = self.stack.drain(self.queue_url, expect=expect, timeout=timeout)
+        return [json.loads(m["Body"]) for m in raw]
+
+    def close(self) -> None:
+        self.stack.sqs.delete_queue(QueueUrl=self.queue_url)
+
+
+@pytest.fixture
+def sns_capture(stack: Stack) -> Iterator[SnsCapture]:
+    capture = SnsCapture(stack)
+    try:
+        yield capture
+    finally:
+        capture.close()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def notify_settings(stack: Stack, **overrides: Any) -> NotifySettings:
+    base = stack.settings
+    values: dict[str, Any] = {
+        "name_prefix": base.name_prefix,
+        "bucket": base.bucket,
+        "wait_time_seconds": 1,
+        "shutdown_grace_seconds": 5.0,
+        "notify_send_attempts": 2,
+        "notify_retry_max_seconds": 0.05,
+    }
+    values.update(overrides)
+    return NotifySettings(**values)
+
+
+def handlers_for(
+    stack: Stack, settings: NotifySettings, *, sns: bool = True, http: httpx.Client | None = None
+) -> NotifyHandlers:
+    channels = build_channels(
+        settings,
+        sns=stack.sns if sns else None,
+        http=http or httpx.Client(timeout=5),
+        webhook_url=settings.notify_slack_webhook_url,
+    )
+    return build_handlers(settings, s3=stack.s3, channels=channels)
+
+
+def ctx(message_id: str | None = None, receive_count: int = 1) -> MessageContext:
+    return MessageContext(
+        message_id=message_id or str(uuid.uuid4()),
+        queue="notify",
+        receive_count=receive_count,
+        max_receive_count=5,
+    )
+
+
+def loc(stack: Stack, key: str) -> S3Location:
+    return S3Location(bucket=stack.bucket, key=key)
+
+
+def prepare_episode(
+    stack: Stack, *, done_prompts: list[str], failed_prompts: list[str] = ()
+) -> None:  # type: ignore[assignment]
+    """An episode as the other services leave it: audio, transcript, manifest, outputs, records."""
+    s3, bucket = stack.s3, stack.bucket
+    now = time.time()
+    put_json(
+        s3, bucket, KEYS.metadata, {"title": "Pilot", "show": "The Show", "episode_number": 42}
+    )
+    put_text(s3, bucket, KEYS.audio, "mp3 bytes")
+    record_stage(s3, bucket, EP, "transcode", "done", started_at=now - 60)
+    put_json(
+        s3,
+        bucket,
+        KEYS.transcript_json,
+        {
+            "episode_id": EP,
+            "language": "en",
+            "duration_seconds": 1800.0,
+            "backend": "aws",
+            "segments": [],
+        },
+    )
+    put_text(s3, bucket, KEYS.transcript_text, "hello world")
+    record_stage(
+        s3,
+        bucket,
+        EP,
+        "transcribe",
+        "done",
+        started_at=now - 50,
+        details={"backend": "aws", "duration_seconds": 1800.0},
+    )
+    put_json(
+        s3,
+        bucket,
+        KEYS.manifest,
+        {"prompts": [{"id": p, "model": "amazon.nova-lite-v1:0"} for p in PROMPTS]},
+    )
+    record_stage(s3, bucket, EP, "dispatch", "done", started_at=now - 40)
+    for prompt in done_prompts:
+        complete_prompt(stack, prompt)
+    for prompt in failed_prompts:
+        record_stage(
+            s3, bucket, EP, f"prompt-{prompt}", "failed", started_at=now - 20, reason="refused"
+        )
+
+
+def complete_prompt(stack: Stack, prompt: str) -> PromptCompleted:
+    s3, bucket = stack.s3, stack.bucket
+    put_text(s3, bucket, KEYS.prompt_output(prompt, "md"), f"# {prompt}\n\nThe {prompt} & <more>.")
+    put_json(
+        s3,
+        bucket,
+        KEYS.prompt_metadata(prompt),
+        {"model": "amazon.nova-lite-v1:0", "input_tokens": 10_000, "output_tokens": 1_000},
+    )
+    record_stage(s3, bucket, EP, f"prompt-{prompt}", "done", started_at=time.time() - 10)
+    return prompt_completed_event(stack, prompt)
+
+
+def prompt_completed_event(stack: Stack, prompt: str) -> PromptCompleted:
+    return PromptCompleted(
+        episode_id=EP,
+        prompt_id=prompt,
+        model="amazon.nova-lite-v1:0",
+        output=loc(stack, KEYS.prompt_output(prompt, "md")),
+        metadata=loc(stack, KEYS.prompt_metadata(prompt)),
+        output_format="markdown",
+        preview=f"The {prompt} & <more>.",
+        input_tokens=10_000,
+        output_tokens=1_000,
+        latency_seconds=2.0,
+        attempts=1,
+        estimated_cost_usd=0.00084,
+    )
+
+
+def completed_events(events: list[Event]) -> list[EpisodeCompleted]:
+    return [e for e in events if isinstance(e, EpisodeCompleted)]
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_audio_ready_and_prompt_failed_reach_email_and_slack(
+    stack: Stack, sns_capture: SnsCapture, slack: SlackStandIn
+) -> None:
+    settings = notify_settings(
+        stack,
+        notify_topic_arn=sns_capture.topic_arn,
+        notify_slack_webhook_url=SecretStr(slack.url),
+    )
+    handlers = handlers_for(stack, settings)
+    audio = AudioTranscoded(
+        episode_id=EP,
+        source=loc(stack, f"uploads/{EP}.m4a"),
+        audio=loc(stack, KEYS.audio),
+        duration_seconds=1800,
+        integrated_lufs=-16.0,
+        true_peak_dbtp=-1.5,
+        size_bytes=28_000_000,
+        bitrate_kbps=128,
+        channels=2,
+        presigned_url="https://example.test/audio.mp3?X-Amz-Signature=abc&X-Amz-Expires=7200",
+        presigned_url_expires_at=datetime(2026, 11, 27, 9, 0, tzinfo=UTC),
+    )
+    replay = f"podpipe dlq replay --queue llm --episode {EP} --prompt show-notes"
+    failed = PromptFailed(
+        episode_id=EP,
+        prompt_id="show-notes",
+        model="amazon.nova-lite-v1:0",
+        failure=Failure(
+            reason="ValidationException: too long", error_type="ValidationError", attempts=1
+        ),
+        replay_command=replay,
+    )
+    assert handlers.audio_transcoded(audio, ctx()) == []
+    assert handlers.prompt_failed(failed, ctx()) == []
+
+    mails = sns_capture.messages(expect=2)
+    assert [m["Subject"] for m in mails] == [
+        f"[podpipe] Audio ready: {EP}",
+        f"[podpipe] Prompt failed: show-notes for {EP}",
+    ]
+    assert (
+        "Download the MP3: https://example.test/audio.mp3?X-Amz-Signature=abc&X-Amz-Expires=7200"
+        in mails[0]["Message"]
+    )
+    assert "expires 2026-11-27 09:00 UTC" in mails[0]["Message"]
+    assert replay in mails[1]["Message"]
+    assert "ValidationException: too long" in mails[1]["Message"]
+
+    assert len(slack.bodies) == 2
+    audio_blocks, failed_blocks = slack.bodies
+    assert audio_blocks["blocks"][0]["text"]["text"] == f"Audio ready: {EP}"
+    assert "X-Amz-Signature=abc&amp;X-Amz-Expires=7200|Download the MP3>" in json.dumps(
+        audio_blocks
+    )
+    assert f"```{replay}```" in json.dumps(failed_blocks)
+
+
+def test_last_prompt_emits_one_episode_completed_and_the_digest_goes_out(
+    stack: Stack, sns_capture: SnsCapture, slack: SlackStandIn
+) -> None:
+    settings = notify_settings(
+        stack,
+        notify_topic_arn=sns_capture.topic_arn,
+        notify_slack_webhook_url=SecretStr(slack.url),
+        notify_prompt_messages="none",
+    )
+    handlers = handlers_for(stack, settings)
+    prepare_episode(stack, done_prompts=["titles"], failed_prompts=["chapters"])
+
+    # Not complete yet: show-notes has not ended.
+    assert handlers.prompt_completed(prompt_completed_event(stack, "titles"), ctx()) == []
+    last = complete_prompt(stack, "show-notes")
+    events = list(handlers.prompt_completed(last, ctx()))
+    (completed,) = completed_events(events)
+    assert completed.failed_prompts == ["chapters"]
+    names = {o.name for o in completed.outputs}
+    assert {"audio.mp3", "transcript.txt", "outputs/titles.md", "outputs/show-notes.md"} <= names
+    assert not any(n.startswith("stages/") or n.endswith(".meta.json") for n in names)
+    assert all(o.url and o.url.startswith("http") for o in completed.outputs)
+    assert completed.cost_breakdown["transcription"] == pytest.approx(1800 / 60 * 0.024)
+    assert completed.cost_breakdown["llm"] == pytest.approx(2 * (10 * 0.00006 + 1 * 0.00024))
+    assert completed.estimated_cost_usd > completed.cost_breakdown["transcription"]
+    assert {t.stage for t in completed.timings} >= {"transcode", "transcribe", "prompt-titles"}
+
+    # The same final event again (a duplicate delivery) emits nothing.
+    assert completed_events(list(handlers.prompt_completed(last, ctx()))) == []
+
+    # The event comes back on the notify queue: that is when the digest is sent, once.
+    assert handlers.episode_completed(completed, ctx()) == []
+    assert handlers.episode_completed(completed, ctx()) == []
+    mails = sns_capture.messages(expect=2, timeout=5)
+    assert len(mails) == 1
+    digest = mails[0]
+    assert digest["Subject"] == f"[podpipe] Episode completed with 1 failed prompt(s): {EP}"
+    assert "The Show #42 Pilot" in digest["Message"]
+    assert "outputs/show-notes.md: http" in digest["Message"]
+    assert "chapters" in digest["Message"]
+    assert len(slack.bodies) == 1
+    assert "outputs/titles.md" in json.dumps(slack.bodies[0])
+
+
+def test_exactly_one_episode_completed_under_concurrency(stack: Stack) -> None:
+    settings = notify_settings(stack)
+    prepare_episode(stack, done_prompts=PROMPTS[:-1])
+    final = complete_prompt(stack, PROMPTS[-1])
+    # 8 workers (each its own handlers, as separate processes would have) handle duplicates
+    # of the final event at the same moment.
+    workers = [handlers_for(stack, settings, sns=False) for _ in range(8)]
+    barrier = threading.Barrier(len(workers))
+
+    def handle(worker: NotifyHandlers) -> list[Event]:
+        barrier.wait()
+        return list(worker.prompt_completed(final, ctx()))
+
+    with ThreadPoolExecutor(max_workers=len(workers)) as pool:
+        results = list(pool.map(handle, workers))
+    emitted = [e for events in results for e in completed_events(events)]
+    assert len(emitted) == 1
+    marker = json.loads(
+        stack.s3.get_object(Bucket=stack.bucket, Key=KEYS.completed_marker)["Body"].read()
+    )
+    assert marker["state"] == "claimed"
+
+
+def test_redelivery_of_the_claiming_message_re_emits_until_the_digest_is_sent(stack: Stack) -> None:
+    settings = notify_settings(stack)
+    handlers = handlers_for(stack, settings, sns=False)
+    prepare_episode(stack, done_prompts=PROMPTS[:-1])
+    final = complete_prompt(stack, PROMPTS[-1])
+    (first,) = completed_events(list(handlers.prompt_completed(final, ctx("m-1"))))
+    # The worker died before publishing: SQS redelivers the same message.
+    (again,) = completed_events(list(handlers.prompt_completed(final, ctx("m-1", receive_count=2))))
+    assert again.episode_id == first.episode_id
+    # Another message never re-emits.
+    assert (
+        completed_events(list(handlers.prompt_completed(final, ctx("m-2", receive_count=2)))) == []
+    )
+    handlers.episode_completed(first, ctx())
+    assert (
+        completed_events(list(handlers.prompt_completed(final, ctx("m-1", receive_count=3)))) == []
+    )
+
+
+def test_slack_500_is_retried_then_raises(stack: Stack, slack: SlackStandIn) -> None:
+    settings = notify_settings(
+        stack, notify_slack_webhook_url=SecretStr(slack.url), notify_send_attempts=3
+    )
+    handlers = handlers_for(stack, settings, sns=False)
+    slack.statuses = [500, 500, 500]
+    with pytest.raises(Exception, match="HTTP 500") as info:
+        handlers.prompt_failed(
+            PromptFailed(
+                episode_id=EP,
+                prompt_id="titles",
+                model="m",
+                failure=Failure(reason="x", error_type="E"),
+                replay_command="podpipe dlq replay --queue llm",
+            ),
+            ctx(),
+        )
+    assert len(slack.bodies) == 3
+    assert "s3cr3t" not in str(info.value)
+    slack.statuses = [500, 200]
+    handlers.audio_transcoded(
+        AudioTranscoded(
+            episode_id=EP,
+            source=loc(stack, "uploads/x.m4a"),
+            audio=loc(stack, KEYS.audio),
+            duration_seconds=1,
+            integrated_lufs=-16,
+            true_peak_dbtp=-1,
+            size_bytes=1,
+            bitrate_kbps=128,
+            channels=1,
+            presigned_url="https://x",
+            presigned_url_expires_at=datetime.now(UTC) + timedelta(hours=2),
+        ),
+        ctx(),
+    )
+    assert len(slack.bodies) == 5
+
+
+def test_unsendable_notification_lands_in_the_notify_dlq(stack: Stack, slack: SlackStandIn) -> None:
+    settings = notify_settings(stack, notify_slack_webhook_url=SecretStr(slack.url))
+    slack.statuses = [500] * 100
+    service: Service = build_service(settings, s3=stack.s3, http=httpx.Client(timeout=5))
+    event = PromptFailed(
+        episode_id=EP,
+        prompt_id="titles",
+        model="m",
+        failure=Failure(reason="x", error_type="E"),
+        replay_command="podpipe dlq replay --queue llm",
+    )
+    stack.sqs.send_message(
+        QueueUrl=stack.queue_url("notify"), MessageBody=json.dumps(to_envelope(event))
+    )
+
+    stop_holder: dict[str, asyncio.Event] = {}
+    loop = asyncio.new_event_loop()
+
+    async def run() -> int:
+        stop_holder["stop"] = asyncio.Event()
+        return await serve(
+            service,
+            settings,
+            stop=stop_holder["stop"],
+            options=RuntimeOptions(retry_base_seconds=0.2, retry_max_seconds=1),
+        )
+
+    runner = threading.Thread(target=lambda: loop.run_until_complete(run()), daemon=True)
+    runner.start()
+    try:
+        dead = stack.drain(stack.dlq_url("notify"), expect=1, timeout=90)
+    finally:
+        while "stop" not in stop_holder:
+            time.sleep(0.05)
+        loop.call_soon_threadsafe(stop_holder["stop"].set)
+        runner.join(timeout=30)
+    assert len(dead) == 1
+    assert json.loads(dead[0]["Body"])["detail"]["prompt_id"] == "titles"
+    # notify's queue allows 5 receives, each tried twice against the webhook.
+    assert len(slack.bodies) == 5 * settings.notify_send_attempts
