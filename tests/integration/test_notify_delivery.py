@@ -10,7 +10,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -171,8 +171,8 @@ def loc(stack: Stack, key: str) -> S3Location:
 
 
 def prepare_episode(
-    stack: Stack, *, done_prompts: list[str], failed_prompts: list[str] = ()
-) -> None:  # type: ignore[assignment]
+    stack: Stack, *, done_prompts: Sequence[str], failed_prompts: Sequence[str] = ()
+) -> None:
     """An episode as the other services leave it: audio, transcript, manifest, outputs, records."""
     s3, bucket = stack.s3, stack.bucket
     now = time.time()
