@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from podpipe.cli.dlq import dlq_app
 from podpipe.events import events_markdown
 from podpipe.local import (
     LOCAL_AWS_ENV,
@@ -37,6 +38,7 @@ local_app = typer.Typer(
     help="Run podpipe on this machine against LocalStack.", no_args_is_help=True
 )
 app.add_typer(local_app, name="local")
+app.add_typer(dlq_app, name="dlq")
 
 
 @app.command("events")
