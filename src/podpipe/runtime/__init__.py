@@ -1,0 +1,22 @@
+"""podpipe's one SQS worker runtime: the handler API (service, errors) and the loop (worker)."""
+
+from podpipe.runtime.errors import PermanentError, RetryableError
+from podpipe.runtime.publisher import AsyncEventPublisher, EventPublisher, PublishError
+from podpipe.runtime.service import Consumer, MessageContext, Route, Service
+from podpipe.runtime.worker import QueueResolutionError, RuntimeOptions, run_service, serve
+
+__all__ = [
+    "AsyncEventPublisher",
+    "Consumer",
+    "EventPublisher",
+    "MessageContext",
+    "PermanentError",
+    "PublishError",
+    "QueueResolutionError",
+    "RetryableError",
+    "Route",
+    "RuntimeOptions",
+    "Service",
+    "run_service",
+    "serve",
+]
