@@ -225,14 +225,22 @@ def plan_clips(
         _, lo, hi = max(candidates)
         clipped_by_neighbour = lo > start or hi < end
         span = snapper.snap(max(start, lo), min(end, hi), lo, hi)
+        if span is not None:
+            # A repair may move a boundary, but the clip must still be mostly what was picked:
+            # at least half of the pick (or of the longest allowed clip) has to survive.
+            kept = min(snapper.tail_out(span[1], hi), end) - max(
+                snapper.lead_in(span[0], lo), start
+            )
+            if kept < 0.5 * min(end - start, rules.max_seconds):
+                span = None
         if span is None:
-            if clipped_by_neighbour:
-                reason = (
-                    "overlaps a better pick and less than "
-                    f"{_fmt(rules.min_seconds)} of speech is left around it"
-                )
-            elif snapper.inside(start, end) is None:
+            if snapper.inside(start, end) is None:
                 reason = f"no transcribed speech between {_fmt(start)} and {_fmt(end)}"
+            elif clipped_by_neighbour:
+                reason = (
+                    "overlaps a better pick, and too little of it is left to make a "
+                    f"{_fmt(rules.min_seconds)} clip"
+                )
             else:
                 reason = (
                     f"cannot be made {_fmt(rules.min_seconds)}–{_fmt(rules.max_seconds)} "

@@ -1,0 +1,294 @@
+"""The clips handler with an in-memory store and a fake renderer (no ffmpeg, no S3)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from podpipe_transcode.clips.handler import MANIFEST_NAME, ClipsConfig, ClipsHandler
+from podpipe_transcode.clips.picks import plan_clips, plan_trailer, speech_words
+from podpipe_transcode.clips.render import (
+    EpisodeInput,
+    RenderedClip,
+    RenderedTrailer,
+    RenderOptions,
+    RenderResult,
+)
+from podpipe_transcode.clips.synthetic import synthetic_transcript
+from podpipe_transcode.loudness import LoudnessMeasurement
+
+from podpipe.documents import ClipPick, ClipPicks
+from podpipe.events import ClipsFailed, ClipsRendered, Failure, PromptCompleted, S3Location
+from podpipe.runtime.errors import PermanentError, RetryableError
+from podpipe.runtime.service import MessageContext
+from podpipe.storage import EpisodeKeys, EpisodeMetadata
+
+EPISODE = "ep-1"
+KEYS = EpisodeKeys(EPISODE)
+BUCKET = "media"
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.content_types: dict[str, str] = {}
+        self.stages: list[tuple[str, str | None]] = []
+
+    def etag(self, key: str) -> str | None:
+        data = self.objects.get(key)
+        return None if data is None else hashlib.md5(data).hexdigest()
+
+    def get_bytes(self, key: str) -> bytes | None:
+        return self.objects.get(key)
+
+    def download(self, key: str, path: Path) -> bool:
+        if key not in self.objects:
+            return False
+        path.write_bytes(self.objects[key])
+        return True
+
+    def upload(self, path: Path, key: str, *, content_type: str) -> None:
+        self.objects[key] = path.read_bytes()
+        self.content_types[key] = content_type
+
+    def put_json(self, key: str, value: Any) -> None:
+        self.objects[key] = value.model_dump_json().encode()
+
+    def list_keys(self, prefix: str) -> list[str]:
+        return sorted(k for k in self.objects if k.startswith(prefix))
+
+    def delete(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.objects.pop(key, None)
+
+    def presign(self, key: str, expires_in: int) -> tuple[str, datetime]:
+        return f"https://signed/{key}", datetime.now(UTC) + timedelta(seconds=expires_in)
+
+    def record_stage(
+        self,
+        episode_id: str,
+        status: str,
+        *,
+        started_at: float | None = None,
+        attempts: int = 1,
+        reason: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.stages.append((status, reason))
+
+
+class FakeRenderer:
+    """Plans like the real renderer and writes placeholder files instead of running ffmpeg."""
+
+    def __init__(self) -> None:
+        self.calls: list[EpisodeInput] = []
+
+    def __call__(
+        self,
+        episode: EpisodeInput,
+        picks: Sequence[ClipPick],
+        options: RenderOptions,
+        workdir: Path,
+    ) -> RenderResult:
+        self.calls.append(episode)
+        workdir.mkdir(parents=True)
+        words = speech_words(episode.transcript.words)
+        duration = episode.transcript.duration_seconds
+        plan = plan_clips(picks, words, duration)
+        trailer_plan = plan_trailer(plan.clips, words, duration)
+        loudness = LoudnessMeasurement(-16, -2, 3, -26, -16, -2, 3, -26, "linear", 0)
+
+        def touch(name: str) -> Path:
+            path = workdir / name
+            path.write_bytes(name.encode())
+            return path
+
+        clips = tuple(
+            RenderedClip(
+                index,
+                clip,
+                touch(f"clip-{index:02d}.mp3"),
+                touch(f"clip-{index:02d}.srt"),
+                touch(f"clip-{index:02d}.mp4"),
+                loudness,
+            )
+            for index, clip in enumerate(plan.clips, start=1)
+        )
+        assert trailer_plan is not None
+        trailer = RenderedTrailer(
+            trailer_plan, touch("trailer.mp3"), touch("trailer.srt"), touch("trailer.mp4")
+        )
+        return RenderResult(
+            plan=plan,
+            clips=clips,
+            trailer=trailer,
+            episode_seconds=duration,
+            caption_mode="libass",
+            skipped=plan.skipped,
+            elapsed_seconds=1.0,
+            ffmpeg_seconds=1.0,
+        )
+
+
+def completed(prompt_id: str = "clip-picks") -> PromptCompleted:
+    return PromptCompleted(
+        episode_id=EPISODE,
+        prompt_id=prompt_id,
+        model="stub",
+        output=S3Location(bucket=BUCKET, key=KEYS.prompt_output(prompt_id, "json")),
+        metadata=S3Location(bucket=BUCKET, key=KEYS.prompt_metadata(prompt_id)),
+        output_format="json",
+        preview="...",
+        input_tokens=1,
+        output_tokens=1,
+        latency_seconds=0.1,
+        attempts=1,
+        estimated_cost_usd=0.0,
+    )
+
+
+CTX = MessageContext(message_id="m-1", queue="transcode", receive_count=1, max_receive_count=3)
+
+
+def picks(*spans: tuple[float, float]) -> bytes:
+    clips = [ClipPick(start=s, end=e, title=f"Clip at {s:.0f}", hook="Hook") for s, e in spans]
+    return ClipPicks(clips=clips).model_dump_json().encode()
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    memory = MemoryStore()
+    memory.objects[KEYS.audio] = b"mp3"
+    memory.objects[KEYS.transcript_json] = (
+        synthetic_transcript(EPISODE, 300.0).model_dump_json().encode()
+    )
+    memory.objects[KEYS.metadata] = (
+        EpisodeMetadata(title="The one about clips", show="Pod Show").model_dump_json().encode()
+    )
+    memory.objects[KEYS.prompt_output("clip-picks", "json")] = picks(
+        (20, 60), (100, 140), (150, 160), (200, 240), (500, 530)
+    )
+    return memory
+
+
+@pytest.fixture
+def renderer() -> FakeRenderer:
+    return FakeRenderer()
+
+
+def handler_for(store: MemoryStore, renderer: FakeRenderer, **config: Any) -> ClipsHandler:
+    return ClipsHandler(
+        store, ClipsConfig(bucket=BUCKET, options=RenderOptions(), **config), renderer
+    )
+
+
+def test_other_prompts_are_ignored(store: MemoryStore, renderer: FakeRenderer) -> None:
+    handler = handler_for(store, renderer)
+    assert handler.handle(completed("titles"), CTX) == []
+    assert handler.on_failure(completed("titles"), Failure(reason="x", error_type="E")) == []
+    assert renderer.calls == []
+
+
+def test_clips_are_uploaded_and_announced(store: MemoryStore, renderer: FakeRenderer) -> None:
+    (event,) = handler_for(store, renderer).handle(completed(), CTX)
+    assert isinstance(event, ClipsRendered)
+    assert [c.index for c in event.clips] == [1, 2, 3, 4]
+    assert event.clips[0].title == "Clip at 20"
+    assert event.clips[0].hook == "Hook"
+    assert event.clips[0].audio.key == KEYS.clips_prefix + "clip-01.mp3"
+    assert event.clips[0].audio_url.startswith("https://signed/")
+    assert event.clips[0].video is not None
+    assert event.clips[0].video_url is not None
+    assert any("after the episode ends" in s for s in event.skipped)
+    assert any("lengthened" in r for r in event.repaired)
+    assert event.trailer_audio is not None
+    assert event.trailer_audio.key == KEYS.clips_prefix + "trailer.mp3"
+    assert event.trailer_url is not None
+    for name in ("clip-01.mp3", "clip-01.mp4", "clip-01.srt", "trailer.mp3", "trailer.mp4"):
+        assert KEYS.clips_prefix + name in store.objects
+    assert store.content_types[KEYS.clips_prefix + "clip-01.mp4"] == "video/mp4"
+    assert store.stages[0][0] == "running"
+    assert store.stages[-1][0] == "done"
+    episode = renderer.calls[0]
+    assert (episode.title, episode.show) == ("The one about clips", "Pod Show")
+
+
+def test_a_duplicate_delivery_does_not_render_again(
+    store: MemoryStore, renderer: FakeRenderer
+) -> None:
+    handler = handler_for(store, renderer)
+    (first,) = handler.handle(completed(), CTX)
+    (second,) = handler.handle(completed(), CTX)
+    assert len(renderer.calls) == 1
+    assert isinstance(first, ClipsRendered)
+    assert isinstance(second, ClipsRendered)
+    assert [c.audio for c in second.clips] == [c.audio for c in first.clips]
+    assert second.skipped == first.skipped
+
+
+def test_new_picks_render_again_and_remove_clips_no_longer_picked(
+    store: MemoryStore, renderer: FakeRenderer
+) -> None:
+    handler = handler_for(store, renderer)
+    handler.handle(completed(), CTX)
+    assert KEYS.clips_prefix + "clip-04.mp3" in store.objects
+    store.objects[KEYS.prompt_output("clip-picks", "json")] = picks((30, 70), (120, 170))
+    (event,) = handler.handle(completed(), CTX)
+    assert len(renderer.calls) == 2
+    assert isinstance(event, ClipsRendered)
+    assert len(event.clips) == 2
+    assert KEYS.clips_prefix + "clip-04.mp3" not in store.objects
+    assert KEYS.clips_prefix + "clip-02.mp3" in store.objects
+    manifest = json.loads(store.objects[KEYS.clips_prefix + MANIFEST_NAME])
+    assert manifest["picks_etag"] == store.etag(KEYS.prompt_output("clip-picks", "json"))
+
+
+def test_changed_render_settings_render_again(store: MemoryStore, renderer: FakeRenderer) -> None:
+    handler_for(store, renderer).handle(completed(), CTX)
+    handler_for(store, renderer, cover_art_key="show/cover.jpg").handle(completed(), CTX)
+    assert len(renderer.calls) == 2
+
+
+def test_missing_audio_is_retried(store: MemoryStore, renderer: FakeRenderer) -> None:
+    del store.objects[KEYS.audio]
+    with pytest.raises(RetryableError, match="transcode"):
+        handler_for(store, renderer).handle(completed(), CTX)
+    assert KEYS.clips_prefix + MANIFEST_NAME not in store.objects
+
+
+def test_invalid_picks_fail_for_good(store: MemoryStore, renderer: FakeRenderer) -> None:
+    store.objects[KEYS.prompt_output("clip-picks", "json")] = b'{"clips": []}'
+    with pytest.raises(PermanentError, match="not valid clip picks"):
+        handler_for(store, renderer).handle(completed(), CTX)
+    assert renderer.calls == []
+
+
+def test_missing_picks_fail_for_good(store: MemoryStore, renderer: FakeRenderer) -> None:
+    del store.objects[KEYS.prompt_output("clip-picks", "json")]
+    with pytest.raises(PermanentError, match="does not exist"):
+        handler_for(store, renderer).handle(completed(), CTX)
+
+
+def test_a_failure_becomes_clips_failed(store: MemoryStore, renderer: FakeRenderer) -> None:
+    failure = Failure(reason="ffmpeg crashed", error_type="FfmpegError", attempts=3)
+    (event,) = handler_for(store, renderer).on_failure(completed(), failure)
+    assert isinstance(event, ClipsFailed)
+    assert event.failure.reason == "ffmpeg crashed"
+    assert store.stages[-1] == ("failed", "ffmpeg crashed")
+
+
+def test_cover_art_and_show_name_fallback(store: MemoryStore, renderer: FakeRenderer) -> None:
+    store.objects[KEYS.metadata] = EpisodeMetadata(title="T").model_dump_json().encode()
+    store.objects["show/cover.png"] = b"png"
+    handler_for(store, renderer, cover_art_key="show/cover.png", show_name="Fallback").handle(
+        completed(), CTX
+    )
+    episode = renderer.calls[0]
+    assert episode.show == "Fallback"
+    assert episode.cover is not None
+    assert episode.cover.suffix == ".png"
