@@ -1,0 +1,246 @@
+"""`podpipe prompts …`: list the catalog, try one prompt on a stored transcript, compare models.
+
+Contributed to the root CLI through the ``podpipe.cli`` entry point. `test` and `compare` run
+a prompt outside the pipeline (no queue, nothing written unless asked): the cheap way to
+iterate on a prompt or pick a model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from rich.columns import Columns
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from podpipe.documents import Transcript
+from podpipe.storage import InvalidEpisodeKeyError, validate_episode_id
+from podpipe_llm.catalog import Catalog, CatalogError, PromptSpec
+from podpipe_llm.providers.base import ProviderError
+from podpipe_llm.runner import InvalidOutputError, PromptRunner, RunResult
+from podpipe_llm.service import build_providers, build_runner
+from podpipe_llm.settings import LlmSettings
+from podpipe_llm.store import S3CatalogSource, S3EpisodeStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+prompts_app = typer.Typer(
+    help="The prompt catalog: list it, test a prompt on an episode, compare models.",
+    no_args_is_help=True,
+)
+_err = Console(stderr=True)
+TranscriptFile = Annotated[
+    Path | None,
+    typer.Option("--transcript", help="A local transcript.json instead of the stored one."),
+]
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    _err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    try:
+        yield
+    except (CatalogError, InvalidEpisodeKeyError) as exc:
+        _fail(str(exc), 2)
+    except (ProviderError, InvalidOutputError) as exc:
+        _fail(str(exc))
+    except NoCredentialsError:
+        _fail("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/…)")
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        _fail(f"AWS refused: {error.get('Code')}: {error.get('Message', '')}")
+    except BotoCoreError as exc:
+        _fail(f"cannot reach AWS: {exc}")
+
+
+class _Context:
+    def __init__(self, *, local_only: bool = False) -> None:
+        self.settings = LlmSettings()
+        self._s3: S3Client | None = None
+        self.local_only = local_only
+
+    @property
+    def s3(self) -> S3Client:
+        if self._s3 is None:
+            import boto3
+
+            self._s3 = boto3.client("s3", region_name=self.settings.region)
+        return self._s3
+
+    def catalog(self) -> Catalog:
+        s3 = None if self.local_only else self.s3
+        return S3CatalogSource(s3, self.settings.bucket, self.settings.llm_prompts_dir).load()
+
+    def runner(self) -> PromptRunner:
+        return build_runner(self.settings, build_providers(self.settings))
+
+    def episode(self, episode_id: str, transcript_file: Path | None) -> tuple[Transcript, Any]:
+        store = S3EpisodeStore(self.s3, self.settings.bucket)
+        if transcript_file is not None:
+            transcript = Transcript.model_validate_json(transcript_file.read_text("utf-8"))
+            from podpipe.storage import EpisodeMetadata
+
+            return transcript, EpisodeMetadata()
+        validate_episode_id(episode_id)
+        transcript_or_none = store.read_transcript(episode_id)
+        if transcript_or_none is None:
+            _fail(
+                f"episode {episode_id!r} has no transcript in s3://{self.settings.bucket}/"
+                f"episodes/{episode_id}/transcript.json"
+            )
+        return transcript_or_none, store.read_metadata(episode_id)
+
+    def dependencies(self, episode_id: str, catalog: Catalog, spec: PromptSpec) -> dict[str, str]:
+        store = S3EpisodeStore(self.s3, self.settings.bucket)
+        outputs: dict[str, str] = {}
+        for dep in spec.depends_on:
+            text = store.read_output(episode_id, dep, catalog.get(dep).extension)
+            outputs[dep] = text if text is not None else f"(no {dep} output stored yet)"
+        return outputs
+
+
+def _run(
+    ctx: _Context,
+    catalog: Catalog,
+    prompt_id: str,
+    episode: str,
+    model: str | None,
+    transcript_file: Path | None,
+) -> RunResult:
+    spec = catalog.get(prompt_id)
+    transcript, metadata = ctx.episode(episode, transcript_file)
+    deps = {} if transcript_file else ctx.dependencies(episode, catalog, spec)
+    return ctx.runner().run(
+        spec,
+        model=model or spec.model,
+        transcript=transcript,
+        metadata=metadata,
+        dependency_outputs=deps,
+    )
+
+
+def _stats_line(result: RunResult) -> str:
+    s = result.stats
+    return (
+        f"model {result.model} · {s.input_tokens} in / {s.output_tokens} out tokens · "
+        f"{result.latency_seconds:.1f} s · {s.attempts} attempt(s)"
+        + (f" · {s.map_calls} map call(s)" if s.map_calls else "")
+        + f" · ≈ ${result.cost_usd:.4f}"
+    )
+
+
+@prompts_app.command("list")
+def list_command(
+    local: bool = typer.Option(False, "--local", help="Ignore the bucket's prompts/ overrides."),
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of a table."),
+) -> None:
+    """List the catalog: id, output, model, dependencies, where each prompt comes from."""
+    with _clear_errors():
+        ctx = _Context(local_only=local)
+        catalog = ctx.catalog()
+        providers = build_providers(ctx.settings, bedrock_client=object())
+        rows: list[dict[str, Any]] = []
+        for spec in catalog.prompts.values():
+            try:
+                model = providers.resolve(spec.model)
+            except ProviderError as exc:
+                model = f"(unresolved: {exc})"
+            rows.append(
+                {
+                    "id": spec.id,
+                    "enabled": spec.enabled,
+                    "output": spec.output
+                    + (f" ({spec.output_schema})" if spec.output_schema else ""),
+                    "model": model,
+                    "max_output_tokens": spec.max_output_tokens,
+                    "depends_on": spec.depends_on,
+                    "source": spec.source,
+                    "description": spec.description,
+                }
+            )
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"{len(rows)} prompts (provider: {ctx.settings.provider()})")
+    for column in ("id", "on", "output", "model", "uses", "description"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["id"],
+            "yes" if row["enabled"] else "no",
+            row["output"],
+            row["model"],
+            ", ".join(row["depends_on"]) or "-",
+            row["description"],
+        )
+    Console().print(table)
+
+
+@prompts_app.command("test")
+def try_prompt_command(
+    prompt: str = typer.Argument(..., help="Prompt id from the catalog."),
+    episode: str = typer.Option(..., "--episode", "-e", help="Episode whose transcript to use."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Override the catalog model."),
+    transcript_file: TranscriptFile = None,
+) -> None:
+    """Run one prompt on a stored transcript and print the result (nothing is written)."""
+    with _clear_errors():
+        ctx = _Context()
+        result = _run(ctx, ctx.catalog(), prompt, episode, model, transcript_file)
+    typer.echo(result.text)
+    _err.print(_stats_line(result), highlight=False)
+
+
+@prompts_app.command("compare")
+def compare_command(
+    prompt: str = typer.Argument(..., help="Prompt id from the catalog."),
+    episode: str = typer.Option(..., "--episode", "-e"),
+    models: str = typer.Option(..., "--models", help="Comma-separated models to compare."),
+    transcript_file: TranscriptFile = None,
+    width: int = typer.Option(60, help="Characters per column."),
+) -> None:
+    """Run one prompt with several models and show the answers side by side."""
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    if not names:
+        _fail("--models needs at least one model", 2)
+    panels = []
+    table = Table(title=f"{prompt} on {episode}")
+    for column in ("model", "tokens in", "tokens out", "latency s", "attempts", "cost $", "status"):
+        table.add_column(column)
+    with _clear_errors():
+        ctx = _Context()
+        catalog = ctx.catalog()
+        catalog.get(prompt)
+        for name in names:
+            try:
+                result = _run(ctx, catalog, prompt, episode, name, transcript_file)
+            except (ProviderError, InvalidOutputError) as exc:
+                table.add_row(name, "-", "-", "-", "-", "-", f"failed: {exc}")
+                panels.append(Panel(f"failed: {exc}", title=name, width=width))
+                continue
+            s = result.stats
+            table.add_row(
+                result.model,
+                str(s.input_tokens),
+                str(s.output_tokens),
+                f"{result.latency_seconds:.1f}",
+                str(s.attempts),
+                f"{result.cost_usd:.4f}",
+                "ok",
+            )
+            panels.append(Panel(result.text, title=result.model, width=width))
+    console = Console()
+    console.print(Columns(panels, equal=True))
+    console.print(table)
