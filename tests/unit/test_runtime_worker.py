@@ -126,6 +126,16 @@ class Harness:
         return [r["outcome"] for r in self.metrics.records]
 
 
+def recorder(
+    into: list[Any],
+) -> Callable[[PromptsDispatched, MessageContext], Sequence[Event]]:
+    def handle(event: PromptsDispatched, ctx: MessageContext) -> Sequence[Event]:
+        into.append(event)
+        return []
+
+    return handle
+
+
 def ok(event: PromptsDispatched, ctx: MessageContext) -> list[Event]:
     return [ClipsFailed(episode_id=event.episode_id, failure=Failure(reason="x", error_type="Y"))]
 
@@ -242,7 +252,7 @@ async def test_unparseable_body_goes_to_dlq_without_running_a_handler(
     h = Harness()
     handled: list[Any] = []
     message_id = h.send(body)
-    await h.run(service_of(lambda e, c: handled.append(e) or []), lambda: bool(h.sqs.deleted))
+    await h.run(service_of(recorder(handled)), lambda: bool(h.sqs.deleted))
 
     assert handled == []
     [dead] = h.sqs.messages(h.dlq_url)
@@ -323,9 +333,7 @@ async def test_messages_received_as_shutdown_begins_are_released_unstarted() -> 
     ids = [h.send(dispatched(f"ep-{i}")) for i in range(3)]
     # SIGTERM lands while the receive call is in flight: its messages must not start.
     h.sqs.on_receive = lambda got: stop.set() if got else None
-    code = await h.run(
-        service_of(lambda e, c: handled.append(e) or [], concurrency=4), lambda: False, stop=stop
-    )
+    code = await h.run(service_of(recorder(handled), concurrency=4), lambda: False, stop=stop)
 
     assert code == 0
     assert handled == []

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import (
@@ -27,6 +27,10 @@ from tenacity import (
 from tenacity.wait import wait_base
 
 from podpipe.events import Event, put_events_entry
+
+if TYPE_CHECKING:
+    # The boto3 stubs' entry type, so real (typed) clients satisfy the Protocols below.
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
 MAX_ENTRIES_PER_CALL = 10
 MAX_BYTES_PER_CALL = 256 * 1024
@@ -149,7 +153,9 @@ class RetryPolicy:
     """How hard the publisher tries before giving up on an entry."""
 
     attempts: int = 5
-    wait: wait_base = field(default_factory=lambda: wait_exponential_jitter(initial=0.2, max=5.0))
+    wait: wait_base = field(
+        default_factory=lambda: wait_exponential_jitter(multiplier=0.2, max=5.0, jitter=0.5)
+    )
 
     def tenacity_kwargs(self) -> dict[str, Any]:
         return {
@@ -164,11 +170,24 @@ class RetryPolicy:
 
 
 class AsyncEventsClient(Protocol):
-    async def put_events(self, *, Entries: Sequence[Entry]) -> Mapping[str, Any]: ...  # noqa: N803
+    async def put_events(
+        self,
+        *,
+        Entries: Sequence[PutEventsRequestEntryTypeDef],  # noqa: N803
+    ) -> Mapping[str, Any]: ...
 
 
 class SyncEventsClient(Protocol):
-    def put_events(self, *, Entries: Sequence[Entry]) -> Mapping[str, Any]: ...  # noqa: N803
+    def put_events(
+        self,
+        *,
+        Entries: Sequence[PutEventsRequestEntryTypeDef],  # noqa: N803
+    ) -> Mapping[str, Any]: ...
+
+
+def _typed(entries: list[Entry]) -> list[PutEventsRequestEntryTypeDef]:
+    # Entries are built by put_events_entry (or given by the caller) in the API's shape.
+    return cast("list[PutEventsRequestEntryTypeDef]", entries)
 
 
 class AsyncEventPublisher:
@@ -190,7 +209,9 @@ class AsyncEventPublisher:
             try:
                 async for attempt in AsyncRetrying(**self._policy.tenacity_kwargs()):
                     with attempt:
-                        pending.record(await self._client.put_events(Entries=pending.entries))
+                        pending.record(
+                            await self._client.put_events(Entries=_typed(pending.entries))
+                        )
             except (_EntriesFailedError, ClientError, BotoCoreError) as exc:
                 raise _publish_error(exc, pending.entries) from exc
 
@@ -214,6 +235,6 @@ class EventPublisher:
             try:
                 for attempt in Retrying(**self._policy.tenacity_kwargs()):
                     with attempt:
-                        pending.record(self._client.put_events(Entries=pending.entries))
+                        pending.record(self._client.put_events(Entries=_typed(pending.entries)))
             except (_EntriesFailedError, ClientError, BotoCoreError) as exc:
                 raise _publish_error(exc, pending.entries) from exc
