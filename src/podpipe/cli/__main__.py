@@ -1,0 +1,3 @@
+from podpipe.cli.main import main
+
+main()

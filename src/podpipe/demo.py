@@ -1,0 +1,187 @@
+"""`make demo`: the whole pipeline on this machine, on the sample episode.
+
+LocalStack (started unless one runs), the topology, the four real services as processes, the
+sample uploaded with `podpipe upload`, `podpipe wait` until the episode completes, the digest
+the team would get by e-mail printed (read from an SQS queue subscribed to the SNS topic), and
+every artifact downloaded with `podpipe outputs`. It stops exactly what it started.
+
+The e2e test drives the same `LocalPipeline`, so the demo and the test cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from podpipe.local import (
+    LOCAL_AWS_ENV,
+    SERVICES,
+    AwsClients,
+    BootstrappedStack,
+    LocalStack,
+    StateDir,
+    bootstrap,
+    local_env,
+    service_argv,
+    spawn,
+    stop,
+)
+from podpipe.logging import configure_logging
+from podpipe.settings import CoreSettings
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "samples" / "episode.m4a"
+SAMPLE_METADATA = REPO / "samples" / "episode.json"
+
+
+@dataclass
+class Notification:
+    subject: str
+    message: str
+
+
+@dataclass
+class LocalPipeline:
+    """The four services as real processes against one bootstrapped topology."""
+
+    settings: CoreSettings
+    state: StateDir
+    service_env: Mapping[str, str] = field(default_factory=dict)
+    created: BootstrappedStack | None = None
+    inbox_url: str | None = None
+    started: list[str] = field(default_factory=list)
+
+    def bootstrap(self) -> BootstrappedStack:
+        self.created = bootstrap(self.settings, AwsClients.from_session())
+        return self.created
+
+    @property
+    def topic_arn(self) -> str:
+        assert self.created is not None, "bootstrap first"
+        return self.created.topic_arns["notifications"]
+
+    def env(self) -> dict[str, str]:
+        extra = {"PODPIPE_NOTIFY_TOPIC_ARN": self.topic_arn, **self.service_env}
+        return local_env(self.settings, extra)
+
+    def start_services(self, services: tuple[str, ...] = SERVICES) -> None:
+        env = self.env()
+        for service in services:
+            spawn(service, service_argv(service), env, self.state)
+            self.started.append(service)
+
+    def stop_services(self) -> None:
+        for service in reversed(self.started):
+            stop(service, self.state)
+        self.started.clear()
+
+    def subscribe_inbox(self) -> str:
+        """An SQS queue subscribed to the notifications topic: what the team's e-mail gets."""
+        sqs = boto3.client("sqs")
+        name = f"{self.settings.name_prefix}-inbox"
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        boto3.client("sns").subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=arn)
+        self.inbox_url = url
+        return url
+
+    def read_inbox(self, wait_seconds: int = 1) -> list[Notification]:
+        assert self.inbox_url is not None, "subscribe_inbox first"
+        sqs = boto3.client("sqs")
+        found: list[Notification] = []
+        while True:
+            reply = sqs.receive_message(
+                QueueUrl=self.inbox_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds
+            )
+            messages = reply.get("Messages", [])
+            if not messages:
+                return found
+            for message in messages:
+                body = json.loads(message["Body"])
+                found.append(Notification(body.get("Subject", ""), body.get("Message", "")))
+                sqs.delete_message(QueueUrl=self.inbox_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a `podpipe` command as a host would, against this pipeline."""
+        return subprocess.run(
+            [sys.executable, "-m", "podpipe.cli", *args],
+            env=self.env(),
+            check=check,
+            text=True,
+            capture_output=True,
+        )
+
+
+def _metadata_args(path: Path) -> list[str]:
+    meta: dict[str, Any] = json.loads(path.read_text())
+    args = []
+    for flag, key in (("--title", "title"), ("--show", "show"), ("--number", "episode_number")):
+        if meta.get(key) not in (None, ""):
+            args += [flag, str(meta[key])]
+    for flag, key in (("--hosts", "hosts"), ("--guests", "guests")):
+        if meta.get(key):
+            args += [flag, ",".join(meta[key])]
+    return args
+
+
+def run_demo(out_root: Path, timeout: float = 1800.0) -> int:
+    configure_logging("WARNING")
+    for key, value in LOCAL_AWS_ENV.items():
+        os.environ.setdefault(key, value)
+    state = StateDir(Path(".podpipe") / "demo")
+    emulator = LocalStack(state)
+    print(f"[demo] LocalStack: starting (pinned 4.13.1, {emulator.venv})", flush=True)
+    emulator_started = emulator.start()
+    settings = CoreSettings()
+    pipeline = LocalPipeline(settings=settings, state=state)
+    episode_id = "demo-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    try:
+        pipeline.bootstrap()
+        pipeline.subscribe_inbox()
+        pipeline.start_services()
+        print(f"[demo] services: {', '.join(SERVICES)} (logs in {state.logs})", flush=True)
+        started = time.monotonic()
+        upload = pipeline.cli(
+            "upload", str(SAMPLE), "--episode", episode_id, *_metadata_args(SAMPLE_METADATA)
+        )
+        print(upload.stdout.strip(), flush=True)
+        print(f"[demo] waiting for {episode_id} (Whisper on the CPU takes a minute or two)...")
+        waited = pipeline.cli("wait", episode_id, "--timeout", str(timeout), check=False)
+        print(waited.stdout.strip() or waited.stderr.strip())
+        print(f"[demo] pipeline finished in {time.monotonic() - started:.0f} s\n", flush=True)
+        print(pipeline.cli("status", episode_id, check=False).stdout)
+        out_dir = out_root / episode_id
+        pipeline.cli("outputs", episode_id, "--to", str(out_dir))
+        time.sleep(2)  # the digest is sent right after the completion marker
+        for note in pipeline.read_inbox():
+            if note.subject.lower().startswith("episode completed") or "completed" in note.subject.lower():
+                print("=" * 72 + f"\n{note.subject}\n" + "=" * 72 + f"\n{note.message}\n")
+        files = sorted(p.relative_to(out_dir) for p in out_dir.rglob("*") if p.is_file())
+        print(f"[demo] {len(files)} files written to {out_dir}/")
+        for path in files:
+            print(f"  {path}")
+        return waited.returncode
+    finally:
+        pipeline.stop_services()
+        if emulator_started:
+            emulator.stop()
+
+
+def main() -> None:
+    raise SystemExit(run_demo(Path(os.environ.get("PODPIPE_DEMO_OUTPUT", "demo-output"))))
+
+
+if __name__ == "__main__":
+    main()
