@@ -26,6 +26,8 @@ from pydantic import (
     ValidationError,
 )
 
+from podpipe.storage import InvalidEpisodeKeyError, episode_id_from_upload_key
+
 SCHEMA_VERSION = 1
 EpisodeId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 
@@ -85,6 +87,12 @@ class ObjectCreated(AwsEvent):
     DETAIL_TYPE: ClassVar[str] = "Object Created"
     bucket: S3Bucket
     object: S3Object
+
+    def episode_key(self) -> str | None:
+        try:
+            return episode_id_from_upload_key(self.object.key)
+        except InvalidEpisodeKeyError:
+            return None
 
 
 class TranscribeJobStateChanged(AwsEvent):
