@@ -11,6 +11,10 @@ from pathlib import Path
 import typer
 
 from podpipe.cli.dlq import dlq_app
+from podpipe.cli.outputs import outputs
+from podpipe.cli.status import status
+from podpipe.cli.upload import upload
+from podpipe.cli.wait import wait
 from podpipe.events import events_markdown
 from podpipe.local import (
     LOCAL_AWS_ENV,
@@ -39,6 +43,10 @@ local_app = typer.Typer(
 )
 app.add_typer(local_app, name="local")
 app.add_typer(dlq_app, name="dlq")
+app.command("upload")(upload)
+app.command("status")(status)
+app.command("wait")(wait)
+app.command("outputs")(outputs)
 
 
 @app.command("events")
