@@ -16,9 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from podpipe.documents import Segment, Transcript
-from podpipe.events import S3Location
-from podpipe.storage import EpisodeMetadata, StageRecord
 from podpipe_llm.catalog import Catalog, load_catalog
 from podpipe_llm.providers.base import (
     Completion,
@@ -30,6 +27,10 @@ from podpipe_llm.providers.base import (
     estimate_tokens,
 )
 from podpipe_llm.providers.extractive import ExtractiveProvider
+
+from podpipe.documents import Segment, Transcript
+from podpipe.events import S3Location
+from podpipe.storage import EpisodeMetadata, StageRecord
 
 
 class FakeClock:
@@ -246,3 +247,160 @@ def synthetic_transcript(
         backend="synthetic",
         segments=segments,
     )
+
+
+# --------------------------------------------------------------------------- harness
+
+
+def transcript_ready(
+    episode_id: str, duration_seconds: float = 1800.0, bucket: str = "test-bucket"
+) -> Any:
+    """A "Transcript Ready" event pointing at the episode's standard keys."""
+    from podpipe.events import TranscriptReady
+    from podpipe.storage import EpisodeKeys
+
+    keys = EpisodeKeys(episode_id)
+
+    def loc(key: str) -> S3Location:
+        return S3Location(bucket=bucket, key=key)
+
+    return TranscriptReady(
+        episode_id=episode_id,
+        source=loc(f"uploads/{episode_id}.m4a"),
+        transcript_json=loc(keys.transcript_json),
+        transcript_text=loc(keys.transcript_text),
+        subtitles_srt=loc(keys.subtitles_srt),
+        subtitles_vtt=loc(keys.subtitles_vtt),
+        podcasting20_json=loc(keys.podcasting20_json),
+        duration_seconds=duration_seconds,
+        word_count=1000,
+        language="en",
+        backend="synthetic",
+    )
+
+
+@dataclass
+class Harness:
+    """Dispatcher + worker over the in-memory store, a scripted model and virtual time.
+
+    ``drain`` plays the llm queue the way SQS and the runtime would: a retryable error puts
+    the message back with one more receive, a permanent error or the last receive moves it
+    to the DLQ list (after on_failure), success publishes the returned events.
+    """
+
+    provider: ScriptedProvider
+    store: InMemoryEpisodeStore
+    clock: FakeClock
+    dispatcher: Any
+    worker: Any
+    runner: Any
+    published: list[Any] = field(default_factory=list)
+    dead_letters: list[tuple[Any, str]] = field(default_factory=list)
+
+    @classmethod
+    def build(
+        cls,
+        provider: ScriptedProvider | None = None,
+        *,
+        catalog: Catalog | None = None,
+        context_tokens: int = 100_000,
+        requests_per_minute: float = 0.0,
+        max_attempts: int = 8,
+        json_attempts: int = 3,
+    ) -> Harness:
+        from podpipe_llm.dispatcher import Dispatcher
+        from podpipe_llm.providers.registry import Providers
+        from podpipe_llm.ratelimit import RateLimiters
+        from podpipe_llm.runner import PromptRunner, RetryPolicy
+        from podpipe_llm.settings import RateLimit
+        from podpipe_llm.worker import PromptWorker
+
+        provider = provider or ScriptedProvider()
+        provider.name = "bedrock"
+        clock = FakeClock()
+        providers = Providers(
+            {"bedrock": provider, "extractive": ExtractiveProvider()},
+            default_provider="bedrock",
+            default_model="test-model",
+        )
+        runner = PromptRunner(
+            providers=providers,
+            limiters=RateLimiters(
+                lambda _m: RateLimit(requests_per_minute=requests_per_minute), clock
+            ),
+            context_tokens=context_tokens,
+            policy=RetryPolicy(max_attempts=max_attempts, json_attempts=json_attempts),
+            clock=clock,
+        )
+        store = InMemoryEpisodeStore()
+        source = StaticCatalog(catalog)
+        return cls(
+            provider=provider,
+            store=store,
+            clock=clock,
+            dispatcher=Dispatcher(store, source, providers),
+            worker=PromptWorker(store, source, runner),
+            runner=runner,
+        )
+
+    def add_episode(self, episode_id: str = "ep-1", duration_seconds: float = 1800.0) -> Transcript:
+        transcript = synthetic_transcript(episode_id, duration_seconds)
+        self.store.transcripts[episode_id] = transcript
+        self.store.metadata[episode_id] = EpisodeMetadata(
+            title="Loud and Clear",
+            show="Pod Talk",
+            hosts=["Alice"],
+            guests=["Bob"],
+            speaker_names={"SPEAKER_00": "Alice", "SPEAKER_01": "Bob"},
+        )
+        return transcript
+
+    def dispatch(self, episode_id: str = "ep-1") -> list[Any]:
+        from podpipe.runtime.service import MessageContext
+
+        events = list(
+            self.dispatcher.handle(
+                transcript_ready(episode_id, self.store.transcripts[episode_id].duration_seconds),
+                MessageContext("m-dispatch", "llm-dispatch", 1, 5),
+            )
+        )
+        self.published += events
+        return events
+
+    def drain(self, requests: list[Any], *, max_receive_count: int = 4) -> None:
+        from podpipe.events import Failure, PromptRequested
+        from podpipe.runtime.errors import PermanentError
+        from podpipe.runtime.service import MessageContext
+
+        queue: list[tuple[Any, int]] = [(r, 1) for r in requests if isinstance(r, PromptRequested)]
+        while queue:
+            event, receives = queue.pop(0)
+            ctx = MessageContext(f"m-{event.prompt_id}", "llm", receives, max_receive_count)
+            try:
+                self.published += list(self.worker.handle(event, ctx))
+            except PermanentError as exc:
+                failure = Failure(reason=exc.reason, error_type="PermanentError", attempts=receives)
+                self.published += list(self.worker.on_failure(event, failure))
+                self.dead_letters.append((event, exc.reason))
+            except Exception as exc:
+                if ctx.is_last_attempt:
+                    failure = Failure(
+                        reason=str(exc),
+                        error_type=type(exc).__name__,
+                        retryable=True,
+                        attempts=receives,
+                    )
+                    self.published += list(self.worker.on_failure(event, failure))
+                    self.dead_letters.append((event, str(exc)))
+                else:
+                    queue.append((event, receives + 1))  # visibility timeout ends: redelivered
+
+    def completed(self) -> dict[str, Any]:
+        from podpipe.events import PromptCompleted
+
+        return {e.prompt_id: e for e in self.published if isinstance(e, PromptCompleted)}
+
+    def failed(self) -> dict[str, Any]:
+        from podpipe.events import PromptFailed
+
+        return {e.prompt_id: e for e in self.published if isinstance(e, PromptFailed)}

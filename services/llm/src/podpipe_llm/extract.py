@@ -14,6 +14,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 from podpipe.documents import CLIP_MAX_SECONDS, CLIP_MIN_SECONDS, Segment, Transcript
 
@@ -58,12 +59,22 @@ class Sentence:
         return [w.lower() for w in _WORD.findall(self.text)]
 
 
+@lru_cache(maxsize=65_536)
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(w.lower().replace("’", "'") for w in _WORD.findall(text))
+
+
 def words_of(text: str) -> list[str]:
-    return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+    return list(_words(text))
+
+
+@lru_cache(maxsize=65_536)
+def _content(text: str) -> tuple[str, ...]:
+    return tuple(w for w in _words(text) if w not in STOPWORDS and len(w) > 2 and not w.isdigit())
 
 
 def content_words(text: str) -> list[str]:
-    return [w for w in words_of(text) if w not in STOPWORDS and len(w) > 2 and not w.isdigit()]
+    return list(_content(text))
 
 
 def sentences(transcript: Transcript) -> list[Sentence]:
@@ -85,20 +96,25 @@ class Scorer:
     """Luhn-style sentence salience from content-word frequencies of the whole text."""
 
     def __init__(self, texts: list[str]) -> None:
-        self.freq = Counter(w for t in texts for w in content_words(t))
+        self.freq = Counter(w for t in texts for w in _content(t))
         self.top = max(self.freq.values(), default=1)
+        self._scores: dict[str, float] = {}
 
     def score(self, text: str) -> float:
-        words = content_words(text)
-        n = len(words_of(text))
+        cached = self._scores.get(text)
+        if cached is not None:
+            return cached
+        n = len(_words(text))
         if n < 6 or n > 45:
-            return 0.0  # fragments and run-ons make poor summaries and quotes
-        weight = sum(self.freq[w] / self.top for w in set(words))
-        return weight / math.sqrt(n)
+            value = 0.0  # fragments and run-ons make poor summaries and quotes
+        else:
+            value = sum(self.freq[w] / self.top for w in set(_content(text))) / math.sqrt(n)
+        self._scores[text] = value
+        return value
 
 
 def _similar(a: str, b: str) -> bool:
-    wa, wb = set(content_words(a)), set(content_words(b))
+    wa, wb = set(_content(a)), set(_content(b))
     return bool(wa and wb) and len(wa & wb) / len(wa | wb) > 0.5
 
 

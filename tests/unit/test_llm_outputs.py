@@ -1,0 +1,99 @@
+"""Output validation against the transcript, and the extractive stand-in's outputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from podpipe_llm.schemas import OutputValidationError, validate_json_output
+
+from podpipe.documents import ClipPicks
+from tests.support.scripted_llm import Harness, synthetic_transcript
+
+TRANSCRIPT = synthetic_transcript("ep-1", 1800)  # segments start every 15 s
+
+
+def chapters(*starts: float) -> str:
+    return json.dumps(
+        {"chapters": [{"startTime": s, "title": f"C{i}"} for i, s in enumerate(starts)]}
+    )
+
+
+def test_chapters_are_snapped_to_the_start_of_a_transcript_line() -> None:
+    result = json.loads(validate_json_output("chapters", chapters(0, 301.0, 617.9), TRANSCRIPT))
+
+    assert [c["startTime"] for c in result["chapters"]] == [0.0, 300.0, 615.0]
+    assert result["version"] == "1.2.0"
+
+
+@pytest.mark.parametrize(
+    ("starts", "problem"),
+    [
+        ((0, 600, 300), "must increase"),
+        ((0, 2000), "after the end of the episode"),
+        ((0, 301, 302), "same transcript line"),
+    ],
+)
+def test_bad_chapters_are_refused_with_a_reason_the_model_can_act_on(
+    starts: tuple[float, ...], problem: str
+) -> None:
+    with pytest.raises(OutputValidationError, match=problem):
+        validate_json_output("chapters", chapters(*starts), TRANSCRIPT)
+
+
+def test_clip_picks_must_last_30_to_90_seconds_inside_the_episode() -> None:
+    def picks(start: float, end: float) -> str:
+        return json.dumps({"clips": [{"start": start, "end": end, "title": "t", "hook": "h"}]})
+
+    ok = ClipPicks.model_validate_json(
+        validate_json_output("clip-picks", picks(61, 119), TRANSCRIPT)
+    )
+    assert (ok.clips[0].start, ok.clips[0].end) == (60.0, 119.4)  # snapped to line edges
+    with pytest.raises(OutputValidationError, match="must last between 30 and 90"):
+        validate_json_output("clip-picks", picks(60, 75), TRANSCRIPT)
+    with pytest.raises(OutputValidationError, match="after the end of the episode"):
+        validate_json_output("clip-picks", picks(1790, 1850), TRANSCRIPT)
+
+
+def test_social_posts_respect_each_network_limit() -> None:
+    post = {"linkedin": "L" * 2000, "x": "x" * 281, "bluesky": "b" * 300}
+    with pytest.raises(OutputValidationError, match="x: String should have at most 280"):
+        validate_json_output("social-posts", json.dumps(post), TRANSCRIPT)
+
+
+def test_json_in_a_code_fence_or_with_a_sentence_around_it_is_accepted() -> None:
+    fenced = "```json\n" + chapters(0, 300) + "\n```"
+    chatty = "Here are the chapters:\n" + chapters(0, 300) + "\nHope this helps!"
+    for answer in (fenced, chatty):
+        assert json.loads(validate_json_output("chapters", answer, TRANSCRIPT))["chapters"]
+
+
+def test_extractive_writes_every_shipped_output_valid_and_says_it_used_no_llm() -> None:
+    harness = Harness.build()
+    transcript = harness.add_episode("ep-1", 1800)
+    for event in harness.dispatch("ep-1")[1:]:
+        harness.drain([event.model_copy(update={"model": "extractive"})])
+
+    assert set(harness.completed()) == {
+        "titles", "show-notes", "chapters", "blog-post", "social-posts", "clip-picks",
+        "newsletter", "pull-quotes",
+    }  # fmt: skip
+    assert harness.provider.requests == []  # the scripted model was never called
+    for (_episode, prompt_id), text in harness.store.outputs.items():
+        assert "without an LLM" in text, prompt_id
+    out = harness.store.outputs
+    picks = ClipPicks.model_validate_json(out[("ep-1", "clip-picks")])
+    assert all(30 <= c.end - c.start <= 90 for c in picks.clips)
+    starts = [c["startTime"] for c in json.loads(out[("ep-1", "chapters")])["chapters"]]
+    assert starts == sorted(set(starts))
+    assert starts[0] == 0.0
+    assert set(starts) <= {s.start for s in transcript.segments}
+    social = json.loads(out[("ep-1", "social-posts")])
+    assert len(social["x"]) <= 280
+    assert len(social["bluesky"]) <= 300
+    for heading in ("# Show notes", "## Summary", "## Topics", "## Links and resources mentioned"):
+        assert heading in out[("ep-1", "show-notes")]
+    assert out[("ep-1", "titles")].count("\n1. ") + out[("ep-1", "titles")].count("\n5. ") == 2
+    # The blog post is structured by the chapters it depends on.
+    first_chapter = json.loads(out[("ep-1", "chapters")])["chapters"][1]["title"]
+    assert f"## {first_chapter}" in out[("ep-1", "blog-post")]

@@ -1,0 +1,230 @@
+"""Dispatcher and worker with a scripted model: storms, poison, invalid JSON, long episodes."""
+
+from __future__ import annotations
+
+import pytest
+from podpipe_llm.ratelimit import RateLimiter
+from podpipe_llm.settings import RateLimit
+from podpipe_llm.worker import DependencyNotReadyError
+
+from podpipe.events import PromptCompleted, PromptRequested, PromptsDispatched
+from podpipe.runtime.errors import PermanentError, RetryableError
+from podpipe.runtime.service import MessageContext
+from tests.support.scripted_llm import FakeClock, Harness, ScriptedProvider
+
+ALL = {
+    "titles", "show-notes", "chapters", "blog-post", "social-posts", "clip-picks",
+    "newsletter", "pull-quotes",
+}  # fmt: skip
+
+
+def first_try(prompt_id: str) -> MessageContext:
+    return MessageContext(f"m-{prompt_id}", "llm", 1, 4)
+
+
+def test_dispatch_writes_the_manifest_and_one_pointer_message_per_prompt() -> None:
+    harness = Harness.build()
+    harness.add_episode()
+
+    events = harness.dispatch()
+
+    assert isinstance(events[0], PromptsDispatched)
+    requests = [e for e in events if isinstance(e, PromptRequested)]
+    assert {r.prompt_id for r in requests} == ALL
+    assert all(r.model == "bedrock:test-model" for r in requests)
+    assert all(r.transcript_json.key == "episodes/ep-1/transcript.json" for r in requests)
+    ids = [r.prompt_id for r in requests]
+    assert ids.index("chapters") < ids.index("blog-post")
+    manifest = harness.store.manifests["ep-1"]
+    assert {p["id"] for p in manifest["prompts"]} == ALL
+    assert harness.store.stages[("ep-1", "dispatch")].status == "done"
+
+
+def test_a_replayed_transcript_ready_does_not_request_prompts_that_already_have_output() -> None:
+    harness = Harness.build()
+    harness.add_episode()
+    harness.drain([r for r in harness.dispatch() if getattr(r, "prompt_id", "") == "titles"])
+
+    again = harness.dispatch()
+
+    assert "titles" not in {getattr(e, "prompt_id", None) for e in again}
+    assert again[0].skipped_existing == ["titles"]
+    assert len(again) == 1 + len(ALL) - 1
+
+
+def test_a_throttling_storm_ends_with_every_prompt_completed_and_none_lost() -> None:
+    storm = ScriptedProvider(throttle_calls=40, transient_calls=5)
+    harness = Harness.build(storm, max_attempts=6)
+    harness.add_episode()
+
+    harness.drain(harness.dispatch())
+
+    assert set(harness.completed()) == ALL
+    assert harness.dead_letters == []
+    assert harness.failed() == {}
+    assert storm.refusals["throttled"] == 40
+    waits = harness.clock.sleeps
+    # Backed off between tries (not after the last try of a delivery), with jitter.
+    assert len(waits) >= 35
+    assert len(set(waits)) == len(waits)
+    # Every refused call was retried: one successful call per prompt plus every refusal.
+    assert len(storm.requests) == len(ALL) + 45
+
+
+def test_a_poison_prompt_lands_alone_in_the_dlq_while_the_others_complete() -> None:
+    provider = ScriptedProvider(
+        poison={"pull-quotes": "ValidationException: The provided model identifier is invalid."}
+    )
+    harness = Harness.build(provider)
+    harness.add_episode()
+
+    harness.drain(harness.dispatch())
+
+    assert set(harness.completed()) == ALL - {"pull-quotes"}
+    assert [e.prompt_id for e, _reason in harness.dead_letters] == ["pull-quotes"]
+    failed = harness.failed()["pull-quotes"]
+    assert "model identifier is invalid" in failed.failure.reason
+    assert failed.replay_command == (
+        "podpipe dlq replay --queue llm --episode ep-1 --prompt pull-quotes"
+    )
+    assert len(provider.calls_for("pull-quotes")) == 1  # refused requests are not retried
+    assert harness.store.stages[("ep-1", "prompt-pull-quotes")].status == "failed"
+
+
+def test_replaying_the_fixed_prompt_completes_the_episode() -> None:
+    provider = ScriptedProvider(poison={"pull-quotes": "AccessDeniedException: no access"})
+    harness = Harness.build(provider)
+    harness.add_episode()
+    harness.drain(harness.dispatch())
+    poisoned, _ = harness.dead_letters.pop()
+
+    provider.poison.clear()  # the team fixed model access
+    calls_before = len(provider.requests)
+    harness.drain([poisoned])
+
+    assert set(harness.completed()) == ALL
+    assert len(provider.requests) == calls_before + 1  # only the replayed prompt ran
+
+
+def test_a_redelivered_request_does_not_call_the_model_again() -> None:
+    provider = ScriptedProvider()
+    harness = Harness.build(provider)
+    harness.add_episode()
+    request = next(e for e in harness.dispatch() if getattr(e, "prompt_id", "") == "titles")
+
+    first = harness.worker.handle(request, first_try("titles"))
+    second = harness.worker.handle(request, MessageContext("m", "llm", 2, 4))
+
+    assert len(provider.requests) == 1
+    assert isinstance(second[0], PromptCompleted)
+    assert second[0].output == first[0].output
+    # A replay with another model does run again.
+    harness.worker.handle(
+        request.model_copy(update={"model": "bedrock:other", "replay": True}), first_try("titles")
+    )
+    assert provider.requests[-1].model == "other"
+    assert harness.store.output_meta[("ep-1", "titles")]["model"] == "bedrock:other"
+
+
+def test_invalid_json_is_retried_with_the_problems_fed_back() -> None:
+    provider = ScriptedProvider(invalid_answers={"clip-picks": 2})
+    harness = Harness.build(provider, json_attempts=3)
+    harness.add_episode()
+
+    harness.drain([e for e in harness.dispatch() if getattr(e, "prompt_id", "") == "clip-picks"])
+
+    assert "clip-picks" in harness.completed()
+    calls = provider.calls_for("clip-picks")
+    assert len(calls) == 3
+    feedback = calls[-1].messages[-1].text
+    assert "not accepted" in feedback
+    assert "not valid JSON" in feedback
+    assert harness.store.output_meta[("ep-1", "clip-picks")]["answers"] == 3
+
+
+def test_invalid_json_that_never_gets_fixed_fails_cleanly() -> None:
+    provider = ScriptedProvider(invalid_answers={"clip-picks": 99})
+    harness = Harness.build(provider, json_attempts=3)
+    harness.add_episode()
+    request = next(e for e in harness.dispatch() if getattr(e, "prompt_id", "") == "clip-picks")
+
+    with pytest.raises(PermanentError, match="no valid answer after 3 tries"):
+        harness.worker.handle(request, first_try("clip-picks"))
+    assert len(provider.calls_for("clip-picks")) == 3
+    assert ("ep-1", "clip-picks") not in harness.store.outputs
+
+
+def test_a_three_hour_episode_completes_through_map_reduce() -> None:
+    provider = ScriptedProvider(context_window=8_000)  # refuses any request larger than this
+    harness = Harness.build(provider, context_tokens=8_000)
+    transcript = harness.add_episode("ep-long", 3 * 3600)
+    assert len(" ".join(s.text for s in transcript.segments)) // 4 > 30_000  # ≫ the window
+
+    harness.drain(harness.dispatch("ep-long"))
+
+    assert set(harness.completed()) == ALL
+    meta = harness.store.output_meta[("ep-long", "show-notes")]
+    assert meta["map_calls"] >= 5
+    final = provider.calls_for("show-notes")[-1].messages[0].text
+    assert "notes condensed from it" in final
+    assert "[02:" in final  # the end of the episode made it into the notes
+
+
+def test_a_prompt_waits_for_its_dependency_instead_of_failing() -> None:
+    harness = Harness.build()
+    harness.add_episode()
+    requests = {e.prompt_id: e for e in harness.dispatch() if isinstance(e, PromptRequested)}
+
+    with pytest.raises(DependencyNotReadyError) as caught:
+        harness.worker.handle(requests["blog-post"], first_try("blog-post"))
+    assert isinstance(caught.value, RetryableError)
+
+    harness.drain([requests["chapters"], requests["blog-post"]])
+    prompt = harness.provider.calls_for("blog-post")[-1].messages[0].text
+    assert harness.store.outputs[("ep-1", "chapters")].strip() in prompt
+
+
+def test_a_dependency_that_failed_for_good_does_not_block() -> None:
+    provider = ScriptedProvider(poison={"chapters": "ValidationException: bad"})
+    harness = Harness.build(provider)
+    harness.add_episode()
+    requests = {e.prompt_id: e for e in harness.dispatch() if isinstance(e, PromptRequested)}
+
+    harness.drain([requests["chapters"], requests["blog-post"]])
+
+    assert "blog-post" in harness.completed()
+    assert harness.store.output_meta[("ep-1", "blog-post")]["missing_dependencies"] == ["chapters"]
+    prompt = provider.calls_for("blog-post")[-1].messages[0].text
+    assert "The chapters output is not available: that prompt failed" in prompt
+
+
+def test_on_the_last_delivery_a_missing_dependency_no_longer_blocks() -> None:
+    harness = Harness.build()
+    harness.add_episode()
+    requests = {e.prompt_id: e for e in harness.dispatch() if isinstance(e, PromptRequested)}
+
+    events = harness.worker.handle(requests["blog-post"], MessageContext("m", "llm", 4, 4))
+
+    assert isinstance(events[0], PromptCompleted)
+
+
+def test_the_rate_limiter_spaces_requests_to_the_quota() -> None:
+    clock = FakeClock(start=0.0)
+    limiter = RateLimiter(RateLimit(requests_per_minute=6), clock)
+
+    for _ in range(5):
+        limiter.acquire(10)
+
+    assert clock.t == pytest.approx(40.0)  # 5 requests at 6/min: one every 10 s, first at once
+
+
+def test_the_rate_limiter_paces_tokens_and_refunds_what_was_not_used() -> None:
+    clock = FakeClock(start=0.0)
+    limiter = RateLimiter(RateLimit(tokens_per_minute=6000), clock)
+
+    limiter.acquire(6000)  # the full bucket
+    reserved = limiter.acquire(3000)  # waits for half a minute of refill
+    assert clock.t == pytest.approx(30.0)
+    limiter.settle(reserved, 1000)  # used much less than reserved
+    limiter.acquire(2000)
+    assert clock.t == pytest.approx(30.0)  # the refund covered it
