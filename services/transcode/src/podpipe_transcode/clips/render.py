@@ -62,6 +62,7 @@ class RenderOptions:
     audio: AudioOptions = field(default_factory=AudioOptions)
     video: VideoOptions = field(default_factory=VideoOptions)
     render_video: bool = True
+    render_trailer: bool = True
     captions: CaptionPreference = "auto"
     font_file: str = ""
     clip_rules: ClipRules = field(default_factory=ClipRules)
@@ -161,7 +162,11 @@ def render_episode(
     episode_seconds = duration if duration is not None else episode_duration(episode, binary)
     words = speech_words(episode.transcript.words)
     plan = plan_clips(picks, words, episode_seconds, options.clip_rules)
-    trailer_plan = plan_trailer(plan.clips, words, episode_seconds, options.trailer_rules)
+    trailer_plan = (
+        plan_trailer(plan.clips, words, episode_seconds, options.trailer_rules)
+        if options.render_trailer
+        else None
+    )
     for reason in plan.skipped:
         log.warning("clips.pick_skipped", reason=reason)
     for note in plan.repaired:

@@ -47,6 +47,7 @@ class ClipsSettings(CoreSettings):
         default="auto",
         description="Caption burner: libass (subtitles filter) when ffmpeg has it, else drawtext.",
     )
+    clips_trailer: bool = Field(default=True, description="Join the best picks into a trailer.")
     clips_trailer_seconds: float = Field(
         default=60.0, ge=45.0, le=90.0, description="Target trailer length (45-90 s)."
     )
@@ -82,6 +83,7 @@ class ClipsSettings(CoreSettings):
                 preset=self.clips_x264_preset,
             ),
             render_video=self.clips_video,
+            render_trailer=self.clips_trailer,
             captions=self.clips_captions,
             font_file=self.clips_font_file,
             trailer_rules=TrailerRules(
