@@ -14,11 +14,16 @@ locals {
     transcode = {
       PODPIPE_WORK_DIR = "/tmp"
     }
-    transcribe = {
-      PODPIPE_TRANSCRIBE_BACKEND = var.transcription_backend
-      PODPIPE_MAX_SPEAKERS       = tostring(var.transcribe_max_speakers)
-      PODPIPE_WORK_DIR           = "/tmp"
-    }
+    transcribe = merge(
+      {
+        PODPIPE_TRANSCRIBE_BACKEND          = var.transcription_backend
+        PODPIPE_TRANSCRIBE_AWS_MAX_SPEAKERS = tostring(var.transcribe_max_speakers)
+        # The image bakes the model into /opt/whisper (PODPIPE_WHISPER_MODEL); anything
+        # fetched at run time lands on the writable volume.
+        PODPIPE_WHISPER_CACHE_DIR = "/tmp/whisper"
+      },
+      var.transcribe_language != "" ? { PODPIPE_TRANSCRIBE_LANGUAGE = var.transcribe_language } : {},
+    )
     llm = merge(
       {
         PODPIPE_LLM_PROVIDER            = var.llm_provider

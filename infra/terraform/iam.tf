@@ -103,14 +103,23 @@ data "aws_iam_policy_document" "transcribe_task" {
   ]
 
   # Only with the aws backend. Transcribe reads the upload and writes its JSON with the
-  # caller's permissions (ReadMedia / WriteArtifacts above).
+  # caller's permissions (ReadMedia / WriteArtifacts above). Job names are
+  # "<prefix>-<episode>--<etag>"; each job is tagged with its episode on creation.
   dynamic "statement" {
     for_each = var.transcription_backend == "aws" ? [1] : []
     content {
       sid       = "AmazonTranscribeJobs"
-      actions   = ["transcribe:StartTranscriptionJob", "transcribe:GetTranscriptionJob"]
-      resources = ["${format(local.region_prefix, "transcribe")}:transcription-job/*"]
+      actions   = ["transcribe:StartTranscriptionJob", "transcribe:GetTranscriptionJob", "transcribe:TagResource"]
+      resources = ["${format(local.region_prefix, "transcribe")}:transcription-job/${var.name_prefix}-*"]
     }
+  }
+
+  # The poll fallback: a delayed self-check message on its own queue, in case a job's
+  # state-change event never arrives (they are best effort).
+  statement {
+    sid       = "QueueJobSelfCheck"
+    actions   = ["sqs:SendMessage"]
+    resources = [module.queue["transcribe"].queue_arn]
   }
 }
 

@@ -94,6 +94,12 @@ variable "transcribe_max_speakers" {
   default     = 4
 }
 
+variable "transcribe_language" {
+  description = "Spoken language (whisper: ISO 639-1 like en; aws: en-US). Empty: detect automatically."
+  type        = string
+  default     = ""
+}
+
 # --- LLM ----------------------------------------------------------------------------------
 
 variable "llm_provider" {
