@@ -10,7 +10,8 @@ from podpipe_transcode.commands import (
     EncodingPreset,
     Mp3Encoding,
     analysis_args,
-    normalize_args,
+    channel_filter,
+    encode_args,
 )
 from podpipe_transcode.ffmpeg import (
     parse_clock,
@@ -18,7 +19,7 @@ from podpipe_transcode.ffmpeg import (
     parse_progress_block,
     stderr_gist,
 )
-from podpipe_transcode.loudness import LoudnessMeasurement, LoudnessTargets
+from podpipe_transcode.loudness import LoudnessMeasurement, LoudnessTargets, normalize_filter
 
 MEASURED = LoudnessMeasurement(
     input_i=-30.0,
@@ -39,8 +40,9 @@ def _value_after(args: list[str], flag: str) -> str:
 
 
 def test_normalize_encodes_the_first_audio_stream_to_a_clean_mp3() -> None:
-    args = normalize_args(
-        Path("in/ep.mp4"), Path("out/audio.mp3"), LoudnessTargets(), MEASURED, Mp3Encoding()
+    loudness = normalize_filter(LoudnessTargets(), MEASURED)
+    args = encode_args(
+        Path("in/ep.mp4"), Path("out/audio.mp3"), loudness, Mp3Encoding(), channel_map="pan=x"
     )
     assert _value_after(args, "-i") == "in/ep.mp4"
     assert _value_after(args, "-map") == "0:a:0"  # the video track of an mp4 is dropped
@@ -50,14 +52,31 @@ def test_normalize_encodes_the_first_audio_stream_to_a_clean_mp3() -> None:
     assert _value_after(args, "-ac") == "2"
     assert _value_after(args, "-ar") == "44100"
     assert _value_after(args, "-id3v2_version") == "3"
-    assert "linear=true" in _value_after(args, "-af")
+    # Channels are converted before the loudness filter, so it measures what gets encoded.
+    assert _value_after(args, "-af") == f"pan=x,{loudness}"
     assert args[-1] == "out/audio.mp3"
 
 
 def test_analysis_pass_writes_nothing() -> None:
-    args = analysis_args(Path("x.wav"), LoudnessTargets())
+    args = analysis_args(Path("x.wav"), LoudnessTargets(), channel_map=channel_filter(2, 1))
     assert args[-3:] == ["-f", "null", "-"]
+    assert _value_after(args, "-af").startswith("pan=mono|c0=0.5*c0+0.5*c1,loudnorm=")
     assert "print_format=json" in _value_after(args, "-af")
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "expected"),
+    [
+        (1, 1, None),
+        (2, 2, None),
+        (1, 2, "pan=stereo|c0=c0|c1=c0"),
+        (2, 1, "pan=mono|c0=0.5*c0+0.5*c1"),
+        (6, 2, "aformat=channel_layouts=stereo"),
+        (None, 1, "aformat=channel_layouts=mono"),
+    ],
+)
+def test_channel_conversion_is_explicit(source: int | None, target: int, expected: str) -> None:
+    assert channel_filter(source, target) == expected
 
 
 def test_speech_preset_is_mono_at_a_low_bitrate_and_overridable() -> None:
@@ -66,7 +85,8 @@ def test_speech_preset_is_mono_at_a_low_bitrate_and_overridable() -> None:
     assert Mp3Encoding.from_preset(EncodingPreset.SPEECH, bitrate_kbps=96).bitrate_kbps == 96
     standard = Mp3Encoding.from_preset(EncodingPreset.STANDARD)
     assert (standard.bitrate_kbps, standard.channels) == (128, 2)
-    args = normalize_args(Path("a"), Path("b"), LoudnessTargets(), MEASURED, speech)
+    args = encode_args(Path("a"), Path("b"), "volume=1dB", speech)
+    assert _value_after(args, "-af") == "volume=1dB"
     assert (_value_after(args, "-b:a"), _value_after(args, "-ac")) == ("64k", "1")
 
 

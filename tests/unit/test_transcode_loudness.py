@@ -6,9 +6,13 @@ import math
 
 import pytest
 from podpipe_transcode.loudness import (
+    LoudnessMeasurement,
     LoudnessTargets,
     LoudnormParseError,
     analysis_filter,
+    limited_gain_filter,
+    linear_fits,
+    linear_gain_db,
     normalize_filter,
     parse_loudnorm_report,
 )
@@ -96,3 +100,36 @@ def test_normalize_filter_feeds_back_the_measurements_linearly() -> None:
         "print_format=json",
     ):
         assert part in text.split(":"), part
+
+
+def _measured(integrated: float, peak: float, lra: float = 5.0) -> LoudnessMeasurement:
+    return LoudnessMeasurement(
+        input_i=integrated,
+        input_tp=peak,
+        input_lra=lra,
+        input_thresh=integrated - 10,
+        output_i=-16.0,
+        output_tp=-1.5,
+        output_lra=lra,
+        output_thresh=-26.0,
+        normalization_type="dynamic",
+        target_offset=0.0,
+    )
+
+
+def test_linear_fits_only_when_one_gain_keeps_peaks_under_the_ceiling() -> None:
+    targets = LoudnessTargets()  # -16 LUFS, ceiling -1 dBTP, loudnorm aims at -1.5
+    assert linear_gain_db(targets, _measured(-26.0, -12.0)) == 10.0
+    assert linear_fits(targets, _measured(-26.0, -12.0))  # peaks land at -2
+    assert not linear_fits(targets, _measured(-20.0, 0.2))  # peaks would land at +4.2
+    assert not linear_fits(targets, _measured(-26.0, -12.0, lra=15.0))  # loudnorm goes dynamic
+    assert not linear_fits(targets, _measured(-26.0, -12.0, lra=0.0))  # loudnorm ignores 0 LRA
+
+
+def test_the_limiter_chain_is_oversampled_and_aims_under_the_ceiling() -> None:
+    chain = limited_gain_filter(LoudnessTargets(), 4.93, 44100)
+    stages = chain.split(",")
+    assert stages[0] == "aresample=192000"
+    assert stages[1] == "volume=4.93dB"
+    assert stages[2].startswith("alimiter=limit=0.8414:")  # -1.5 dBTP as amplitude
+    assert stages[-1] == "aresample=44100"

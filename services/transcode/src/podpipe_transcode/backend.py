@@ -8,13 +8,19 @@ service) only has to implement :class:`TranscodeBackend`.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
 import structlog
 
-from podpipe_transcode.commands import Mp3Encoding, analysis_args, measure_args, normalize_args
+from podpipe_transcode.commands import (
+    Mp3Encoding,
+    analysis_args,
+    channel_filter,
+    encode_args,
+    measure_args,
+)
 from podpipe_transcode.core import (
     BadInputError,
     check_decoded,
@@ -33,15 +39,21 @@ from podpipe_transcode.ffmpeg import (
     run_ffmpeg,
 )
 from podpipe_transcode.loudness import (
+    TOLERANCE_LU,
     LoudnessMeasurement,
     LoudnessTargets,
     LoudnormParseError,
+    limited_gain_filter,
+    linear_fits,
+    linear_gain_db,
+    normalize_filter,
     parse_loudnorm_report,
 )
 
 log = structlog.get_logger()
 
 SNIFF_BYTES = 512
+MAX_ENCODES = 3
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,8 @@ class TranscodeResult:
     output_duration_seconds: float
     output_loudness: LoudnessMeasurement
     normalization_type: str
+    """linear (one constant gain), dynamic (loudnorm's own), or limited (gain + limiter)."""
+    encodes: int = 1
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -72,6 +86,14 @@ class TranscodeBackend(Protocol):
     def transcode(self, source: Path, destination: Path, job: TranscodeJob) -> TranscodeResult:
         """Write the MP3 to ``destination`` and report the measurements."""
         ...
+
+
+@dataclass(frozen=True)
+class _Normalized:
+    loudness: LoudnessMeasurement
+    seconds: float
+    method: str
+    encodes: int
 
 
 class _TooLongError(Exception):
@@ -115,31 +137,89 @@ class FfmpegBackend:
             raise BadInputError(silent_reason(name))
 
         started = time.monotonic()
-        try:
-            encoded = run_ffmpeg(
-                normalize_args(source, destination, job.targets, source_loudness, job.encoding),
-                ffmpeg=self.ffmpeg,
-                total_seconds=decoded,
-                label="normalize",
-                log_every_seconds=self.progress_log_seconds,
-            )
-        except FfmpegError as exc:
-            raise _conversion_error(name, exc) from exc
-        applied = _report_or_none(encoded.stderr)
+        normalized = self._normalize(
+            source, destination, job, source_loudness, decoded, _channel_map(info, job)
+        )
         timings["normalize"] = time.monotonic() - started
-
-        started = time.monotonic()
-        output_loudness, output_seconds = self.measure(destination, job.targets, decoded)
-        timings["measure"] = time.monotonic() - started
         return TranscodeResult(
             source_format=info.format_name,
             source_duration_seconds=decoded,
             source_loudness=source_loudness,
-            output_duration_seconds=output_seconds,
-            output_loudness=output_loudness,
-            normalization_type=applied.normalization_type if applied else "unknown",
+            output_duration_seconds=normalized.seconds,
+            output_loudness=normalized.loudness,
+            normalization_type=normalized.method,
+            encodes=normalized.encodes,
             timings={k: round(v, 3) for k, v in timings.items()},
         )
+
+    def _normalize(
+        self,
+        source: Path,
+        destination: Path,
+        job: TranscodeJob,
+        measured: LoudnessMeasurement,
+        decoded_seconds: float,
+        channel_map: str | None,
+    ) -> _Normalized:
+        """Encode, measure the MP3, and correct with another encode while it misses the target.
+
+        Most speech fits one linear gain and is right first time. Peaky material goes through
+        the limiter; its loudness loss is measured and the gain corrected (at most
+        MAX_ENCODES encodes in all; the last one stands, with a warning, if none hit).
+        """
+        targets = job.targets
+        use_loudnorm = linear_fits(targets, measured)
+        gain = linear_gain_db(targets, measured)
+        name = source.name
+        result: _Normalized | None = None
+        for encode in range(1, MAX_ENCODES + 1):
+            if use_loudnorm:
+                loudness_filter = normalize_filter(targets, measured)
+            else:
+                loudness_filter = limited_gain_filter(targets, gain, job.encoding.sample_rate)
+            try:
+                encoded = run_ffmpeg(
+                    encode_args(
+                        source, destination, loudness_filter, job.encoding, channel_map=channel_map
+                    ),
+                    ffmpeg=self.ffmpeg,
+                    total_seconds=decoded_seconds,
+                    label=f"encode-{encode}",
+                    log_every_seconds=self.progress_log_seconds,
+                )
+            except FfmpegError as exc:
+                raise _conversion_error(name, exc) from exc
+            report = _report_or_none(encoded.stderr) if use_loudnorm else None
+            method = report.normalization_type if report else "limited"
+            loudness, seconds = self.measure(destination, targets, decoded_seconds)
+            result = _Normalized(loudness, seconds, method, encode)
+            miss = targets.integrated_lufs - loudness.input_i
+            peak_over = loudness.input_tp - targets.true_peak_dbtp
+            log.info(
+                "transcode.encoded",
+                encode=encode,
+                method=method,
+                integrated_lufs=loudness.input_i,
+                true_peak_dbtp=loudness.input_tp,
+            )
+            if abs(miss) <= TOLERANCE_LU and peak_over <= 0:
+                return result
+            if use_loudnorm:
+                use_loudnorm = False  # loudnorm went dynamic or missed: limit it ourselves
+            else:
+                gain += miss
+            if peak_over > 0:  # the MP3 encoder overshot: aim the limiter lower
+                targets = replace(
+                    targets, true_peak_headroom_db=targets.true_peak_headroom_db + peak_over + 0.1
+                )
+        assert result is not None
+        log.warning(
+            "transcode.loudness_missed",
+            integrated_lufs=result.loudness.input_i,
+            true_peak_dbtp=result.loudness.input_tp,
+            target_lufs=job.targets.integrated_lufs,
+        )
+        return result
 
     def measure(
         self, audio: Path, targets: LoudnessTargets, expected_seconds: float | None = None
@@ -167,7 +247,7 @@ class FfmpegBackend:
 
         try:
             result = run_ffmpeg(
-                analysis_args(source, job.targets),
+                analysis_args(source, job.targets, channel_map=_channel_map(info, job)),
                 ffmpeg=self.ffmpeg,
                 total_seconds=info.duration_seconds,
                 on_progress=stop_when_too_long,
@@ -186,6 +266,10 @@ class FfmpegBackend:
             raise BadInputError(
                 f"{source.name} could not be measured: no audio decoded ({exc})"
             ) from exc
+
+
+def _channel_map(info: MediaInfo, job: TranscodeJob) -> str | None:
+    return channel_filter(info.audio_streams[0].channels, job.encoding.channels)
 
 
 def _report_or_none(stderr: str) -> LoudnessMeasurement | None:

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from podpipe_transcode.loudness import LoudnessMeasurement, LoudnessTargets, analysis_filter
-from podpipe_transcode.loudness import normalize_filter as _normalize_filter
+from podpipe_transcode.loudness import LoudnessTargets, analysis_filter
 
 MP3_BITRATES_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 AUDIO_STREAM = "0:a:0"
@@ -68,30 +67,49 @@ class Mp3Encoding:
         )
 
 
-def analysis_args(source: Path, targets: LoudnessTargets, stream: str = AUDIO_STREAM) -> list[str]:
-    """Pass one: decode the audio stream and measure it (also proves it decodes to the end)."""
-    return [
-        "-i",
-        str(source),
-        "-map",
-        stream,
-        "-af",
-        analysis_filter(targets),
-        "-f",
-        "null",
-        "-",
-    ]
+def channel_filter(source_channels: int | None, channels: int) -> str | None:
+    """The explicit channel conversion both passes start with (None: nothing to convert).
+
+    Explicit, because ffmpeg's automatic conversion is path-dependent: the same stereo file
+    downmixed by format negotiation came out 3 dB apart depending on which filters followed,
+    and pass one must measure exactly what pass two encodes. Mono becomes dual mono at full
+    level (what a mono file sounds like on a stereo player); stereo becomes the average.
+    """
+    if source_channels == channels:
+        return None
+    if source_channels == 1 and channels == 2:
+        return "pan=stereo|c0=c0|c1=c0"
+    if source_channels == 2 and channels == 1:
+        return "pan=mono|c0=0.5*c0+0.5*c1"
+    return f"aformat=channel_layouts={'mono' if channels == 1 else 'stereo'}"
 
 
-def normalize_args(
+def _chain(*filters: str | None) -> str:
+    return ",".join(f for f in filters if f)
+
+
+def analysis_args(
     source: Path,
-    destination: Path,
     targets: LoudnessTargets,
-    measured: LoudnessMeasurement,
-    encoding: Mp3Encoding,
+    *,
+    channel_map: str | None = None,
     stream: str = AUDIO_STREAM,
 ) -> list[str]:
-    """Pass two: normalise and encode the MP3 (tags are written afterwards with mutagen)."""
+    """Pass one: decode the audio stream and measure it (also proves it decodes to the end)."""
+    chain = _chain(channel_map, analysis_filter(targets))
+    return ["-i", str(source), "-map", stream, "-af", chain, "-f", "null", "-"]
+
+
+def encode_args(
+    source: Path,
+    destination: Path,
+    loudness_filter: str,
+    encoding: Mp3Encoding,
+    *,
+    channel_map: str | None = None,
+    stream: str = AUDIO_STREAM,
+) -> list[str]:
+    """Pass two: normalise with ``loudness_filter`` and encode the MP3 (tags come later)."""
     return [
         "-i",
         str(source),
@@ -103,8 +121,8 @@ def normalize_args(
         "-map_chapters",
         "-1",
         "-af",
-        _normalize_filter(targets, measured),
-        # loudnorm resamples to 192 kHz internally; bring it back to a podcast rate.
+        _chain(channel_map, loudness_filter),
+        # loudnorm and the limiter resample to 192 kHz internally; back to a podcast rate.
         "-ar",
         str(encoding.sample_rate),
         "-ac",
@@ -125,4 +143,4 @@ def normalize_args(
 
 def measure_args(audio: Path, targets: LoudnessTargets) -> list[str]:
     """The check on the result: measure the MP3 exactly as a podcast app would decode it."""
-    return analysis_args(audio, targets, stream="0:a:0")
+    return analysis_args(audio, targets)

@@ -152,6 +152,7 @@ class AudioInfo(BaseModel):
     duration_seconds: float
     loudness: MeasuredLoudness
     normalization_type: str
+    encodes: int = 1
     bitrate_kbps: int
     channels: int
     sample_rate: int

@@ -131,6 +131,7 @@ class TranscodeHandler:
             integrated_lufs=info.loudness.integrated_lufs,
             true_peak_dbtp=info.loudness.true_peak_dbtp,
             normalization=info.normalization_type,
+            encodes=info.encodes,
             elapsed_seconds=round(info.elapsed_seconds, 2),
         )
         return [self._announce(info)]
@@ -272,6 +273,7 @@ def _audio_info(
         # The output's own measurement, decoded back from the MP3 (input_* of that pass).
         loudness=_loudness(result.output_loudness),
         normalization_type=result.normalization_type,
+        encodes=result.encodes,
         bitrate_kbps=job.encoding.bitrate_kbps,
         channels=job.encoding.channels,
         sample_rate=job.encoding.sample_rate,

@@ -15,6 +15,10 @@ from dataclasses import dataclass
 
 SILENCE_LUFS = -70.0
 """At or below this integrated loudness there is nothing to normalise (EBU's absolute gate)."""
+TOLERANCE_LU = 0.5
+"""How far from the integrated target a result may land before another encode corrects it."""
+OVERSAMPLED_RATE = 192000
+"""The limiter runs at 192 kHz so that it catches inter-sample (true) peaks, as loudnorm does."""
 
 
 class LoudnormParseError(ValueError):
@@ -94,6 +98,38 @@ def parse_loudnorm_report(stderr: str) -> LoudnessMeasurement:
         raise LoudnormParseError(f"the loudnorm report lacks a number: {exc}") from exc
     return LoudnessMeasurement(
         **values, normalization_type=str(raw.get("normalization_type", "unknown"))
+    )
+
+
+def linear_gain_db(targets: LoudnessTargets, measured: LoudnessMeasurement) -> float:
+    return targets.integrated_lufs - measured.input_i
+
+
+def linear_fits(targets: LoudnessTargets, measured: LoudnessMeasurement) -> bool:
+    """Whether loudnorm will really stay linear (its own conditions, from af_loudnorm.c).
+
+    One constant gain must keep the true peak under the ceiling, the range must already be
+    within the target, and loudnorm ignores measurements of exactly 0 LRA.
+    """
+    return (
+        measured.input_tp + linear_gain_db(targets, measured) <= targets.filter_true_peak
+        and 0 < measured.input_lra <= targets.loudness_range_lu
+    )
+
+
+def limited_gain_filter(targets: LoudnessTargets, gain_db: float, sample_rate: int) -> str:
+    """A constant gain with a true-peak-safe limiter: for peaky speech that linear cannot lift.
+
+    loudnorm's dynamic mode undershoots the target by 1 LU or more on material whose peaks
+    sit far above its loudness (measured on synthetic and clipped speech), so podpipe limits
+    the peaks itself — oversampled, so inter-sample peaks count — and corrects the gain from
+    the measured result when the limiter ate too much loudness.
+    """
+    ceiling = 10 ** (targets.filter_true_peak / 20)
+    return (
+        f"aresample={OVERSAMPLED_RATE},volume={gain_db:.2f}dB,"
+        f"alimiter=limit={ceiling:.4f}:attack=1:release=60:level=false,"
+        f"aresample={sample_rate}"
     )
 
 
