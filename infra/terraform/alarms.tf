@@ -15,6 +15,6 @@ resource "aws_cloudwatch_metric_alarm" "llm_throttled" {
   comparison_operator = "GreaterThanThreshold"
   threshold           = var.llm_throttle_alarm_threshold
   treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alerts.arn]
-  ok_actions          = [aws_sns_topic.alerts.arn]
+  alarm_actions       = [local.alerts_topic_arn]
+  ok_actions          = [local.alerts_topic_arn]
 }

@@ -156,7 +156,7 @@ data "aws_iam_policy_document" "notify_task" {
   statement {
     sid       = "PublishNotifications"
     actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.notifications.arn]
+    resources = [local.notifications_topic_arn]
   }
 
   statement {

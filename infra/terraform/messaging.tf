@@ -21,7 +21,7 @@ module "queue" {
     aws_cloudwatch_event_rule.topology[rule_name].arn if rule.target == each.key
   ]
 
-  alarm_topic_arn                  = aws_sns_topic.alerts.arn
+  alarm_topic_arn                  = local.alerts_topic_arn
   oldest_message_age_alarm_seconds = lookup(var.oldest_message_age_alarm_seconds, each.key, 3600)
 }
 

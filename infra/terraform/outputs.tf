@@ -55,11 +55,11 @@ output "cluster_name" {
 }
 
 output "notifications_topic_arn" {
-  value = aws_sns_topic.notifications.arn
+  value = local.notifications_topic_arn
 }
 
 output "alerts_topic_arn" {
-  value = aws_sns_topic.alerts.arn
+  value = local.alerts_topic_arn
 }
 
 output "log_groups" {

@@ -16,7 +16,7 @@ import pytest
 from pydantic_settings import BaseSettings
 
 from podpipe.settings import CoreSettings
-from podpipe.topology import QueueSpec, dlq_name, load_topology, queue_name
+from podpipe.topology import QueueSpec, dlq_name, load_topology, queue_name, rule_name, topic_name
 from tests.unit.infra_support import (
     REPO,
     SERVICES,
@@ -80,6 +80,10 @@ def test_names_match_the_local_bootstrap() -> None:
     values = {"var.name_prefix": "show", "each.key": "llm"}
     assert _render(queue.text("name"), **values) == queue_name("show", "llm")
     assert _render(queue.text("dlq_name"), **values) == dlq_name("show", "llm")
+    rule = ROOT.resource("aws_cloudwatch_event_rule", "topology")
+    assert _render(rule.text("name"), **values) == rule_name("show", "llm")
+    topic = ROOT.resource("aws_sns_topic", "topic")
+    assert _render(topic.text("name"), **values) == topic_name("show", "llm")
     bus = _render(
         ROOT.locals["bus_name"], **{"var.name_prefix": "show", "local.topology.bus": "events"}
     )
@@ -126,7 +130,7 @@ def test_every_queue_has_a_dlq_alarm_and_an_age_alarm_to_the_alerts_topic() -> N
     assert "aws_sqs_queue.this" in json.dumps(age_alarm.attr("dimensions"))
     for alarm in (dlq_alarm, age_alarm):
         assert alarm.attr("alarm_actions") == ["${var.alarm_topic_arn}"]
-    assert ROOT.modules["queue"].text("alarm_topic_arn") == "${aws_sns_topic.alerts.arn}"
+    assert ROOT.modules["queue"].text("alarm_topic_arn") == "${local.alerts_topic_arn}"
     # Expanded over the declaration: one DLQ and two alarms per queue, names all distinct.
     names = [
         _render(alarm.text("alarm_name"), **{"var.dlq_name": f"p-{q}-dlq", "var.name": f"p-{q}"})
@@ -301,15 +305,24 @@ def test_bucket_is_private_encrypted_versioned_with_upload_lifecycle_and_eventbr
     assert ROOT.resource("aws_s3_bucket_notification", "media").attr("eventbridge") is True
 
 
-def test_topics_are_encrypted_and_every_alarm_reaches_the_alerts_topic() -> None:
-    for topic in ROOT.resources_of("aws_sns_topic").values():
-        assert topic.text("kms_master_key_id") == "${aws_kms_key.podpipe.arn}"
+def test_topics_come_from_the_topology_and_are_encrypted() -> None:
+    topics = ROOT.resources_of("aws_sns_topic")
+    assert set(topics) == {"topic"}, "topics are declared in topology.yaml, not by hand"
+    assert topics["topic"].attr("for_each") == "${toset(local.topology.topics)}"
+    assert topics["topic"].text("kms_master_key_id") == "${aws_kms_key.podpipe.arn}"
+    declared = set(load_topology_yaml().get("topics", []))
+    assert declared >= {"notifications", "alerts"}
+    assert ROOT.locals["alerts_topic_arn"] == '${aws_sns_topic.topic["alerts"].arn}'
+    assert ROOT.locals["notifications_topic_arn"] == '${aws_sns_topic.topic["notifications"].arn}'
+
+
+def test_every_alarm_reaches_the_alerts_topic() -> None:
     throttled = ROOT.resource("aws_cloudwatch_metric_alarm", "llm_throttled")
     assert throttled.attr("namespace") == "podpipe"
     assert throttled.attr("metric_name") == "Throttled"
     assert throttled.attr("dimensions") == {"service": "llm"}
     for name, alarm in ROOT.resources_of("aws_cloudwatch_metric_alarm").items():
-        assert alarm.attr("alarm_actions") == ["${aws_sns_topic.alerts.arn}"], name
+        assert alarm.attr("alarm_actions") == ["${local.alerts_topic_arn}"], name
 
 
 def test_outputs_tell_how_to_upload_and_replay() -> None:
