@@ -5,7 +5,6 @@ queue), Block Kit through a local HTTP server standing in for Slack's webhook, t
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -34,10 +33,11 @@ from podpipe.events import (
     S3Location,
     to_envelope,
 )
-from podpipe.runtime import RuntimeOptions, serve
+from podpipe.runtime import RuntimeOptions
 from podpipe.runtime.service import MessageContext, Service
 from podpipe.storage import EpisodeKeys
 from tests.support.localstack import Stack
+from tests.support.services import running_service
 
 pytestmark = pytest.mark.integration
 
@@ -448,32 +448,43 @@ def test_unsendable_notification_lands_in_the_notify_dlq(stack: Stack, slack: Sl
         failure=Failure(reason="x", error_type="E"),
         replay_command="podpipe dlq replay --queue llm",
     )
-    stack.sqs.send_message(
-        QueueUrl=stack.queue_url("notify"), MessageBody=json.dumps(to_envelope(event))
-    )
-
-    stop_holder: dict[str, asyncio.Event] = {}
-    loop = asyncio.new_event_loop()
-
-    async def run() -> int:
-        stop_holder["stop"] = asyncio.Event()
-        return await serve(
-            service,
-            settings,
-            stop=stop_holder["stop"],
-            options=RuntimeOptions(retry_base_seconds=0.2, retry_max_seconds=1),
+    with running_service(
+        service, settings, options=RuntimeOptions(retry_base_seconds=0.2, retry_max_seconds=1)
+    ):
+        stack.sqs.send_message(
+            QueueUrl=stack.queue_url("notify"), MessageBody=json.dumps(to_envelope(event))
         )
-
-    runner = threading.Thread(target=lambda: loop.run_until_complete(run()), daemon=True)
-    runner.start()
-    try:
         dead = stack.drain(stack.dlq_url("notify"), expect=1, timeout=90)
-    finally:
-        while "stop" not in stop_holder:
-            time.sleep(0.05)
-        loop.call_soon_threadsafe(stop_holder["stop"].set)
-        runner.join(timeout=30)
     assert len(dead) == 1
     assert json.loads(dead[0]["Body"])["detail"]["prompt_id"] == "titles"
     # notify's queue allows 5 receives, each tried twice against the webhook.
     assert len(slack.bodies) == 5 * settings.notify_send_attempts
+
+
+def test_final_event_through_the_bus_comes_back_as_one_digest(
+    stack: Stack, sns_capture: SnsCapture, slack: SlackStandIn
+) -> None:
+    """The real loop: notify handles the last Prompt Completed, the runtime publishes Episode
+    Completed on the bus, the rule routes it back to the notify queue, the digest goes out."""
+    settings = notify_settings(
+        stack,
+        notify_topic_arn=sns_capture.topic_arn,
+        notify_slack_webhook_url=SecretStr(slack.url),
+        notify_prompt_messages="none",
+    )
+    prepare_episode(stack, done_prompts=PROMPTS[:-1])
+    final = complete_prompt(stack, PROMPTS[-1])
+    service = build_service(settings, s3=stack.s3, sns=stack.sns, http=httpx.Client(timeout=5))
+    with running_service(service, settings):
+        body = json.dumps(to_envelope(final))
+        for _ in range(3):  # duplicate deliveries of the final event
+            stack.sqs.send_message(QueueUrl=stack.queue_url("notify"), MessageBody=body)
+        mails = sns_capture.messages(expect=1, timeout=60)
+        # Give stray duplicates time to surface: there must be none.
+        mails += sns_capture.messages(expect=1, timeout=5)
+    assert [m["Subject"] for m in mails] == [f"[podpipe] Episode completed: {EP}"]
+    assert len(slack.bodies) == 1
+    marker = json.loads(
+        stack.s3.get_object(Bucket=stack.bucket, Key=KEYS.completed_marker)["Body"].read()
+    )
+    assert marker["state"] == "notified"
