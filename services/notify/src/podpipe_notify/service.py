@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import structlog
 from pydantic import SecretStr
 
 from podpipe.runtime.service import Service
@@ -24,6 +25,8 @@ from podpipe_notify.settings import NotifySettings
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
+
+log = structlog.get_logger()
 
 
 def retry_policy(settings: NotifySettings) -> RetryPolicy:
@@ -94,6 +97,8 @@ def build_service(
             ssm=ssm or _unavailable("ssm"),
         )
         channels = build_channels(settings, sns=sns, http=http, webhook_url=webhook_url)
+    # Names only: the webhook URL is a credential and never reaches a log line.
+    log.info("notify channels", channels=[c.name for c in channels] or ["none (log only)"])
     return build_handlers(settings, s3=s3, channels=channels).service()
 
 
