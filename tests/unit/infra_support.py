@@ -8,6 +8,7 @@ string quotes and marks blocks with ``__is_block__``. `Body` hides both.
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -17,6 +18,9 @@ from typing import Any
 import yaml
 from hcl2.api import load as hcl_load
 from hcl2.api import loads as hcl_loads
+from pydantic_settings import BaseSettings
+
+from podpipe.settings import CoreSettings
 
 REPO = Path(__file__).resolve().parents[2]
 TF_ROOT = REPO / "infra" / "terraform"
@@ -151,3 +155,28 @@ def load_topology_yaml() -> dict[str, Any]:
 
 def all_tf_files() -> list[Path]:
     return sorted(p for p in TF_ROOT.rglob("*.tf") if ".terraform" not in p.parts)
+
+
+def settings_class(service: str) -> type[BaseSettings]:
+    """The service's settings class (a CoreSettings subclass), or CoreSettings if none yet."""
+    try:
+        module = importlib.import_module(f"podpipe_{service}.settings")
+    except ModuleNotFoundError:
+        return CoreSettings
+    found = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, CoreSettings) and value is not CoreSettings
+    ]
+    return found[0] if found else CoreSettings
+
+
+def settings_env_names(service: str) -> set[str]:
+    """Every environment variable the service's settings read."""
+    settings = settings_class(service)
+    prefix = str(settings.model_config.get("env_prefix", ""))
+    names = set()
+    for name, info in settings.model_fields.items():
+        alias = info.validation_alias
+        names.add(alias.upper() if isinstance(alias, str) else (prefix + name).upper())
+    return names

@@ -7,13 +7,11 @@ rule aimed at a missing queue, a second LLM consumer, a setting no service reads
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from pathlib import Path
 
 import pytest
-from pydantic_settings import BaseSettings
 
 from podpipe.settings import CoreSettings
 from podpipe.topology import QueueSpec, dlq_name, load_topology, queue_name, rule_name, topic_name
@@ -26,6 +24,7 @@ from tests.unit.infra_support import (
     load_module,
     load_topology_yaml,
     parse_file,
+    settings_env_names,
 )
 
 ROOT = load_module(TF_ROOT)
@@ -335,28 +334,6 @@ def test_outputs_tell_how_to_upload_and_replay() -> None:
 # ---------------------------------------------------------------------------- configuration
 
 
-def _settings_class(service: str) -> type[BaseSettings]:
-    try:
-        module = importlib.import_module(f"podpipe_{service}.settings")
-    except ModuleNotFoundError:
-        return CoreSettings
-    found = [
-        value
-        for value in vars(module).values()
-        if isinstance(value, type) and issubclass(value, CoreSettings) and value is not CoreSettings
-    ]
-    return found[0] if found else CoreSettings
-
-
-def _env_names(settings: type[BaseSettings]) -> set[str]:
-    prefix = str(settings.model_config.get("env_prefix", ""))
-    names = set()
-    for name, info in settings.model_fields.items():
-        alias = info.validation_alias
-        names.add(alias.upper() if isinstance(alias, str) else (prefix + name).upper())
-    return names
-
-
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_variable_the_terraform_sets_is_read_by_the_service(service: str) -> None:
     environment = (
@@ -366,5 +343,5 @@ def test_every_variable_the_terraform_sets_is_read_by_the_service(service: str) 
     )
     set_here = set(re.findall(r"\b(PODPIPE_[A-Z0-9_]+|AWS_REGION)\b", environment))
     assert set_here, "no environment found"
-    unknown = set_here - _env_names(_settings_class(service))
+    unknown = set_here - settings_env_names(service)
     assert not unknown, f"{service}: Terraform sets {sorted(unknown)} but no setting reads it"

@@ -1,0 +1,21 @@
+# syntax=docker/dockerfile:1.7
+# podpipe llm: the prompt dispatcher and the single rate-limited LLM worker.
+# Build from the repository root after the base targets (see docs/deploy.md, `make images`).
+ARG BUILDER_IMAGE=podpipe-builder:local
+ARG BASE_IMAGE=podpipe-base:local
+
+FROM ${BUILDER_IMAGE} AS build
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --package podpipe-llm --no-install-workspace
+COPY src src
+COPY services services
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --package podpipe-llm --no-editable
+
+FROM ${BASE_IMAGE}
+COPY --from=build --chown=root:root /app/.venv /app/.venv
+# The default prompt catalog (a team overrides prompts under s3://<bucket>/prompts/).
+COPY --chown=root:root prompts /app/prompts
+ENV PODPIPE_LLM_PROMPTS_DIR=/app/prompts
+USER 10001:10001
+CMD ["python", "-m", "podpipe_llm"]

@@ -1,0 +1,25 @@
+# syntax=docker/dockerfile:1.7
+# podpipe transcode: any audio in, a loudness-normalised, tagged podcast MP3 out; clips too.
+# Build from the repository root after the base targets (see docs/deploy.md, `make images`).
+ARG BUILDER_IMAGE=podpipe-builder:local
+ARG BASE_IMAGE=podpipe-base:local
+
+FROM ${BUILDER_IMAGE} AS build
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --package podpipe-transcode --no-install-workspace
+COPY src src
+COPY services services
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --package podpipe-transcode --no-editable
+
+FROM ${BASE_IMAGE}
+# Debian's ffmpeg (lame, loudnorm, drawtext for audiograms) and a font for the captions;
+# a runtime package, not a build tool. The service finds it on PATH.
+USER root
+RUN apt-get update \
+ && apt-get install --yes --no-install-recommends ffmpeg fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build --chown=root:root /app/.venv /app/.venv
+ENV PODPIPE_WORK_DIR=/tmp
+USER 10001:10001
+CMD ["python", "-m", "podpipe_transcode"]
