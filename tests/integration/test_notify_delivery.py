@@ -437,10 +437,18 @@ def test_slack_500_is_retried_then_raises(stack: Stack, slack: SlackStandIn) -> 
     assert len(slack.bodies) == 5
 
 
-def test_unsendable_notification_lands_in_the_notify_dlq(stack: Stack, slack: SlackStandIn) -> None:
-    settings = notify_settings(stack, notify_slack_webhook_url=SecretStr(slack.url))
+def test_unsendable_notification_lands_in_the_notify_dlq(
+    stack: Stack, slack: SlackStandIn, sns_capture: SnsCapture
+) -> None:
+    settings = notify_settings(
+        stack,
+        notify_slack_webhook_url=SecretStr(slack.url),
+        notify_topic_arn=sns_capture.topic_arn,
+    )
     slack.statuses = [500] * 100
-    service: Service = build_service(settings, s3=stack.s3, http=httpx.Client(timeout=5))
+    service: Service = build_service(
+        settings, s3=stack.s3, sns=stack.sns, http=httpx.Client(timeout=5)
+    )
     event = PromptFailed(
         episode_id=EP,
         prompt_id="titles",
@@ -459,6 +467,8 @@ def test_unsendable_notification_lands_in_the_notify_dlq(stack: Stack, slack: Sl
     assert json.loads(dead[0]["Body"])["detail"]["prompt_id"] == "titles"
     # notify's queue allows 5 receives, each tried twice against the webhook.
     assert len(slack.bodies) == 5 * settings.notify_send_attempts
+    # The e-mail went out once: retries caused by Slack do not repeat it.
+    assert len(sns_capture.messages(expect=2, timeout=3)) == 1
 
 
 def test_final_event_through_the_bus_comes_back_as_one_digest(

@@ -321,3 +321,19 @@ def test_unreadable_or_invalid_secret_is_a_clear_error_without_the_value() -> No
             ssm=never,
         )
     assert "s3cr3t" not in str(info.value)
+
+
+def test_retry_of_a_message_skips_channels_that_already_delivered_it() -> None:
+    mail = FakeChannel("sns")
+    broken = FakeChannel("slack", ChannelError("slack", "HTTP 500"))
+    fanout = Fanout([mail, broken])
+    for _ in range(3):  # the runtime retries the same SQS message
+        with pytest.raises(NotificationDeliveryError):
+            fanout.send(NOTE, delivery_key="message-1:audio-ready")
+    assert mail.sent == [NOTE]  # one e-mail, not three
+    broken.fail = None
+    fanout.send(NOTE, delivery_key="message-1:audio-ready")
+    assert broken.sent == [NOTE]
+    assert mail.sent == [NOTE]
+    fanout.send(NOTE, delivery_key="message-2:audio-ready")  # another message is sent again
+    assert mail.sent == [NOTE, NOTE]

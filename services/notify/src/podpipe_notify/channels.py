@@ -13,6 +13,8 @@ replaced, not wrapped).
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -198,20 +200,45 @@ class NotificationDeliveryError(Exception):
 
 
 class Fanout:
-    """Send one notification to every configured channel; fail if any channel failed."""
+    """Send one notification to every configured channel; fail if any channel failed.
 
-    def __init__(self, channels: Sequence[Channel]) -> None:
+    When a message is retried because one channel failed, the channels that already
+    delivered it are skipped (remembered in memory per message id, which covers the usual
+    case of the same worker receiving its retry), so a broken webhook does not repeat the
+    e-mail on every attempt.
+    """
+
+    def __init__(self, channels: Sequence[Channel], *, remember: int = 2048) -> None:
         self.channels = tuple(channels)
+        self._delivered: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._remember = remember
+        self._lock = threading.Lock()
 
-    def send(self, notification: Notification) -> None:
+    def send(self, notification: Notification, *, delivery_key: str | None = None) -> None:
         failures: list[ChannelError] = []
         for channel in self.channels:
+            key = (delivery_key or "", channel.name)
+            if delivery_key is not None and self._seen(key):
+                continue
             try:
                 channel.send(notification)
             except ChannelError as exc:
                 failures.append(exc)
+            else:
+                if delivery_key is not None:
+                    self._remember_delivery(key)
         if failures:
             raise NotificationDeliveryError(failures)
+
+    def _seen(self, key: tuple[str, str]) -> bool:
+        with self._lock:
+            return key in self._delivered
+
+    def _remember_delivery(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._delivered[key] = None
+            while len(self._delivered) > self._remember:
+                self._delivered.popitem(last=False)
 
 
 # --------------------------------------------------------------------------- the webhook URL

@@ -66,9 +66,9 @@ class NotifyHandlers:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _send(self, notification: messages.Notification) -> None:
+    def _send(self, notification: messages.Notification, ctx: MessageContext) -> None:
         try:
-            self._notifier.send(notification)
+            self._notifier.send(notification, delivery_key=f"{ctx.message_id}:{notification.kind}")
         except NotificationDeliveryError as exc:
             if exc.permanent:
                 # A refused webhook or a missing topic will not heal by retrying: straight to
@@ -97,7 +97,7 @@ class NotifyHandlers:
     # ------------------------------------------------------------------ handlers
 
     def audio_transcoded(self, event: AudioTranscoded, ctx: MessageContext) -> Sequence[Event]:
-        self._send(messages.audio_ready(event))
+        self._send(messages.audio_ready(event), ctx)
         return self._done(event.episode_id, ctx, "transcode", "done")
 
     def transcript_ready(self, event: TranscriptReady, ctx: MessageContext) -> Sequence[Event]:
@@ -106,7 +106,7 @@ class NotifyHandlers:
             messages.Link("Subtitles (SRT)", self._url(event.subtitles_srt.key)),
             messages.Link("Subtitles (VTT)", self._url(event.subtitles_vtt.key)),
         ]
-        self._send(messages.transcript_ready(event, links))
+        self._send(messages.transcript_ready(event, links), ctx)
         return []
 
     def prompts_dispatched(self, event: PromptsDispatched, ctx: MessageContext) -> Sequence[Event]:
@@ -119,13 +119,13 @@ class NotifyHandlers:
             if self._prompt_messages == "full":
                 raw = get_bytes_or_none(self._s3, self._bucket, event.output.key) or b""
                 text = raw[:MAX_OUTPUT_FETCH_BYTES].decode("utf-8", "ignore")
-                self._send(messages.prompt_output(event, text, url))
+                self._send(messages.prompt_output(event, text, url), ctx)
             else:
-                self._send(messages.prompt_line(event, url))
+                self._send(messages.prompt_line(event, url), ctx)
         return self._done(event.episode_id, ctx, f"prompt-{event.prompt_id}", "done")
 
     def prompt_failed(self, event: PromptFailed, ctx: MessageContext) -> Sequence[Event]:
-        self._send(messages.prompt_failed(event))
+        self._send(messages.prompt_failed(event), ctx)
         return self._done(
             event.episode_id, ctx, f"prompt-{event.prompt_id}", "failed", event.failure.reason
         )
@@ -133,18 +133,20 @@ class NotifyHandlers:
     def stage_failed(
         self, event: TranscodeFailed | TranscriptionFailed | ClipsFailed, ctx: MessageContext
     ) -> Sequence[Event]:
-        self._send(messages.stage_failed(event))
+        self._send(messages.stage_failed(event), ctx)
         return []
 
     def clips_rendered(self, event: ClipsRendered, ctx: MessageContext) -> Sequence[Event]:
-        self._send(messages.clips_rendered(event))
+        self._send(messages.clips_rendered(event), ctx)
         return []
 
     def episode_completed(self, event: EpisodeCompleted, ctx: MessageContext) -> Sequence[Event]:
         if self._completion.digest_already_sent(event.episode_id):
             log.info("notify.digest_duplicate_skipped", episode_id=event.episode_id)
             return []
-        self._send(messages.episode_completed(event, title=self._episode_title(event.episode_id)))
+        self._send(
+            messages.episode_completed(event, title=self._episode_title(event.episode_id)), ctx
+        )
         self._completion.mark_notified(event.episode_id)
         return []
 
