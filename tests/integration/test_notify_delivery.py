@@ -355,6 +355,17 @@ def test_last_prompt_emits_one_episode_completed_and_the_digest_goes_out(
     assert len(slack.bodies) == 1
     assert "outputs/titles.md" in json.dumps(slack.bodies[0])
 
+    # The failed prompt is replayed and completes: no second Episode Completed, but one
+    # follow-up saying every output is now there.
+    replayed = complete_prompt(stack, "chapters")
+    assert completed_events(list(handlers.prompt_completed(replayed, ctx()))) == []
+    assert completed_events(list(handlers.prompt_completed(replayed, ctx()))) == []
+    follow_up = sns_capture.messages(expect=2, timeout=5)
+    assert [m["Subject"] for m in follow_up] == [
+        f"[podpipe] All outputs ready after replaying chapters: {EP}"
+    ]
+    assert "outputs/chapters.md: http" in follow_up[0]["Message"]
+
 
 def test_exactly_one_episode_completed_under_concurrency(stack: Stack) -> None:
     settings = notify_settings(stack)

@@ -182,6 +182,22 @@ class CompletionTracker:
         marker.update(state="notified", notified_at=time.time())
         put_json(self._s3, self._bucket, EpisodeKeys(episode_id).completed_marker, marker)
 
+    def repaired_by_replay(self, episode_id: str, prompt_id: str) -> EpisodeCompleted | None:
+        """After the digest listed ``prompt_id`` as failed and a replay completed it: the
+        refreshed digest when no failed prompt remains, else None. Not an event to publish
+        ("Episode Completed" stays exactly-once); the marker remembers what was repaired."""
+        marker = self.marker(episode_id)
+        if marker is None or prompt_id not in marker.get("failed_prompts", []):
+            return None
+        remaining = [p for p in marker["failed_prompts"] if p != prompt_id]
+        marker["failed_prompts"] = remaining
+        marker["repaired_prompts"] = [*marker.get("repaired_prompts", []), prompt_id]
+        put_json(self._s3, self._bucket, EpisodeKeys(episode_id).completed_marker, marker)
+        if remaining:
+            return None
+        snapshot = read_episode(self._s3, self._bucket, episode_id)
+        return self.build_event(snapshot) if snapshot.status.is_completed else None
+
     def build_event(self, snapshot: EpisodeSnapshot) -> EpisodeCompleted:
         status = snapshot.status
         keys = EpisodeKeys(status.episode_id)

@@ -122,7 +122,13 @@ class NotifyHandlers:
                 self._send(messages.prompt_output(event, text, url), ctx)
             else:
                 self._send(messages.prompt_line(event, url), ctx)
-        return self._done(event.episode_id, ctx, f"prompt-{event.prompt_id}", "done")
+        emitted = self._done(event.episode_id, ctx, f"prompt-{event.prompt_id}", "done")
+        if not emitted:
+            repaired = self._completion.repaired_by_replay(event.episode_id, event.prompt_id)
+            if repaired is not None:
+                title = self._episode_title(event.episode_id)
+                self._send(messages.all_outputs_ready(repaired, event.prompt_id, title=title), ctx)
+        return emitted
 
     def prompt_failed(self, event: PromptFailed, ctx: MessageContext) -> Sequence[Event]:
         self._send(messages.prompt_failed(event), ctx)

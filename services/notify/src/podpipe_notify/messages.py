@@ -293,6 +293,18 @@ def episode_completed(event: EpisodeCompleted, *, title: str = "") -> Notificati
     )
 
 
+def all_outputs_ready(event: EpisodeCompleted, replayed: str, *, title: str = "") -> Notification:
+    """The follow-up once a replay repaired the last failed prompt of a digested episode."""
+    digest = episode_completed(event, title=title)
+    return Notification(
+        kind="all-outputs-ready",
+        episode_id=event.episode_id,
+        title=f"All outputs ready after replaying {replayed}: {event.episode_id}",
+        level="success",
+        sections=digest.sections,
+    )
+
+
 # --------------------------------------------------------------------------- e-mail (SNS)
 
 
