@@ -58,9 +58,11 @@ class RateLimiter:
             if rpm > 0:
                 now = self._clock.now()
                 start = now if self._next_request_at is None else max(now, self._next_request_at)
-                self._next_request_at = start + 60.0 / rpm
                 waited += start - now
                 self._clock.sleep(start - now)
+                # Space from when this request really leaves (sleep overshoots, never
+                # undershoots): the provider counts arrivals, not our schedule.
+                self._next_request_at = max(start, self._clock.now()) + 60.0 / rpm
             reserved = 0
             if tpm > 0:
                 # One request can never need more than a full bucket, or it would wait forever.
@@ -75,6 +77,17 @@ class RateLimiter:
                 self._tokens -= reserved
             self.waited_seconds += waited
             return reserved
+
+    def refund_request(self) -> None:
+        """A refused (throttled) call used no quota: give its slot back, so the retry waits
+        for its backoff only, not for a whole extra interval."""
+        rpm = self._limit.requests_per_minute
+        if rpm > 0:
+            with self._lock:
+                if self._next_request_at is not None:
+                    self._next_request_at = max(
+                        self._clock.now(), self._next_request_at - 60.0 / rpm
+                    )
 
     def settle(self, reserved: int, used: int) -> None:
         """Give back what a call reserved but did not use (or charge what it overran)."""

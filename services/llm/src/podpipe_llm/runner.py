@@ -361,6 +361,7 @@ class PromptRunner:
                 stats.throttled += 1
                 if limiter is not None:
                     limiter.settle(reserved, 0)
+                    limiter.refund_request()
                 raise
             if limiter is not None:
                 limiter.settle(reserved, completion.input_tokens + completion.output_tokens)
