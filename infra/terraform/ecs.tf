@@ -54,8 +54,9 @@ locals {
   service_common = {
     name_prefix        = var.name_prefix
     region             = var.region
-    cluster_name       = aws_ecs_cluster.this.name
-    cluster_arn        = aws_ecs_cluster.this.arn
+    # Through the capacity-provider association, so no service is created before
+    # FARGATE / FARGATE_SPOT are attached to the cluster.
+    cluster_name       = aws_ecs_cluster_capacity_providers.this.cluster_name
     subnet_ids         = local.subnet_ids
     security_group_ids = [aws_security_group.tasks.id]
     log_retention_days = var.log_retention_days
@@ -87,7 +88,6 @@ module "transcode" {
   name_prefix        = local.service_common.name_prefix
   region             = local.service_common.region
   cluster_name       = local.service_common.cluster_name
-  cluster_arn        = local.service_common.cluster_arn
   subnet_ids         = local.service_common.subnet_ids
   security_group_ids = local.service_common.security_group_ids
   log_retention_days = local.service_common.log_retention_days
@@ -118,7 +118,6 @@ module "transcribe" {
   name_prefix        = local.service_common.name_prefix
   region             = local.service_common.region
   cluster_name       = local.service_common.cluster_name
-  cluster_arn        = local.service_common.cluster_arn
   subnet_ids         = local.service_common.subnet_ids
   security_group_ids = local.service_common.security_group_ids
   log_retention_days = local.service_common.log_retention_days
@@ -149,7 +148,6 @@ module "llm" {
   name_prefix        = local.service_common.name_prefix
   region             = local.service_common.region
   cluster_name       = local.service_common.cluster_name
-  cluster_arn        = local.service_common.cluster_arn
   subnet_ids         = local.service_common.subnet_ids
   security_group_ids = local.service_common.security_group_ids
   log_retention_days = local.service_common.log_retention_days
@@ -177,7 +175,6 @@ module "notify" {
   name_prefix        = local.service_common.name_prefix
   region             = local.service_common.region
   cluster_name       = local.service_common.cluster_name
-  cluster_arn        = local.service_common.cluster_arn
   subnet_ids         = local.service_common.subnet_ids
   security_group_ids = local.service_common.security_group_ids
   log_retention_days = local.service_common.log_retention_days

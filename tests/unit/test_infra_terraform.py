@@ -345,3 +345,44 @@ def test_every_variable_the_terraform_sets_is_read_by_the_service(service: str) 
     assert set_here, "no environment found"
     unknown = set_here - settings_env_names(service)
     assert not unknown, f"{service}: Terraform sets {sorted(unknown)} but no setting reads it"
+
+
+# ---------------------------------------------------------------------------- references
+# What `terraform validate` would catch first, checked without Terraform: every variable,
+# local, resource, data source, module argument and module output referenced exists.
+
+MODULE_DIRS = [TF_ROOT, TF_ROOT / "modules" / "queue", TF_ROOT / "modules" / "service"]
+META_ARGUMENTS = {"source", "for_each", "count", "depends_on", "providers", "version"}
+
+
+def _code(directory: Path) -> str:
+    text = "\n".join(p.read_text() for p in sorted(directory.glob("*.tf")))
+    return "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+
+
+@pytest.mark.parametrize("directory", MODULE_DIRS, ids=lambda p: p.name)
+def test_every_reference_resolves(directory: Path) -> None:
+    module = load_module(directory)
+    code = _code(directory)
+    missing = []
+    missing += [f"var.{v}" for v in set(re.findall(r"\bvar\.(\w+)", code)) - set(module.variables)]
+    missing += [f"local.{v}" for v in set(re.findall(r"\blocal\.(\w+)", code)) - set(module.locals)]
+    data_refs = set(re.findall(r"\bdata\.(aws_\w+)\.(\w+)", code))
+    missing += [f"data.{t}.{n}" for t, n in data_refs - set(module.data)]
+    resource_refs = set(re.findall(r"(?<![\w.])(aws_\w+)\.(\w+)", code))
+    missing += [f"{t}.{n}" for t, n in resource_refs - set(module.resources)]
+    assert not missing, f"{directory.name}: undefined {sorted(missing)}"
+
+
+def test_module_calls_match_module_interfaces() -> None:
+    for call_name, call in ROOT.modules.items():
+        target = load_module((TF_ROOT / call.attr("source")).resolve())
+        passed = set(call.raw) - META_ARGUMENTS
+        unknown = passed - set(target.variables)
+        assert not unknown, f"module.{call_name} passes unknown arguments {sorted(unknown)}"
+        required = {n for n, v in target.variables.items() if not v.has("default")}
+        assert required <= passed, f"module.{call_name} misses {sorted(required - passed)}"
+    code = _code(TF_ROOT)
+    for name, output in set(re.findall(r"\bmodule\.([\w-]+)(?:\[[^\]]*\])?\.(\w+)", code)):
+        target = load_module((TF_ROOT / ROOT.modules[name].attr("source")).resolve())
+        assert output in target.outputs, f"module.{name}.{output} is not an output"

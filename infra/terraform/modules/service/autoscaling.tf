@@ -90,8 +90,10 @@ resource "aws_cloudwatch_metric_alarm" "idle" {
   alarm_name          = "${local.full_name}-idle"
   alarm_description   = "Nothing visible or in flight in ${local.scaled_queue} for ${var.autoscaling.idle_minutes} min: scale ${var.name} to zero."
   evaluation_periods  = var.autoscaling.idle_minutes
-  comparison_operator = "LessThanOrEqualToThreshold"
-  threshold           = 0
+  # "Fewer than one message": the metric sits strictly below the threshold, inside the
+  # scale-in step's (-inf, 0] interval.
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
   # An inactive queue stops publishing metrics: no data means no work.
   treat_missing_data = "breaching"
   alarm_actions      = [aws_appautoscaling_policy.scale_in[0].arn]

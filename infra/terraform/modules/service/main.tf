@@ -147,7 +147,7 @@ resource "aws_ecs_task_definition" "this" {
 resource "aws_ecs_service" "fixed" {
   count           = var.autoscaling == null ? 1 : 0
   name            = local.full_name
-  cluster         = var.cluster_arn
+  cluster         = var.cluster_name
   task_definition = aws_ecs_task_definition.this.arn
   desired_count   = var.desired_count
   propagate_tags  = "SERVICE"
@@ -179,7 +179,7 @@ resource "aws_ecs_service" "fixed" {
 resource "aws_ecs_service" "scaled" {
   count           = var.autoscaling == null ? 0 : 1
   name            = local.full_name
-  cluster         = var.cluster_arn
+  cluster         = var.cluster_name
   task_definition = aws_ecs_task_definition.this.arn
   # Starts at zero: the queue-depth policy starts a task when work arrives.
   desired_count  = 0

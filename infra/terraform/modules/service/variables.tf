@@ -14,12 +14,7 @@ variable "region" {
 }
 
 variable "cluster_name" {
-  description = "ECS cluster name."
-  type        = string
-}
-
-variable "cluster_arn" {
-  description = "ECS cluster ARN."
+  description = "ECS cluster name (pass it through the capacity-provider association so services wait for it)."
   type        = string
 }
 
