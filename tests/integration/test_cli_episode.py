@@ -183,6 +183,13 @@ def test_status_shows_a_prompt_sitting_in_the_llm_dlq(cli_env: Stack) -> None:
     table = invoke("status", "ep-dlq")
     assert "in DLQ" in table.stdout
     assert "podpipe dlq replay --queue llm --episode ep-dlq --prompt show-notes" in table.stdout
+    # `wait` finds it too (no failure record: only the DLQ knows) and reports failed.
+    waited = invoke("wait", "ep-dlq", "--timeout", "30")
+    assert waited.exit_code == 1, waited.output
+    # Listing the DLQ released the message: it is still there for `podpipe dlq replay`.
+    assert cli_env.sqs.receive_message(QueueUrl=cli_env.dlq_url("llm"), WaitTimeSeconds=1).get(
+        "Messages"
+    )
 
 
 def test_status_without_episode_lists_recent_episodes(cli_env: Stack) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -66,9 +66,17 @@ def dlq_entries(aws: AwsContext, episode_id: str | None = None) -> list[DlqEntry
     return entries
 
 
-def read_status(aws: AwsContext, episode_id: str, *, with_dlq: bool = True) -> EpisodeSnapshot:
-    entries = dlq_entries(aws, episode_id) if with_dlq else []
+def read_status(
+    aws: AwsContext, episode_id: str, *, with_dlq: bool | Literal["if-unsettled"] = True
+) -> EpisodeSnapshot:
+    """Read an episode. ``"if-unsettled"`` looks into the DLQs only when S3 alone does not
+    settle it (listing a DLQ briefly hides its messages from a concurrent replay)."""
+    entries = dlq_entries(aws, episode_id) if with_dlq is True else []
     snapshot = read_episode(aws.s3, aws.bucket, episode_id, dlq_entries=entries)
+    if with_dlq == "if-unsettled" and not snapshot.status.is_settled:
+        entries = dlq_entries(aws, episode_id)
+        if entries:
+            snapshot = read_episode(aws.s3, aws.bucket, episode_id, dlq_entries=entries)
     if not snapshot.status.exists:
         raise CliError(
             f"no such episode {episode_id!r} in bucket {aws.bucket!r} "

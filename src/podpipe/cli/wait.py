@@ -54,7 +54,7 @@ def run_wait(
         deadline = time.monotonic() + timeout
         last_line = ""
         while True:
-            status = read_status(aws, episode_id).status
+            status = read_status(aws, episode_id, with_dlq="if-unsettled").status
             done = sum(1 for s in status.stages if s.state == "done")
             line = f"{episode_id}: {status.state} ({done}/{len(status.stages)} stages done)"
             if line != last_line and not quiet:
