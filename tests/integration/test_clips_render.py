@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from podpipe_transcode.clips.captions import build_cues, parse_srt
+from podpipe_transcode.clips.captions import parse_srt
 from podpipe_transcode.clips.graph import AudiogramText, VideoOptions, audiogram_args
 from podpipe_transcode.clips.media import StreamInfo, measure_loudness, probe_streams
 from podpipe_transcode.clips.picks import speech_words
@@ -284,11 +284,7 @@ def test_drawtext_burns_captions_when_libass_is_not_used(
     sample: tuple[Path, Transcript], tmp_path: Path
 ) -> None:
     mp3, transcript = sample
-    words = speech_words(transcript.words)
     options = RenderOptions(video=SMALL, captions="drawtext", render_trailer=False)
-    clip_words = [w for w in words if w.start >= 10.0 and w.end <= 40.0]
-    cues = build_cues(clip_words, offset=10.0, clip_duration=30.0)
-    assert cues
     result = render_episode(
         EpisodeInput(audio=mp3, transcript=transcript, title="T", show="S"),
         [ClipPick(start=10.0, end=40.0, title="One", hook="h")],

@@ -234,7 +234,9 @@ def _visual(options: VideoOptions) -> tuple[str, int]:
     if options.visual == "spectrum":
         chain = (
             f"[0:a]showspectrum=s={size}:slide=scroll:mode=combined:color=intensity"
-            f":scale=cbrt:fps={options.fps},format=rgba[vis]"
+            f":scale=cbrt:fps={options.fps},format=rgba,"
+            # The spectrum's silent floor is black: key it out so the background shows.
+            "colorkey=black:0.08:0.1[vis]"
         )
     else:
         chain = (
