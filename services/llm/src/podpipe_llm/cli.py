@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from pydantic import ValidationError
 from rich.columns import Columns
 from rich.console import Console
 from rich.panel import Panel
@@ -37,6 +38,7 @@ prompts_app = typer.Typer(
     no_args_is_help=True,
 )
 _err = Console(stderr=True)
+LocalOnly = Annotated[bool, typer.Option("--local", help="Ignore the bucket's prompts/ overrides.")]
 TranscriptFile = Annotated[
     Path | None,
     typer.Option("--transcript", help="A local transcript.json instead of the stored one."),
@@ -54,6 +56,12 @@ def _clear_errors() -> Iterator[None]:
         yield
     except (CatalogError, InvalidEpisodeKeyError) as exc:
         _fail(str(exc), 2)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"PODPIPE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        _fail(f"invalid configuration: {problems}", 2)
     except (ProviderError, InvalidOutputError) as exc:
         _fail(str(exc))
     except NoCredentialsError:
@@ -89,7 +97,10 @@ class _Context:
     def episode(self, episode_id: str, transcript_file: Path | None) -> tuple[Transcript, Any]:
         store = S3EpisodeStore(self.s3, self.settings.bucket)
         if transcript_file is not None:
-            transcript = Transcript.model_validate_json(transcript_file.read_text("utf-8"))
+            try:
+                transcript = Transcript.model_validate_json(transcript_file.read_text("utf-8"))
+            except (OSError, ValidationError) as exc:
+                _fail(f"{transcript_file} is not a readable podpipe transcript.json: {exc}", 2)
             from podpipe.storage import EpisodeMetadata
 
             return transcript, EpisodeMetadata()
@@ -194,10 +205,11 @@ def try_prompt_command(
     episode: str = typer.Option(..., "--episode", "-e", help="Episode whose transcript to use."),
     model: str | None = typer.Option(None, "--model", "-m", help="Override the catalog model."),
     transcript_file: TranscriptFile = None,
+    local: LocalOnly = False,
 ) -> None:
     """Run one prompt on a stored transcript and print the result (nothing is written)."""
     with _clear_errors():
-        ctx = _Context()
+        ctx = _Context(local_only=local)
         result = _run(ctx, ctx.catalog(), prompt, episode, model, transcript_file)
     typer.echo(result.text)
     _err.print(_stats_line(result), highlight=False)
@@ -209,6 +221,7 @@ def compare_command(
     episode: str = typer.Option(..., "--episode", "-e"),
     models: str = typer.Option(..., "--models", help="Comma-separated models to compare."),
     transcript_file: TranscriptFile = None,
+    local: LocalOnly = False,
     width: int = typer.Option(60, help="Characters per column."),
 ) -> None:
     """Run one prompt with several models and show the answers side by side."""
@@ -220,7 +233,7 @@ def compare_command(
     for column in ("model", "tokens in", "tokens out", "latency s", "attempts", "cost $", "status"):
         table.add_column(column)
     with _clear_errors():
-        ctx = _Context()
+        ctx = _Context(local_only=local)
         catalog = ctx.catalog()
         catalog.get(prompt)
         for name in names:

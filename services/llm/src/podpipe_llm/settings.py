@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from podpipe.settings import CoreSettings
@@ -82,6 +82,12 @@ class LlmSettings(CoreSettings):
     llm_prompts_dir: Path | None = Field(
         default=None, description="Local catalog directory replacing the packaged defaults."
     )
+
+    @field_validator("llm_provider", "llm_prompts_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `PODPIPE_LLM_PROVIDER=` in an env file means "not set", not "the provider ''".
+        return None if isinstance(value, str) and not value.strip() else value
 
     def provider(self) -> ProviderName:
         if self.llm_provider is not None:
