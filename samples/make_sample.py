@@ -33,46 +33,79 @@ TURN_GAP_SECONDS = 0.7
 AAC_BITRATE = "32k"
 
 SCRIPT: list[tuple[str, str]] = [
-    (HOST, "Welcome to Small Steps, the show about practical ways to live a greener life. "
-           "I'm Maya, and today my guest is Tom, an engineer who has spent many years "
-           "installing heat pumps in old houses. Tom, thanks for joining me."),
+    (
+        HOST,
+        "Welcome to Small Steps, the show about practical ways to live a greener life. "
+        "I'm Maya, and today my guest is Tom, an engineer who has spent many years "
+        "installing heat pumps in old houses. Tom, thanks for joining me.",
+    ),
     (GUEST, "Thanks for having me, Maya. It's a topic I could talk about all day."),
-    (HOST, "Let's start with the basics. What is a heat pump, and why does everyone "
-           "suddenly care about it?"),
-    (GUEST, "A heat pump is a machine that moves heat instead of making it. In winter it "
-            "pulls warmth out of the outside air, even when the air feels cold, and pumps it "
-            "into your home. In summer it runs backwards and works as an air conditioner. "
-            "Because it moves heat rather than burning fuel, it can deliver several units of "
-            "heat for every unit of electricity it uses."),
-    (HOST, "Several times more heat than the energy you put in. That sounds almost too good "
-           "to be true."),
-    (GUEST, "People say that a lot. But your fridge does the same thing every day. It moves "
-            "heat from inside the box out into the kitchen. A heat pump simply does it for the "
-            "whole house."),
-    (HOST, "The biggest worry I hear from listeners is the cold. Do heat pumps really work "
-           "in a hard winter?"),
-    (GUEST, "Modern ones do. The newer models keep working well below freezing. The real "
-            "problem is usually not the machine but the house. If your home leaks heat through "
-            "old windows and a thin roof, any heating system will struggle. So my first advice "
-            "is always the same: seal the drafts and add insulation before you buy anything."),
+    (
+        HOST,
+        "Let's start with the basics. What is a heat pump, and why does everyone "
+        "suddenly care about it?",
+    ),
+    (
+        GUEST,
+        "A heat pump is a machine that moves heat instead of making it. In winter it "
+        "pulls warmth out of the outside air, even when the air feels cold, and pumps it "
+        "into your home. In summer it runs backwards and works as an air conditioner. "
+        "Because it moves heat rather than burning fuel, it can deliver several units of "
+        "heat for every unit of electricity it uses.",
+    ),
+    (
+        HOST,
+        "Several times more heat than the energy you put in. That sounds almost too good "
+        "to be true.",
+    ),
+    (
+        GUEST,
+        "People say that a lot. But your fridge does the same thing every day. It moves "
+        "heat from inside the box out into the kitchen. A heat pump simply does it for the "
+        "whole house.",
+    ),
+    (
+        HOST,
+        "The biggest worry I hear from listeners is the cold. Do heat pumps really work "
+        "in a hard winter?",
+    ),
+    (
+        GUEST,
+        "Modern ones do. The newer models keep working well below freezing. The real "
+        "problem is usually not the machine but the house. If your home leaks heat through "
+        "old windows and a thin roof, any heating system will struggle. So my first advice "
+        "is always the same: seal the drafts and add insulation before you buy anything.",
+    ),
     (HOST, "So the boring work comes first."),
-    (GUEST, "Exactly. Insulation is not exciting, but it makes every other choice cheaper. A "
-            "smaller heat pump can do the job, and your bills drop right away."),
+    (
+        GUEST,
+        "Exactly. Insulation is not exciting, but it makes every other choice cheaper. A "
+        "smaller heat pump can do the job, and your bills drop right away.",
+    ),
     (HOST, "Let's talk about money. What does all of this cost a normal family?"),
-    (GUEST, "The upfront price is higher than a new gas boiler, that is true. But many regions "
-            "offer grants or tax credits that cover a large part of it. Running costs depend "
-            "on your electricity price. Where power is cheap, families save money every month. "
-            "Where power is expensive, the savings are smaller, but the carbon savings are "
-            "still large."),
+    (
+        GUEST,
+        "The upfront price is higher than a new gas boiler, that is true. But many regions "
+        "offer grants or tax credits that cover a large part of it. Running costs depend "
+        "on your electricity price. Where power is cheap, families save money every month. "
+        "Where power is expensive, the savings are smaller, but the carbon savings are "
+        "still large.",
+    ),
     (HOST, "What mistakes do you see people make?"),
-    (GUEST, "The most common one is choosing the wrong size. A unit that is too big switches "
-            "on and off all the time, which wastes energy and wears it out. The second mistake "
-            "is hiring an installer who has never done it before. Ask for references, and ask "
-            "to see a job they finished last winter."),
+    (
+        GUEST,
+        "The most common one is choosing the wrong size. A unit that is too big switches "
+        "on and off all the time, which wastes energy and wears it out. The second mistake "
+        "is hiring an installer who has never done it before. Ask for references, and ask "
+        "to see a job they finished last winter.",
+    ),
     (HOST, "If a listener wants to start this week, what is the one thing they should do?"),
-    (GUEST, "Get a home energy assessment. Someone walks through your house, finds the leaks, "
-            "and tells you what to fix first. It is cheap, and it turns a big scary project "
-            "into a simple list."),
+    (
+        GUEST,
+        "Get a home energy assessment. Someone walks through your house, finds the leaks, "
+        "and tells you what to fix first. It is cheap, and it turns a big scary project "
+        "into a simple list.",
+    ),
     (HOST, "That is a great place to end. Tom, thank you so much for your time."),
     (GUEST, "Thank you, Maya. It was a pleasure."),
     (HOST, "And thanks to all of you for listening to Small Steps. See you next week."),
@@ -114,9 +147,26 @@ def main() -> int:
             writer.setparams(params)
             writer.writeframes(bytes(frames))
         subprocess.run(
-            [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-             "-i", str(wav_path), "-ac", "1", "-c:a", "aac", "-b:a", AAC_BITRATE,
-             "-movflags", "+faststart", "-map_metadata", "-1", str(HERE / "episode.m4a")],
+            [
+                imageio_ffmpeg.get_ffmpeg_exe(),
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-i",
+                str(wav_path),
+                "-ac",
+                "1",
+                "-c:a",
+                "aac",
+                "-b:a",
+                AAC_BITRATE,
+                "-movflags",
+                "+faststart",
+                "-map_metadata",
+                "-1",
+                str(HERE / "episode.m4a"),
+            ],
             check=True,
         )
     (HERE / "episode.txt").write_text("\n".join(text for _, text in SCRIPT) + "\n")
