@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from podpipe.events import ObjectCreated
 from podpipe.runtime.service import Consumer, Route, Service
 from podpipe_transcode.backend import FfmpegBackend, TranscodeBackend
+from podpipe_transcode.clips import clips_route
 from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
 from podpipe_transcode.settings import TranscodeSettings
 from podpipe_transcode.store import S3ObjectStore
@@ -54,13 +55,18 @@ def transcode_route(handler: TranscodeHandler) -> Route[ObjectCreated]:
 def build_service(
     settings: TranscodeSettings, *, s3: S3Client, backend: TranscodeBackend | None = None
 ) -> Service:
-    """The transcode service: one consumer on the transcode queue, routing "Object Created".
-
-    The clips routes (subpackage ``podpipe_transcode.clips``) are added to this consumer
-    when that package is wired in.
-    """
+    """The transcode service: one consumer on the transcode queue, routing "Object Created"
+    to the MP3 conversion and the clip-picks "Prompt Completed" to the clips renderer (same
+    ffmpeg, same loudness targets, no extra queue)."""
     handler = build_handler(settings, s3=s3, backend=backend)
+    clips = clips_route(
+        settings,
+        s3,
+        targets=settings.loudness_targets(),
+        ffmpeg=settings.ffmpeg_path,
+        work_dir=settings.work_dir,
+    )
     return Service(
         name=SERVICE_NAME,
-        consumers=[Consumer(queue=QUEUE, routes=[transcode_route(handler)])],
+        consumers=[Consumer(queue=QUEUE, routes=[transcode_route(handler), clips])],
     )

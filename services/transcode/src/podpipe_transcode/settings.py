@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from podpipe.settings import CoreSettings
+from podpipe_transcode.clips.settings import ClipsSettings
 from podpipe_transcode.commands import EncodingPreset, Mp3Encoding
 from podpipe_transcode.loudness import LoudnessTargets
 
 
-class TranscodeSettings(CoreSettings):
+class TranscodeSettings(ClipsSettings):
     """Environment variables use the PODPIPE_ prefix (e.g. PODPIPE_TARGET_LUFS)."""
 
     target_lufs: float = Field(
