@@ -207,7 +207,11 @@ async def test_permanent_error_goes_to_dlq_with_reason_and_is_deleted_at_once() 
         calls.append(ctx.receive_count)
         raise PermanentError("the upload is not audio", events=[extra])
 
-    message_id = h.send(dispatched())
+    message_id = h.sqs.send(
+        h.url,
+        to_envelope(dispatched()),
+        {"trace": {"DataType": "String", "StringValue": "t-1", "StringListValues": []}},
+    )
     await h.run(service_of(refuse), lambda: bool(h.sqs.messages(h.dlq_url)) and bool(h.sqs.deleted))
 
     assert calls == [1]  # no retries burned
@@ -221,7 +225,9 @@ async def test_permanent_error_goes_to_dlq_with_reason_and_is_deleted_at_once() 
         "podpipe-error-type": "PermanentError",
         "podpipe-original-message-id": message_id,
         "podpipe-receive-count": "1",
+        "trace": "t-1",  # the original's own attributes travel along
     }
+    assert dead.attributes["trace"] == {"DataType": "String", "StringValue": "t-1"}
     assert [e["DetailType"] for e in h.events.accepted] == ["Clips Failed", "Prompts Dispatched"]
     assert json.loads(h.events.accepted[0]["Detail"])["failure"]["retryable"] is False
     # The DLQ copy exists before the original is deleted (nothing lost in between).

@@ -604,7 +604,7 @@ class QueueWorker:
         )
         # Keep the original attributes when they fit in SQS's limit of 10 per message.
         if len(attributes) + len(message.message_attributes) <= 10:
-            attributes = {**message.message_attributes, **attributes}
+            attributes = {**_sendable(message.message_attributes), **attributes}
         await self._sqs.send_message(
             QueueUrl=self.queue.dlq_url, MessageBody=message.body, MessageAttributes=attributes
         )
@@ -644,6 +644,15 @@ class QueueWorker:
                 )
             )
         )
+
+
+def _sendable(attributes: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Received attributes as SendMessage accepts them (it rejects the list-value fields
+    ReceiveMessage may include)."""
+    return {
+        name: {k: v for k, v in value.items() if k in ("DataType", "StringValue", "BinaryValue")}
+        for name, value in attributes.items()
+    }
 
 
 def _checked_events(events: Any) -> list[Event]:
