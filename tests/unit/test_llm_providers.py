@@ -268,10 +268,12 @@ def test_which_provider_and_model_a_prompt_gets(
 def test_per_model_rate_limits_come_from_json_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(
         "PODPIPE_LLM_RATE_LIMITS",
-        '{"bedrock:amazon.nova-lite-v1:0": {"requests_per_minute": 20, "tokens_per_minute": 200000}}',
+        '{"amazon.nova-lite-v1:0": {"requests_per_minute": 20, "tokens_per_minute": 200000}}',
     )
     monkeypatch.setenv("PODPIPE_LLM_REQUESTS_PER_MINUTE", "2")
     settings = LlmSettings()
 
+    # Terraform names models by their bare id; the limiter sees the canonical name.
     assert settings.rate_limit("bedrock:amazon.nova-lite-v1:0").requests_per_minute == 20
+    assert settings.rate_limit("amazon.nova-lite-v1:0").tokens_per_minute == 200000
     assert settings.rate_limit("bedrock:other").requests_per_minute == 2

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from podpipe.settings import CoreSettings
+from podpipe_llm.providers.registry import split_model
 
 ProviderName = Literal["bedrock", "openai", "extractive"]
 
@@ -99,10 +100,12 @@ class LlmSettings(CoreSettings):
         return "extractive"
 
     def rate_limit(self, model: str) -> RateLimit:
-        return self.llm_rate_limits.get(
-            model,
+        """The quota of a model, named canonically ("bedrock:<id>") or by its bare id."""
+        _provider, bare = split_model(model)
+        named = self.llm_rate_limits.get(model) or self.llm_rate_limits.get(bare)
+        return named or (
             RateLimit(
                 requests_per_minute=self.llm_requests_per_minute,
                 tokens_per_minute=self.llm_tokens_per_minute,
-            ),
+            )
         )
