@@ -14,7 +14,7 @@ from podpipe_transcode.backend import TranscodeJob, TranscodeResult
 from podpipe_transcode.commands import Mp3Encoding
 from podpipe_transcode.core import AudioInfo, BadInputError, MeasuredLoudness, ObjectHead
 from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
-from podpipe_transcode.loudness import LoudnessMeasurement, LoudnessTargets
+from podpipe_transcode.loudness import LoudnessMeasurement, LoudnessReading, LoudnessTargets
 from podpipe_transcode.tags import read_tags
 
 from podpipe.events import (
@@ -169,7 +169,7 @@ class FakeBackend:
             source_duration_seconds=6.0,
             source_loudness=_measurement(-30.0, -8.0),
             output_duration_seconds=6.02,
-            output_loudness=_measurement(-16.2, -1.4),
+            output_loudness=LoudnessReading(-16.2, -1.4, 3.0),
             normalization_type="linear",
         )
 

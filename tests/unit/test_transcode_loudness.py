@@ -7,6 +7,7 @@ import math
 import pytest
 from podpipe_transcode.loudness import (
     LoudnessMeasurement,
+    LoudnessReading,
     LoudnessTargets,
     LoudnormParseError,
     analysis_filter,
@@ -14,6 +15,7 @@ from podpipe_transcode.loudness import (
     linear_fits,
     linear_gain_db,
     normalize_filter,
+    parse_ebur128_summary,
     parse_loudnorm_report,
 )
 
@@ -133,3 +135,42 @@ def test_the_limiter_chain_is_oversampled_and_aims_under_the_ceiling() -> None:
     assert stages[1] == "volume=4.93dB"
     assert stages[2].startswith("alimiter=limit=0.8414:")  # -1.5 dBTP as amplitude
     assert stages[-1] == "aresample=44100"
+
+
+EBUR128_STDERR = """\
+[Parsed_ebur128_0 @ 0x7fdde8001c00] Summary:
+
+  Integrated loudness:
+    I:         -16.4 LUFS
+    Threshold: -26.6 LUFS
+
+  Loudness range:
+    LRA:         2.4 LU
+    Threshold: -40.9 LUFS
+    LRA low:   -22.2 LUFS
+    LRA high:  -19.8 LUFS
+
+  True peak:
+    Peak:       -1.3 dBFS
+[out#0/null @ 0x562f7a6aaa80] video:0KiB audio:15816KiB subtitle:0KiB
+"""
+
+
+def test_ebur128_summary_gives_the_result_loudness() -> None:
+    reading = parse_ebur128_summary("noise\n" + EBUR128_STDERR)
+    assert reading == LoudnessReading(-16.4, -1.3, 2.4)
+
+
+def test_ebur128_summary_of_silence() -> None:
+    silent = EBUR128_STDERR.replace("-16.4 LUFS", "-70.0 LUFS").replace("-1.3 dBFS", "-inf dBFS")
+    reading = parse_ebur128_summary(silent)
+    assert reading.integrated_lufs == -70.0
+    assert math.isinf(reading.true_peak_dbtp)
+
+
+def test_ebur128_without_true_peak_is_an_error() -> None:
+    without_peak = EBUR128_STDERR.split("  True peak:")[0]
+    with pytest.raises(LoudnormParseError):
+        parse_ebur128_summary(without_peak)
+    with pytest.raises(LoudnormParseError):
+        parse_ebur128_summary("nothing here")

@@ -41,12 +41,14 @@ from podpipe_transcode.ffmpeg import (
 from podpipe_transcode.loudness import (
     TOLERANCE_LU,
     LoudnessMeasurement,
+    LoudnessReading,
     LoudnessTargets,
     LoudnormParseError,
     limited_gain_filter,
     linear_fits,
     linear_gain_db,
     normalize_filter,
+    parse_ebur128_summary,
     parse_loudnorm_report,
 )
 
@@ -71,7 +73,7 @@ class TranscodeResult:
     source_duration_seconds: float
     source_loudness: LoudnessMeasurement
     output_duration_seconds: float
-    output_loudness: LoudnessMeasurement
+    output_loudness: LoudnessReading
     normalization_type: str
     """linear (one constant gain), dynamic (loudnorm's own), or limited (gain + limiter)."""
     encodes: int = 1
@@ -90,7 +92,7 @@ class TranscodeBackend(Protocol):
 
 @dataclass(frozen=True)
 class _Normalized:
-    loudness: LoudnessMeasurement
+    loudness: LoudnessReading
     seconds: float
     method: str
     encodes: int
@@ -191,16 +193,16 @@ class FfmpegBackend:
                 raise _conversion_error(name, exc) from exc
             report = _report_or_none(encoded.stderr) if use_loudnorm else None
             method = report.normalization_type if report else "limited"
-            loudness, seconds = self.measure(destination, targets, decoded_seconds)
+            loudness, seconds = self.measure(destination, decoded_seconds)
             result = _Normalized(loudness, seconds, method, encode)
-            miss = targets.integrated_lufs - loudness.input_i
-            peak_over = loudness.input_tp - targets.true_peak_dbtp
+            miss = targets.integrated_lufs - loudness.integrated_lufs
+            peak_over = loudness.true_peak_dbtp - targets.true_peak_dbtp
             log.info(
                 "transcode.encoded",
                 encode=encode,
                 method=method,
-                integrated_lufs=loudness.input_i,
-                true_peak_dbtp=loudness.input_tp,
+                integrated_lufs=loudness.integrated_lufs,
+                true_peak_dbtp=loudness.true_peak_dbtp,
             )
             if abs(miss) <= TOLERANCE_LU and peak_over <= 0:
                 return result
@@ -215,25 +217,25 @@ class FfmpegBackend:
         assert result is not None
         log.warning(
             "transcode.loudness_missed",
-            integrated_lufs=result.loudness.input_i,
-            true_peak_dbtp=result.loudness.input_tp,
+            integrated_lufs=result.loudness.integrated_lufs,
+            true_peak_dbtp=result.loudness.true_peak_dbtp,
             target_lufs=job.targets.integrated_lufs,
         )
         return result
 
     def measure(
-        self, audio: Path, targets: LoudnessTargets, expected_seconds: float | None = None
-    ) -> tuple[LoudnessMeasurement, float]:
-        """Loudness and true peak of a finished file, and how long it decodes."""
+        self, audio: Path, expected_seconds: float | None = None
+    ) -> tuple[LoudnessReading, float]:
+        """Loudness and true peak of a finished file (ebur128), and how long it decodes."""
         result = run_ffmpeg(
-            measure_args(audio, targets),
+            measure_args(audio),
             ffmpeg=self.ffmpeg,
             total_seconds=expected_seconds,
             label="measure",
             log_every_seconds=self.progress_log_seconds,
         )
         seconds = result.last_progress.out_time_seconds if result.last_progress else 0.0
-        return parse_loudnorm_report(result.stderr), seconds
+        return parse_ebur128_summary(result.stderr), seconds
 
     def _analyse(
         self, source: Path, info: MediaInfo, job: TranscodeJob

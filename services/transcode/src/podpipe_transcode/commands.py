@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from podpipe_transcode.loudness import LoudnessTargets, analysis_filter
+from podpipe_transcode.loudness import EBUR128_FILTER, LoudnessTargets, analysis_filter
 
 MP3_BITRATES_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 AUDIO_STREAM = "0:a:0"
@@ -141,6 +141,6 @@ def encode_args(
     ]
 
 
-def measure_args(audio: Path, targets: LoudnessTargets) -> list[str]:
+def measure_args(audio: Path, stream: str = AUDIO_STREAM) -> list[str]:
     """The check on the result: measure the MP3 exactly as a podcast app would decode it."""
-    return analysis_args(audio, targets)
+    return ["-i", str(audio), "-map", stream, "-af", EBUR128_FILTER, "-f", "null", "-"]

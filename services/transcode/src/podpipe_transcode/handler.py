@@ -270,8 +270,12 @@ def _audio_info(
         audio_etag=normalize_etag(audio_etag),
         size_bytes=size,
         duration_seconds=result.output_duration_seconds,
-        # The output's own measurement, decoded back from the MP3 (input_* of that pass).
-        loudness=_loudness(result.output_loudness),
+        # The output's own measurement, decoded back from the MP3 (ebur128).
+        loudness=MeasuredLoudness(
+            integrated_lufs=result.output_loudness.integrated_lufs,
+            true_peak_dbtp=result.output_loudness.true_peak_dbtp,
+            loudness_range_lu=result.output_loudness.loudness_range_lu,
+        ),
         normalization_type=result.normalization_type,
         encodes=result.encodes,
         bitrate_kbps=job.encoding.bitrate_kbps,
