@@ -44,7 +44,11 @@ def task(**changes: Any) -> PromptTask:
         schema_name=None,
         transcript=TRANSCRIPT,
         metadata=EpisodeMetadata(),
-        variables={"title": "Loud", "transcript": "[00:00:00] A: hi"},
+        variables={
+            "title": "Loud",
+            "transcript": "[00:00:00] A: hi",
+            "outputs.chapters": '{"chapters": []}',
+        },
     )
     return PromptTask(**{**base.__dict__, **changes})
 
@@ -115,6 +119,7 @@ def test_bedrock_prompt_management_sends_the_arn_and_the_variables(
             "promptVariables": {
                 "title": {"text": "Loud"},
                 "transcript": {"text": "[00:00:00] A: hi"},
+                "outputs_chapters": {"text": '{"chapters": []}'},
             },
             "messages": [
                 {"role": "assistant", "content": [{"text": "bad"}]},

@@ -72,8 +72,10 @@ class BedrockConverseProvider:
         if is_prompt_arn(request.model):
             params: dict[str, Any] = {
                 "modelId": request.model,
+                # Prompt Management variable names allow letters, digits, '_' and '-' only.
                 "promptVariables": {
-                    name: {"text": value} for name, value in request.task.variables.items()
+                    name.replace(".", "_"): {"text": value}
+                    for name, value in request.task.variables.items()
                 },
             }
             # The managed prompt is the first user turn; only follow-up turns are appended.
