@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help setup localstack test test-unit lint format up down demo bench images clean
+.PHONY: help setup system-deps localstack test test-unit lint format up down demo bench images clean
 
 help:
 	@echo "make demo   run the whole pipeline locally on the sample episode"
@@ -14,9 +14,19 @@ help:
 	@echo "make up / make down   start / stop LocalStack and the four services"
 	@echo "make bench  benchmarks, results under bench/results/"
 
-setup:
+setup: system-deps
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	$(UV) sync --all-packages --frozen --quiet
+
+# The audiogram text needs a font; ffmpeg itself comes from the imageio-ffmpeg wheel.
+FONT := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+system-deps:
+	@if [ ! -e $(FONT) ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get install -y -qq --no-install-recommends fonts-dejavu-core >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq --no-install-recommends fonts-dejavu-core)) >/dev/null; \
+	  else echo "warning: $(FONT) missing; install fonts-dejavu-core for audiogram captions"; fi; \
+	fi
 
 localstack: setup
 	$(RUN) podpipe local install

@@ -13,6 +13,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,12 +141,19 @@ def make_settings(**overrides: Any) -> CoreSettings:
     return CoreSettings(**values)
 
 
-@pytest.fixture
-def stack(localstack: str) -> Iterator[Stack]:
-    settings = make_settings()
+@contextmanager
+def bootstrapped_stack(**overrides: Any) -> Iterator[Stack]:
+    """A fresh topology under a unique prefix; torn down on exit."""
+    settings = make_settings(**overrides)
     clients = AwsClients.from_session(boto3.Session())
     created = bootstrap(settings, clients)
     try:
         yield Stack(settings=settings, created=created, clients=clients)
     finally:
         teardown(settings, clients)
+
+
+@pytest.fixture
+def stack(localstack: str) -> Iterator[Stack]:
+    with bootstrapped_stack() as created:
+        yield created
