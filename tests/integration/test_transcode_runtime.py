@@ -1,0 +1,108 @@
+"""The transcode service under the real runtime on LocalStack: uploads in, events out.
+
+Proves the wiring the handler tests cannot: the route, the failure events the runtime
+publishes for a PermanentError, the DLQ after exactly one attempt, and that the sidecar
+arriving on the same queue is skipped without any failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from podpipe_transcode.ffmpeg import run_ffmpeg
+from podpipe_transcode.service import build_service
+from podpipe_transcode.settings import TranscodeSettings
+
+from podpipe.events import AudioTranscoded, Envelope, TranscodeFailed, parse_envelope
+from podpipe.runtime import RuntimeOptions, serve
+from podpipe.storage import EpisodeKeys
+from tests.support.localstack import Stack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def running(stack: Stack) -> Iterator[Stack]:
+    settings = TranscodeSettings(
+        name_prefix=stack.settings.name_prefix,
+        bucket=stack.bucket,
+        wait_time_seconds=1,
+        shutdown_grace_seconds=5.0,
+    )
+    service = build_service(settings, s3=stack.s3)
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    ready = threading.Event()
+
+    async def main() -> int:
+        return await serve(
+            service,
+            settings,
+            stop=stop,
+            options=RuntimeOptions(retry_base_seconds=0.5),
+            on_ready=ready.set,
+        )
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True)
+    thread.start()
+    assert ready.wait(60), "the service did not start"
+    try:
+        yield stack
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(30)
+
+
+def wait_for(
+    stack: Stack, match: Callable[[Envelope], bool], seen: list[Envelope], timeout: float
+) -> Envelope:
+    """podpipe's rules route every podpipe event to the notify queue: watch it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for message in stack.drain(stack.queue_url("notify"), expect=1, timeout=2):
+            envelope = parse_envelope(message["Body"])
+            seen.append(envelope)
+            if match(envelope):
+                return envelope
+    raise AssertionError(f"no matching event within {timeout} s; saw {seen}")
+
+
+def test_uploads_become_events_and_bad_ones_fail_once(running: Stack, tmp_path: Path) -> None:
+    stack = running
+    clip = tmp_path / "clip.m4a"
+    run_ffmpeg(
+        ["-f", "lavfi", "-i", "anoisesrc=c=pink:a=0.1:d=4:r=44100", "-c:a", "aac", str(clip)]
+    )
+    stack.put_sidecar("rt-good", {"title": "Runtime episode", "show": "Small Steps"})
+    stack.put_upload("rt-good", clip.read_bytes())
+    stack.put_upload("rt-notes", b"Show notes for episode 42\nIntro, guest, outro.\n")
+
+    seen: list[Envelope] = []
+    done = wait_for(
+        stack, lambda e: isinstance(e.detail, AudioTranscoded), seen, timeout=120
+    ).detail
+    assert isinstance(done, AudioTranscoded)
+    assert done.episode_id == "rt-good"
+    assert done.audio.key == EpisodeKeys("rt-good").audio
+    assert -17.0 <= done.integrated_lufs <= -15.0
+    assert done.true_peak_dbtp <= -1.0
+
+    failed = wait_for(
+        stack, lambda e: isinstance(e.detail, TranscodeFailed), seen, timeout=120
+    ).detail
+    assert isinstance(failed, TranscodeFailed)
+    assert failed.episode_id == "rt-notes"
+    assert "rt-notes.m4a is a text file, not audio" in failed.failure.reason
+    assert failed.failure.attempts == 1
+
+    dead = stack.drain(stack.dlq_url("transcode"), expect=2, timeout=10)
+    assert len(dead) == 1  # only the text file: the sidecar was skipped, not failed
+    assert "rt-notes.m4a" in dead[0]["Body"]
+    assert not any(
+        isinstance(e.detail, TranscodeFailed) and e.detail.episode_id == "rt-good" for e in seen
+    )
