@@ -9,13 +9,13 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --package podpipe-llm --no-install-workspace
 COPY src src
 COPY services services
+# The podpipe-llm wheel carries the default prompt catalog (force-included from prompts/).
+COPY prompts prompts
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --package podpipe-llm --no-editable
 
 FROM ${BASE_IMAGE}
 COPY --from=build --chown=root:root /app/.venv /app/.venv
-# The default prompt catalog (a team overrides prompts under s3://<bucket>/prompts/).
-COPY --chown=root:root prompts /app/prompts
-ENV PODPIPE_LLM_PROMPTS_DIR=/app/prompts
+# Prompts: the catalog packaged in the wheel; a team overrides them under s3://<bucket>/prompts/.
 USER 10001:10001
 CMD ["python", "-m", "podpipe_llm"]

@@ -168,7 +168,8 @@ def settings_class(service: str) -> type[BaseSettings]:
         for value in vars(module).values()
         if isinstance(value, type) and issubclass(value, CoreSettings) and value is not CoreSettings
     ]
-    return found[0] if found else CoreSettings
+    # The most derived one (a module may import the base class it extends).
+    return max(found, key=lambda cls: len(cls.__mro__), default=CoreSettings)
 
 
 def settings_env_names(service: str) -> set[str]:

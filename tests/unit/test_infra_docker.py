@@ -232,3 +232,11 @@ def test_compose_runs_the_four_services_hardened_against_localstack() -> None:
         podpipe_vars = {k for k in service["environment"] if k.startswith("PODPIPE_")}
         assert podpipe_vars <= settings_env_names(name), podpipe_vars - settings_env_names(name)
     assert services["bootstrap"]["command"] == ["podpipe", "local", "bootstrap"]
+
+
+def test_llm_build_has_the_prompt_catalog_its_wheel_force_includes() -> None:
+    pyproject = (REPO / "services" / "llm" / "pyproject.toml").read_text()
+    image = read_dockerfile(SERVICE_DOCKERFILES["llm"])
+    build_copies = " ".join(image.stages[0].args("COPY"))
+    if "../../prompts" in pyproject:
+        assert re.search(r"\bprompts prompts\b", build_copies), "the wheel build needs prompts/"
