@@ -100,6 +100,27 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     cut_data = folder / "cut-data.m4a"
     cut_data.write_bytes(faststart.read_bytes()[: faststart.stat().st_size // 2])
     files["cut-data"] = cut_data
+    # A recording with the video running on after the sound stopped is NOT truncated audio.
+    longer_video = folder / "longer-video.mp4"
+    video = f"color=c=navy:s=64x64:r=10:d={SECONDS + 3}"
+    inputs = ["-i", str(files["m4a"]), "-f", "lavfi", "-i", video]
+    codecs = [
+        "-map",
+        "0:a",
+        "-map",
+        "1:v",
+        "-c:a",
+        "copy",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+    ]
+    run_ffmpeg([*inputs, *codecs, str(longer_video)])
+    files["longer-video"] = longer_video
+    silent = folder / "silent.wav"
+    run_ffmpeg(["-f", "lavfi", "-i", f"anullsrc=r=44100:cl=stereo:d={SECONDS}", str(silent)])
+    files["silent"] = silent
     return files
 
 
@@ -258,6 +279,16 @@ def test_hot_peaks_are_limited_below_the_ceiling(
     assert_podcast_ready(download_mp3(stack, tmp_path, "ep-hot"), event)
 
 
+def test_video_longer_than_its_sound_is_not_called_truncated(
+    stack: Stack, media: dict[str, Path], tmp_path: Path
+) -> None:
+    assert (probe(media["longer-video"]).duration_seconds or 0) >= SECONDS + 2.5
+    created = upload(stack, "ep-video", media["longer-video"], "mp4")
+    event = only_event(make_handler(stack).handle(created, CTX))
+    assert event.duration_seconds == pytest.approx(SECONDS, abs=0.2)
+    assert_podcast_ready(download_mp3(stack, tmp_path, "ep-video"), event)
+
+
 def test_tags_and_the_presigned_link(stack: Stack, media: dict[str, Path], tmp_path: Path) -> None:
     stack.put_sidecar(
         "ep-tags",
@@ -349,6 +380,7 @@ def test_the_sidecar_arriving_is_not_an_episode(stack: Stack) -> None:
         ("empty", "is empty (0 bytes)"),
         ("cut-index", "is incomplete: its index (the MP4 'moov atom') is missing"),
         ("cut-data", "is truncated: its header says 5 s but only"),
+        ("silent", "is silent (no measurable loudness)"),
     ],
 )
 def test_bad_uploads_fail_once_with_a_clear_reason(

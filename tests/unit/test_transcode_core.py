@@ -76,6 +76,8 @@ def test_decoding_much_less_than_the_header_says_is_truncation() -> None:
         check_decoded(6.0, 2.97, "ep.m4a")
     check_decoded(6.0, 5.98, "ep.m4a")  # encoder padding is not truncation
     check_decoded(None, 5.0, "ep.ogg")
+    with pytest.raises(BadInputError, match="ends in the middle of its data after 3 s"):
+        check_decoded(None, 3.0, "ep.mp4", partial=True)  # a video: the header is not trusted
     with pytest.raises(BadInputError, match="no decodable audio"):
         check_decoded(None, 0.0, "ep.ogg")
 

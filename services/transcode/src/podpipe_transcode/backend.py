@@ -56,6 +56,8 @@ log = structlog.get_logger()
 
 SNIFF_BYTES = 512
 MAX_ENCODES = 3
+PARTIAL_FILE_MARKER = ": partial file"
+"""What ffmpeg's MP4/MOV demuxer logs when the data ends before its index says it should."""
 
 
 @dataclass(frozen=True)
@@ -131,9 +133,11 @@ class FfmpegBackend:
         timings["probe"] = time.monotonic() - started
 
         started = time.monotonic()
-        source_loudness, decoded = self._analyse(source, info, job)
+        source_loudness, decoded, partial = self._analyse(source, info, job)
         timings["analyse"] = time.monotonic() - started
-        check_decoded(info.duration_seconds, decoded, name)
+        # A video's container duration covers its longest track, not necessarily the audio.
+        header_seconds = None if info.has_video else info.duration_seconds
+        check_decoded(header_seconds, decoded, name, partial=partial)
         check_duration(decoded, name, job.max_duration_seconds)
         if source_loudness.is_silent:
             raise BadInputError(silent_reason(name))
@@ -239,7 +243,8 @@ class FfmpegBackend:
 
     def _analyse(
         self, source: Path, info: MediaInfo, job: TranscodeJob
-    ) -> tuple[LoudnessMeasurement, float]:
+    ) -> tuple[LoudnessMeasurement, float, bool]:
+        """The source's loudness, how many seconds decode, and whether the file is partial."""
         limit = job.max_duration_seconds
 
         def stop_when_too_long(progress: FfmpegProgress) -> None:
@@ -262,8 +267,9 @@ class FfmpegBackend:
         except FfmpegError as exc:
             raise _conversion_error(source.name, exc) from exc
         decoded = result.last_progress.out_time_seconds if result.last_progress else 0.0
+        partial = PARTIAL_FILE_MARKER in result.stderr
         try:
-            return parse_loudnorm_report(result.stderr), decoded
+            return parse_loudnorm_report(result.stderr), decoded, partial
         except LoudnormParseError as exc:
             raise BadInputError(
                 f"{source.name} could not be measured: no audio decoded ({exc})"

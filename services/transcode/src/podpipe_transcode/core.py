@@ -106,18 +106,30 @@ def check_duration(seconds: float, name: str, max_duration_seconds: float) -> No
         )
 
 
-def check_decoded(header_seconds: float | None, decoded_seconds: float, name: str) -> None:
-    """A file that decodes much shorter than its header says was cut off (truncated upload)."""
+def check_decoded(
+    header_seconds: float | None, decoded_seconds: float, name: str, *, partial: bool = False
+) -> None:
+    """A file that decodes much shorter than its header says was cut off (truncated upload).
+
+    ``header_seconds`` is None when the header cannot be trusted for the audio alone (a video's
+    container duration covers its longest track); ``partial`` is ffmpeg reporting a partial
+    file while demuxing, which proves truncation whatever the header says.
+    """
     if decoded_seconds <= 0:
         raise BadInputError(f"{name} contains no decodable audio: it is damaged or truncated.")
-    if header_seconds is None:
-        return
-    missing = header_seconds - decoded_seconds
-    tolerance = max(TRUNCATION_TOLERANCE_SECONDS, TRUNCATION_TOLERANCE_FRACTION * header_seconds)
-    if missing > tolerance:
+    missing = 0.0 if header_seconds is None else header_seconds - decoded_seconds
+    tolerance = max(
+        TRUNCATION_TOLERANCE_SECONDS, TRUNCATION_TOLERANCE_FRACTION * (header_seconds or 0.0)
+    )
+    if header_seconds is not None and missing > tolerance:
         raise BadInputError(
             f"{name} is truncated: its header says {format_duration(header_seconds)} but only "
             f"{format_duration(decoded_seconds)} of audio could be decoded. Upload it again."
+        )
+    if partial:
+        raise BadInputError(
+            f"{name} is truncated: the file ends in the middle of its data after "
+            f"{format_duration(decoded_seconds)} of audio. Upload it again."
         )
 
 
