@@ -11,7 +11,7 @@ import json
 import re
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from podpipe_transcode.backend import (
     TranscodeResult,
 )
 from podpipe_transcode.core import AudioInfo
-from podpipe_transcode.ffmpeg import find_ffmpeg, probe, run_ffmpeg
+from podpipe_transcode.ffmpeg import MediaInfo, find_ffmpeg, probe, run_ffmpeg
 from podpipe_transcode.handler import TranscodeHandler
 from podpipe_transcode.service import build_handler
 from podpipe_transcode.settings import TranscodeSettings
@@ -417,6 +417,21 @@ def test_an_episode_over_the_maximum_duration_is_refused(
     handler = make_handler(stack, max_duration_seconds=3)
     with pytest.raises(PermanentError, match=r"ep-long\.ogg is 5 s long; the maximum is 3 s"):
         handler.handle(upload(stack, "ep-long", media["ogg"], "ogg"), CTX)
+
+
+class HeaderWithoutDuration(FfmpegBackend):
+    """Some streams (raw ADTS, live recordings) have no duration in their header."""
+
+    def inspect(self, source: Path) -> MediaInfo:
+        return replace(super().inspect(source), duration_seconds=None)
+
+
+def test_decoding_stops_at_the_limit_when_the_header_has_no_duration(
+    stack: Stack, media: dict[str, Path]
+) -> None:
+    handler = make_handler(stack, HeaderWithoutDuration(), max_duration_seconds=2)
+    with pytest.raises(PermanentError, match=r"ep-nohdr\.wav is longer than the maximum of 2 s"):
+        handler.handle(upload(stack, "ep-nohdr", media["wav"], "wav"), CTX)
 
 
 # --------------------------------------------------------------------------- transient errors

@@ -27,6 +27,7 @@ from podpipe_transcode.core import (
     check_duration,
     check_source,
     silent_reason,
+    too_long_reason,
     unreadable_reason,
 )
 from podpipe_transcode.ffmpeg import (
@@ -261,9 +262,8 @@ class FfmpegBackend:
                 label="analyse",
                 log_every_seconds=self.progress_log_seconds,
             )
-        except _TooLongError:
-            check_duration(limit + 1, source.name, limit)
-            raise  # pragma: no cover - check_duration always raises here
+        except _TooLongError as exc:
+            raise BadInputError(too_long_reason(source.name, None, limit)) from exc
         except FfmpegError as exc:
             raise _conversion_error(source.name, exc) from exc
         decoded = result.last_progress.out_time_seconds if result.last_progress else 0.0

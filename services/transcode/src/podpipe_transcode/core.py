@@ -97,13 +97,19 @@ def check_source(info: MediaInfo, name: str, max_duration_seconds: float) -> Non
         check_duration(info.duration_seconds, name, max_duration_seconds)
 
 
+def too_long_reason(name: str, seconds: float | None, max_duration_seconds: float) -> str:
+    """``seconds`` is None when decoding was stopped at the limit (the header had no duration)."""
+    limit = format_duration(max_duration_seconds)
+    if seconds is None:
+        what = f"{name} is longer than the maximum of {limit}"
+    else:
+        what = f"{name} is {format_duration(seconds)} long; the maximum is {limit}"
+    return f"{what} (PODPIPE_MAX_DURATION_SECONDS). Split the recording or raise the limit."
+
+
 def check_duration(seconds: float, name: str, max_duration_seconds: float) -> None:
     if seconds > max_duration_seconds:
-        raise BadInputError(
-            f"{name} is {format_duration(seconds)} long; the maximum is "
-            f"{format_duration(max_duration_seconds)} (PODPIPE_MAX_DURATION_SECONDS). "
-            "Split the recording or raise the limit."
-        )
+        raise BadInputError(too_long_reason(name, seconds, max_duration_seconds))
 
 
 def check_decoded(
