@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+from podpipe_llm import extract
 from podpipe_llm.schemas import OutputValidationError, validate_json_output
 
-from podpipe.documents import ClipPicks
+from podpipe.documents import ClipPicks, Transcript
 from tests.support.scripted_llm import Harness, synthetic_transcript
 
 TRANSCRIPT = synthetic_transcript("ep-1", 1800)  # segments start every 15 s
@@ -97,3 +99,18 @@ def test_extractive_writes_every_shipped_output_valid_and_says_it_used_no_llm() 
     # The blog post is structured by the chapters it depends on.
     first_chapter = json.loads(out[("ep-1", "chapters")])["chapters"][1]["title"]
     assert f"## {first_chapter}" in out[("ep-1", "blog-post")]
+
+
+def test_extractive_on_a_real_asr_transcript_joins_sentences_cut_across_segments() -> None:
+    sample = (
+        Path(__file__).resolve().parents[1] / "integration" / "test_clips_sample_transcript.json"
+    )
+    transcript = Transcript.model_validate_json(sample.read_text())
+    cut = [s.text for s in transcript.segments if not s.text.rstrip().endswith((".", "?", "!"))]
+    assert cut, "the sample has segments that end mid-sentence"
+
+    sentences = [s.text for s in extract.sentences(transcript)]
+
+    assert all(s.rstrip()[-1] in ".?!" for s in sentences[:-1])
+    assert any(cut[0].strip() in s and len(s) > len(cut[0].strip()) for s in sentences)
+    assert "heat pump" in extract.key_phrases(" ".join(sentences), 3)

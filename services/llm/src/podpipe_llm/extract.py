@@ -78,7 +78,10 @@ def content_words(text: str) -> list[str]:
 
 
 def sentences(transcript: Transcript) -> list[Sentence]:
+    """Sentences across segment boundaries (ASR segments often cut mid-sentence): a part
+    without final punctuation continues into the next segment of the same speaker."""
     found: list[Sentence] = []
+    pending: tuple[str, float, str, int] | None = None  # text, start, speaker, segment
     for index, segment in enumerate(transcript.segments):
         parts = [p.strip() for p in _SENTENCE_END.split(segment.text.strip()) if p.strip()]
         span = max(segment.end - segment.start, 0.0)
@@ -88,7 +91,24 @@ def sentences(transcript: Transcript) -> list[Sentence]:
             # Without word timings, place a sentence proportionally inside its segment.
             start = segment.start + span * offset / total
             offset += len(part)
-            found.append(Sentence(part, round(start, 2), segment.speaker, index))
+            if pending is not None and pending[2] == segment.speaker:
+                text, start, speaker, first = (
+                    pending[0] + " " + part,
+                    pending[1],
+                    pending[2],
+                    pending[3],
+                )
+            else:
+                if pending is not None:
+                    found.append(Sentence(pending[0], round(pending[1], 2), pending[2], pending[3]))
+                text, speaker, first = part, segment.speaker, index
+            pending = None
+            if text[-1:] in ".!?…\"”'" or len(text) > 600:
+                found.append(Sentence(text, round(start, 2), speaker, first))
+            else:
+                pending = (text, start, speaker, first)
+    if pending is not None:
+        found.append(Sentence(pending[0], round(pending[1], 2), pending[2], pending[3]))
     return found
 
 
@@ -138,41 +158,42 @@ def key_sentences(
     return sorted(chosen, key=lambda s: s.start)
 
 
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
 def key_phrases(text: str, count: int) -> list[str]:
-    """RAKE: candidate phrases split at stopwords, scored by word degree / frequency."""
-    phrases: list[list[str]] = []
+    """RAKE-style: runs of content words between stopwords and punctuation; every 1-3 word
+    n-gram of a run is a candidate, scored by how often it is said, with a bonus for longer
+    phrases (plural and singular counted together, the most frequent form shown)."""
+    counts: Counter[tuple[str, ...]] = Counter()
+    forms: dict[tuple[str, ...], Counter[str]] = {}
     for chunk in re.split(r"[.,;:!?()\"“”\n]", text):
-        current: list[str] = []
+        runs: list[list[str]] = [[]]
         for word in words_of(chunk):
             if word in STOPWORDS or len(word) <= 2 or word.isdigit():
-                if current:
-                    phrases.append(current)
-                current = []
+                runs.append([])
             else:
-                current.append(word)
-        if current:
-            phrases.append(current)
-    phrases = [p for p in phrases if len(p) <= 3]
-    freq: Counter[str] = Counter()
-    degree: Counter[str] = Counter()
-    for words in phrases:
-        for word in words:
-            freq[word] += 1
-            degree[word] += len(words)
-    phrase_counts = Counter(" ".join(p) for p in phrases)
-    scored = {
-        phrase: sum(degree[w] / freq[w] for w in phrase.split()) * math.log1p(count_)
-        for phrase, count_ in phrase_counts.items()
-    }
-    ranked = sorted(scored, key=lambda p: (-scored[p], p))
-    chosen: list[str] = []
-    for phrase in ranked:
-        if any(phrase in c or c in phrase for c in chosen):
-            continue
-        chosen.append(phrase)
+                runs[-1].append(word)
+        for run in runs:
+            for n in (1, 2, 3):
+                for i in range(len(run) - n + 1):
+                    gram = run[i : i + n]
+                    key = tuple(_stem(w) for w in gram)
+                    counts[key] += 1
+                    forms.setdefault(key, Counter())[" ".join(gram)] += 1
+    # A phrase said twice beats a word said four times: "heat pump" over "heat".
+    weight = {1: 1.0, 2: 2.5, 3: 3.5}
+    scored = {key: c * weight[len(key)] for key, c in counts.items() if len(key) == 1 or c >= 2}
+    ranked = sorted(scored, key=lambda k: (-scored[k], -len(k), k))
+    chosen: list[tuple[str, ...]] = []
+    for key in ranked:
+        if any(set(key) & set(c) for c in chosen):
+            continue  # "heat pump" and "heat" are the same idea
+        chosen.append(key)
         if len(chosen) >= count:
             break
-    return chosen
+    return [forms[k].most_common(1)[0][0] for k in chosen]
 
 
 def titlecase(phrase: str) -> str:
@@ -223,7 +244,7 @@ def chapter_sections(transcript: Transcript) -> list[Section]:
     if not segments:
         return []
     duration = transcript.duration_seconds or segments[-1].end
-    target = max(1, min(12, round(duration / 480)))
+    target = max(2 if duration >= 150 else 1, min(12, round(duration / 480)))
     min_length = max(45.0, duration / (target * 2.5))
     if target == 1 or len(segments) < 4:
         return [Section(segments[0].start, duration, segments)]

@@ -127,6 +127,8 @@ def _show_notes(task: PromptTask) -> str:
     ep = _Episode(task)
     summary = ep.key(5)
     urls, names = extract.urls_and_names(ep.full_text)
+    known = {n.lower() for n in [*task.metadata.people, task.metadata.show]}
+    names = [n for n in names if not any(n.lower() in k or k in n.lower() for k in known)]
     lines = ["# Show notes", "", "## Summary", ""]
     lines.append(" ".join(s.text for s in summary[:3]) or "(nothing was said)")
     if len(summary) > 3:
@@ -203,13 +205,18 @@ def _clip_picks(task: PromptTask) -> str:
         inner = extract.Scorer([text])
         sentences = [s for s in ep.sentences if start <= s.start < end]
         best = max(sentences, key=lambda s: inner.score(s.text), default=None)
-        phrase = next((p for p in extract.key_phrases(text, 6) if p not in used), "") or "Clip"
+        phrase = next((p for p in extract.key_phrases(text, 6) if p not in used), "")
         used.add(phrase)
+        # A lone word makes a poor title; the clip's own best line says more.
+        if " " in phrase:
+            title = extract.titlecase(phrase)
+        else:
+            title = (best.text if best else text).rstrip(".!?") or "Clip"
         clips.append(
             ClipPick(
                 start=start,
                 end=end,
-                title=extract.shorten(extract.titlecase(phrase), 80),
+                title=extract.shorten(title, 80),
                 hook=extract.shorten(best.text if best else text, 200),
             )
         )
