@@ -228,3 +228,20 @@ def test_the_rate_limiter_paces_tokens_and_refunds_what_was_not_used() -> None:
     limiter.settle(reserved, 1000)  # used much less than reserved
     limiter.acquire(2000)
     assert clock.t == pytest.approx(30.0)  # the refund covered it
+
+
+def test_a_prompt_naming_an_unconfigured_provider_fails_alone_and_replays_with_another_model() -> (
+    None
+):
+    harness = Harness.build()
+    harness.add_episode()
+    request = next(e for e in harness.dispatch() if getattr(e, "prompt_id", "") == "pull-quotes")
+    broken = request.model_copy(update={"model": "openai:gpt-4o-mini"})
+
+    harness.drain([broken])
+
+    [(_event, reason)] = harness.dead_letters
+    assert "needs the openai provider" in reason
+    harness.drain([broken.model_copy(update={"model": "extractive", "replay": True})])
+    assert "pull-quotes" in harness.completed()
+    assert harness.store.output_meta[("ep-1", "pull-quotes")]["model"] == "extractive"
