@@ -230,6 +230,8 @@ class DeadLetters:
             )
 
     def list(self, queue: str, *, limit: int = 100) -> list[DlqMessage]:
+        if self.depth(queue) == 0:
+            return []  # skip two empty long polls per queue
         messages = [decode(queue, raw) for raw in self._receive_all(queue, limit)]
         self._release(queue, messages)
         return sorted(messages, key=lambda m: m.sent_at or datetime.min.replace(tzinfo=UTC))
