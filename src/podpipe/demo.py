@@ -124,7 +124,7 @@ class LocalPipeline:
         )
 
 
-def _metadata_args(path: Path) -> list[str]:
+def metadata_args(path: Path) -> list[str]:
     meta: dict[str, Any] = json.loads(path.read_text())
     args = []
     for flag, key in (("--title", "title"), ("--show", "show"), ("--number", "episode_number")):
@@ -154,7 +154,7 @@ def run_demo(out_root: Path, timeout: float = 1800.0) -> int:
         print(f"[demo] services: {', '.join(SERVICES)} (logs in {state.logs})", flush=True)
         started = time.monotonic()
         upload = pipeline.cli(
-            "upload", str(SAMPLE), "--episode", episode_id, *_metadata_args(SAMPLE_METADATA)
+            "upload", str(SAMPLE), "--episode", episode_id, *metadata_args(SAMPLE_METADATA)
         )
         print(upload.stdout.strip(), flush=True)
         print(f"[demo] waiting for {episode_id} (Whisper on the CPU takes a minute or two)...")
@@ -166,7 +166,10 @@ def run_demo(out_root: Path, timeout: float = 1800.0) -> int:
         pipeline.cli("outputs", episode_id, "--to", str(out_dir))
         time.sleep(2)  # the digest is sent right after the completion marker
         for note in pipeline.read_inbox():
-            if note.subject.lower().startswith("episode completed") or "completed" in note.subject.lower():
+            if (
+                note.subject.lower().startswith("episode completed")
+                or "completed" in note.subject.lower()
+            ):
                 print("=" * 72 + f"\n{note.subject}\n" + "=" * 72 + f"\n{note.message}\n")
         files = sorted(p.relative_to(out_dir) for p in out_dir.rglob("*") if p.is_file())
         print(f"[demo] {len(files)} files written to {out_dir}/")
