@@ -23,6 +23,7 @@ from typing import Any
 
 import boto3
 
+from podpipe.artifacts import read_stage
 from podpipe.local import (
     LOCAL_AWS_ENV,
     SERVICES,
@@ -38,6 +39,7 @@ from podpipe.local import (
 )
 from podpipe.logging import configure_logging
 from podpipe.settings import CoreSettings
+from podpipe.storage import StageRecord
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "samples" / "episode.m4a"
@@ -134,6 +136,21 @@ def metadata_args(path: Path) -> list[str]:
         if meta.get(key):
             args += [flag, ",".join(meta[key])]
     return args
+
+
+def wait_for_stage(
+    bucket: str, episode_id: str, stage: str, timeout: float, poll: float = 2.0
+) -> StageRecord | None:
+    """The stage's record once it has ended (done or failed); None if it never started."""
+    s3 = boto3.client("s3")
+    deadline = time.monotonic() + timeout
+    record = None
+    while time.monotonic() < deadline:
+        record = read_stage(s3, bucket, episode_id, stage)
+        if record is not None and record.status != "running":
+            return record
+        time.sleep(poll)
+    return record
 
 
 def run_demo(out_root: Path, timeout: float = 1800.0) -> int:
