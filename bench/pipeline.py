@@ -72,7 +72,8 @@ def main() -> dict[str, Any]:
     transcode = _span(records, ["transcode"])
     transcribe = _span(records, ["transcribe"])
     llm = _span(records, ["dispatch", *prompts])
-    assert transcode and transcribe and llm, f"missing stage records: {sorted(records)}"
+    if transcode is None or transcribe is None or llm is None:
+        raise RuntimeError(f"the episode did not finish: stage records {sorted(records)}")
     stage_seconds = {
         "transcode": transcode[1] - transcode[0],
         "transcribe": transcribe[1] - transcribe[0],
