@@ -11,6 +11,9 @@ import boto3
 import httpx
 import pytest
 from botocore.stub import Stubber
+
+from podpipe.runtime.metrics import ListMetricsSink
+from podpipe.storage import EpisodeMetadata
 from podpipe_llm.catalog import load_catalog
 from podpipe_llm.providers.base import (
     CompletionRequest,
@@ -26,10 +29,8 @@ from podpipe_llm.providers.openai_compat import OpenAICompatibleProvider
 from podpipe_llm.providers.registry import Providers
 from podpipe_llm.ratelimit import RateLimiters
 from podpipe_llm.runner import PromptRunner
-from podpipe_llm.service import build_providers
+from podpipe_llm.service import build_providers, throttle_metric
 from podpipe_llm.settings import LlmSettings, RateLimit
-
-from podpipe.storage import EpisodeMetadata
 from tests.support.scripted_llm import FakeClock, synthetic_transcript
 
 MODEL = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -282,3 +283,20 @@ def test_per_model_rate_limits_come_from_json_settings(monkeypatch: pytest.Monke
     assert settings.rate_limit("bedrock:amazon.nova-lite-v1:0").requests_per_minute == 20
     assert settings.rate_limit("amazon.nova-lite-v1:0").tokens_per_minute == 200000
     assert settings.rate_limit("bedrock:other").requests_per_minute == 2
+
+
+def test_every_throttled_call_is_counted_for_the_throttling_alarm() -> None:
+    sink = ListMetricsSink()
+    count = throttle_metric(sink)
+    count("bedrock:amazon.nova-lite-v1:0")
+    count("bedrock:amazon.nova-lite-v1:0")
+
+    assert len(sink.records) == 2
+    record = sink.records[0]
+    [directive] = record["_aws"]["CloudWatchMetrics"]
+    # The alarm in infra/terraform/alarms.tf watches podpipe/Throttled by service alone.
+    assert directive["Namespace"] == "podpipe"
+    assert directive["Dimensions"] == [["service"]]
+    assert directive["Metrics"] == [{"Name": "Throttled", "Unit": "Count"}]
+    assert record["service"] == "llm"
+    assert record["Throttled"] == 1

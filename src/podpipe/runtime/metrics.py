@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
@@ -105,3 +106,24 @@ class ListMetricsSink:
 
     def emit(self, record: Mapping[str, Any]) -> None:
         self.records.append(dict(record))
+
+
+def emf_count(
+    metric: str, dimensions: Mapping[str, str], *, value: int = 1, timestamp_ms: int | None = None
+) -> dict[str, Any]:
+    """An EMF document for one count outside the per-message record (e.g. LLM throttles,
+    which the alarm watches by ``service`` alone)."""
+    return {
+        "_aws": {
+            "Timestamp": timestamp_ms if timestamp_ms is not None else int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [list(dimensions)],
+                    "Metrics": [{"Name": metric, "Unit": "Count"}],
+                }
+            ],
+        },
+        **dimensions,
+        metric: value,
+    }

@@ -122,7 +122,9 @@ class PromptRunner:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Clock = field(default_factory=SystemClock)
     rng: random.Random = field(default_factory=random.Random)
-    on_throttle: Callable[[str, float], None] | None = None
+    # Called with the model each time the provider throttles a call (the llm service turns
+    # it into the "Throttled" CloudWatch metric its alarm watches).
+    on_throttle: Callable[[str], None] | None = None
 
     # ----------------------------------------------------------------- public
 
@@ -359,6 +361,8 @@ class PromptRunner:
                 completion = provider.complete(request)
             except ThrottledError:
                 stats.throttled += 1
+                if self.on_throttle is not None:
+                    self.on_throttle(canonical)
                 if limiter is not None:
                     limiter.settle(reserved, 0)
                     limiter.refund_request()
@@ -382,8 +386,6 @@ class PromptRunner:
             if isinstance(error, ThrottledError) and error.retry_after:
                 seconds = max(seconds, error.retry_after)
             stats.backoff_seconds += seconds
-            if self.on_throttle is not None:
-                self.on_throttle(canonical, seconds)
             log.info(
                 "model call failed, backing off",
                 model=canonical,

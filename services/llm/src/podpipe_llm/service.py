@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from podpipe.events import PromptRequested, TranscriptReady
+from podpipe.runtime.metrics import MetricsSink, StreamMetricsSink, emf_count
 from podpipe.runtime.service import Consumer, Route, Service
 from podpipe_llm.dispatcher import Dispatcher
 from podpipe_llm.providers.base import LlmProvider
@@ -59,13 +61,30 @@ def build_providers(
     )
 
 
+SERVICE_NAME = "llm"
+
+
+def throttle_metric(sink: MetricsSink) -> Callable[[str], None]:
+    """Each throttled call → one "Throttled" count (namespace podpipe, dimension service=llm)."""
+
+    def count(model: str) -> None:
+        sink.emit({**emf_count("Throttled", {"service": SERVICE_NAME}), "model": model})
+
+    return count
+
+
 def build_runner(
-    settings: LlmSettings, providers: Providers, *, clock: Clock | None = None
+    settings: LlmSettings,
+    providers: Providers,
+    *,
+    clock: Clock | None = None,
+    metrics: MetricsSink | None = None,
 ) -> PromptRunner:
     kwargs: dict[str, Any] = {}
     if clock is not None:
         kwargs["clock"] = clock
     return PromptRunner(
+        on_throttle=throttle_metric(metrics or StreamMetricsSink()),
         providers=providers,
         limiters=RateLimiters(settings.rate_limit, clock),
         context_tokens=settings.llm_context_tokens,
@@ -95,7 +114,7 @@ def build_service(
     dispatcher = Dispatcher(store, catalog, providers)
     worker = PromptWorker(store, catalog, runner)
     return Service(
-        name="llm",
+        name=SERVICE_NAME,
         consumers=[
             Consumer(queue="llm-dispatch", routes=[Route(TranscriptReady, dispatcher.handle)]),
             Consumer(
