@@ -28,6 +28,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from podpipe.documents import ClipPick, Transcript
+from podpipe.storage import EpisodeMetadata
 from podpipe_transcode.clips.captions import CaptionStyle, build_cues, to_ass
 from podpipe_transcode.clips.graph import (
     AudiogramText,
@@ -45,9 +47,6 @@ from podpipe_transcode.clips.render import EpisodeInput, RenderOptions, render_e
 from podpipe_transcode.clips.settings import ClipsSettings
 from podpipe_transcode.ffmpeg import find_ffmpeg
 from podpipe_transcode.loudness import parse_loudnorm_report
-
-from podpipe.documents import ClipPick, Transcript
-from podpipe.storage import EpisodeMetadata
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "clips.json"

@@ -28,16 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from podpipe.documents import Segment, Transcript
+from podpipe.logging import configure_logging
+from podpipe.storage import EpisodeMetadata
 from podpipe_llm.catalog import parse_prompt
 from podpipe_llm.providers.base import Completion, CompletionRequest, ThrottledError
 from podpipe_llm.providers.registry import Providers
 from podpipe_llm.ratelimit import RateLimiters
 from podpipe_llm.runner import PromptRunner, RetryPolicy
 from podpipe_llm.settings import RateLimit
-
-from podpipe.documents import Segment, Transcript
-from podpipe.logging import configure_logging
-from podpipe.storage import EpisodeMetadata
 
 # Real seconds per simulated minute: at least 2, and enough that one request interval lasts
 # >= 1/6 s of real time (compressing time amplifies OS scheduling jitter, which a real

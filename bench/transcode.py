@@ -32,6 +32,11 @@ from typing import Any
 
 import boto3
 import structlog
+
+from podpipe.events import ObjectCreated
+from podpipe.logging import configure_logging
+from podpipe.runtime.service import MessageContext
+from podpipe.storage import EpisodeMetadata
 from podpipe_transcode.backend import FfmpegBackend, TranscodeJob
 from podpipe_transcode.commands import Mp3Encoding
 from podpipe_transcode.ffmpeg import find_ffmpeg, probe, run_ffmpeg
@@ -44,11 +49,6 @@ from podpipe_transcode.loudness import (
 from podpipe_transcode.service import build_handler
 from podpipe_transcode.settings import TranscodeSettings
 from podpipe_transcode.tags import tags_for, write_tags
-
-from podpipe.events import ObjectCreated
-from podpipe.logging import configure_logging
-from podpipe.runtime.service import MessageContext
-from podpipe.storage import EpisodeMetadata
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "transcode.json"

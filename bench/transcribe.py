@@ -23,14 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import jiwer
-from podpipe_transcribe.backend import Finished, TranscriptionRequest
-from podpipe_transcribe.model import LazyWhisperModel
-from podpipe_transcribe.settings import TranscribeSettings
-from podpipe_transcribe.whisper import WhisperBackend
 
 from podpipe import pricing
 from podpipe.events import S3Location
 from podpipe.storage import EpisodeMetadata
+from podpipe_transcribe.backend import Finished, TranscriptionRequest
+from podpipe_transcribe.model import LazyWhisperModel
+from podpipe_transcribe.settings import TranscribeSettings
+from podpipe_transcribe.whisper import WhisperBackend
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "episode.m4a"

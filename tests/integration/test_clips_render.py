@@ -14,6 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
+from podpipe.documents import ClipPick, Transcript, Word
+from podpipe.storage import EpisodeMetadata
 from podpipe_transcode.clips.captions import parse_srt
 from podpipe_transcode.clips.graph import AudiogramText, VideoOptions, audiogram_args
 from podpipe_transcode.clips.media import StreamInfo, measure_loudness, probe_streams
@@ -26,9 +29,6 @@ from podpipe_transcode.clips.render import (
 )
 from podpipe_transcode.clips.settings import ClipsSettings
 from podpipe_transcode.ffmpeg import decode_duration, find_ffmpeg, run_ffmpeg
-
-from podpipe.documents import ClipPick, Transcript, Word
-from podpipe.storage import EpisodeMetadata
 
 pytestmark = pytest.mark.integration
 

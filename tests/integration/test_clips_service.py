@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from podpipe_transcode.clips import MANIFEST_NAME, ClipsSettings, clips_route
-from podpipe_transcode.clips.synthetic import synthetic_episode
 
 from podpipe.documents import ClipPick, ClipPicks
 from podpipe.events import ClipsRendered, PromptCompleted, S3Location, put_events_entry
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import EpisodeKeys, EpisodeMetadata
+from podpipe_transcode.clips import MANIFEST_NAME, ClipsSettings, clips_route
+from podpipe_transcode.clips.synthetic import synthetic_episode
 
 pytestmark = pytest.mark.integration
 

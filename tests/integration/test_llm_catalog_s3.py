@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
+
+from podpipe.runtime.errors import PermanentError
+from podpipe.runtime.service import MessageContext
 from podpipe_llm.catalog import CatalogError
 from podpipe_llm.dispatcher import Dispatcher
 from podpipe_llm.providers.extractive import ExtractiveProvider
 from podpipe_llm.providers.registry import Providers
 from podpipe_llm.store import S3CatalogSource, S3EpisodeStore
-
-from podpipe.runtime.errors import PermanentError
-from podpipe.runtime.service import MessageContext
 from tests.support.localstack import Stack
 from tests.support.scripted_llm import transcript_ready
 

@@ -12,12 +12,6 @@ import time
 from typing import Any
 
 import pytest
-from podpipe_llm.providers.extractive import ExtractiveProvider
-from podpipe_llm.providers.registry import Providers
-from podpipe_llm.ratelimit import RateLimiters
-from podpipe_llm.runner import PromptRunner
-from podpipe_llm.service import build_service
-from podpipe_llm.settings import LlmSettings, RateLimit
 from tenacity import wait_none
 from typer.testing import CliRunner
 
@@ -27,6 +21,12 @@ from podpipe.events import PromptRequested, S3Location, put_events_entry, to_env
 from podpipe.runtime import RuntimeOptions
 from podpipe.runtime.publisher import RetryPolicy
 from podpipe.storage import EpisodeKeys
+from podpipe_llm.providers.extractive import ExtractiveProvider
+from podpipe_llm.providers.registry import Providers
+from podpipe_llm.ratelimit import RateLimiters
+from podpipe_llm.runner import PromptRunner
+from podpipe_llm.service import build_service
+from podpipe_llm.settings import LlmSettings, RateLimit
 from tests.support.localstack import Stack
 from tests.support.scripted_llm import ScriptedProvider, synthetic_transcript, transcript_ready
 from tests.support.services import running_service

@@ -17,9 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-from podpipe_notify.handlers import NotifyHandlers
-from podpipe_notify.service import build_channels, build_handlers, build_service
-from podpipe_notify.settings import NotifySettings
 from pydantic import SecretStr
 
 from podpipe.artifacts import put_json, put_text, record_stage
@@ -36,6 +33,9 @@ from podpipe.events import (
 from podpipe.runtime import RuntimeOptions
 from podpipe.runtime.service import MessageContext, Service
 from podpipe.storage import EpisodeKeys
+from podpipe_notify.handlers import NotifyHandlers
+from podpipe_notify.service import build_channels, build_handlers, build_service
+from podpipe_notify.settings import NotifySettings
 from tests.support.localstack import Stack
 from tests.support.services import running_service
 

@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from podpipe_transcode.ffmpeg import run_ffmpeg
-from podpipe_transcode.service import build_service
-from podpipe_transcode.settings import TranscodeSettings
 
 from podpipe.events import AudioTranscoded, Envelope, TranscodeFailed, parse_envelope
 from podpipe.runtime import RuntimeOptions, serve
 from podpipe.storage import EpisodeKeys
+from podpipe_transcode.ffmpeg import run_ffmpeg
+from podpipe_transcode.service import build_service
+from podpipe_transcode.settings import TranscodeSettings
 from tests.support.localstack import Stack
 
 pytestmark = pytest.mark.integration

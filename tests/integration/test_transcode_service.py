@@ -17,6 +17,11 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
+from podpipe.events import AudioTranscoded, Failure, ObjectCreated, TranscodeFailed
+from podpipe.runtime.errors import PermanentError
+from podpipe.runtime.service import MessageContext
+from podpipe.storage import EpisodeKeys, EpisodeMetadata
 from podpipe_transcode.backend import (
     FfmpegBackend,
     TranscodeBackend,
@@ -30,11 +35,6 @@ from podpipe_transcode.service import build_handler
 from podpipe_transcode.settings import TranscodeSettings
 from podpipe_transcode.store import S3ObjectStore
 from podpipe_transcode.tags import read_tags
-
-from podpipe.events import AudioTranscoded, Failure, ObjectCreated, TranscodeFailed
-from podpipe.runtime.errors import PermanentError
-from podpipe.runtime.service import MessageContext
-from podpipe.storage import EpisodeKeys, EpisodeMetadata
 from tests.support.localstack import Stack
 
 pytestmark = pytest.mark.integration

@@ -24,13 +24,6 @@ import boto3
 import jiwer
 import pysubs2
 import pytest
-from podpipe_transcribe.audio import find_ffmpeg
-from podpipe_transcribe.backend import Finished, Started, TranscriptionRequest
-from podpipe_transcribe.handler import TranscribeHandler
-from podpipe_transcribe.model import LazyWhisperModel
-from podpipe_transcribe.service import build_handler, build_service
-from podpipe_transcribe.settings import TranscribeSettings
-from podpipe_transcribe.whisper import WhisperBackend
 
 from podpipe.documents import Transcript
 from podpipe.events import (
@@ -47,6 +40,13 @@ from podpipe.runtime import RuntimeOptions, serve
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import EpisodeKeys, StageRecord
+from podpipe_transcribe.audio import find_ffmpeg
+from podpipe_transcribe.backend import Finished, Started, TranscriptionRequest
+from podpipe_transcribe.handler import TranscribeHandler
+from podpipe_transcribe.model import LazyWhisperModel
+from podpipe_transcribe.service import build_handler, build_service
+from podpipe_transcribe.settings import TranscribeSettings
+from podpipe_transcribe.whisper import WhisperBackend
 from tests.support.localstack import Stack, make_settings
 
 pytestmark = pytest.mark.integration

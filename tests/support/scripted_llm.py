@@ -16,6 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from podpipe.documents import Segment, Transcript
+from podpipe.events import S3Location
+from podpipe.storage import EpisodeMetadata, StageRecord
 from podpipe_llm.catalog import Catalog, load_catalog
 from podpipe_llm.providers.base import (
     Completion,
@@ -27,10 +30,6 @@ from podpipe_llm.providers.base import (
     estimate_tokens,
 )
 from podpipe_llm.providers.extractive import ExtractiveProvider
-
-from podpipe.documents import Segment, Transcript
-from podpipe.events import S3Location
-from podpipe.storage import EpisodeMetadata, StageRecord
 
 
 class FakeClock:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pysubs2
+
+from podpipe.documents import Word
 from podpipe_transcode.clips.captions import (
     CaptionStyle,
     CueRules,
@@ -14,8 +16,6 @@ from podpipe_transcode.clips.captions import (
     to_srt,
 )
 from podpipe_transcode.clips.synthetic import synthetic_transcript
-
-from podpipe.documents import Word
 
 WORDS = synthetic_transcript("ep", 120.0).words
 

@@ -10,6 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from podpipe.documents import ClipPick, ClipPicks
+from podpipe.events import ClipsFailed, ClipsRendered, Failure, PromptCompleted, S3Location
+from podpipe.runtime.errors import PermanentError, RetryableError
+from podpipe.runtime.service import MessageContext
+from podpipe.storage import EpisodeKeys, EpisodeMetadata
 from podpipe_transcode.clips.handler import MANIFEST_NAME, ClipsConfig, ClipsHandler
 from podpipe_transcode.clips.picks import plan_clips, plan_trailer, speech_words
 from podpipe_transcode.clips.render import (
@@ -21,12 +27,6 @@ from podpipe_transcode.clips.render import (
 )
 from podpipe_transcode.clips.synthetic import synthetic_transcript
 from podpipe_transcode.loudness import LoudnessMeasurement
-
-from podpipe.documents import ClipPick, ClipPicks
-from podpipe.events import ClipsFailed, ClipsRendered, Failure, PromptCompleted, S3Location
-from podpipe.runtime.errors import PermanentError, RetryableError
-from podpipe.runtime.service import MessageContext
-from podpipe.storage import EpisodeKeys, EpisodeMetadata
 
 EPISODE = "ep-1"
 KEYS = EpisodeKeys(EPISODE)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
+
+from podpipe.documents import ClipPick, Word
 from podpipe_transcode.clips.picks import (
     ClipRules,
     PlannedClip,
@@ -14,8 +16,6 @@ from podpipe_transcode.clips.picks import (
     speech_words,
 )
 from podpipe_transcode.clips.synthetic import synthetic_transcript
-
-from podpipe.documents import ClipPick, Word
 
 DURATION = 300.0
 WORDS = speech_words(synthetic_transcript("ep", DURATION).words)

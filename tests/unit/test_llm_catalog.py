@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from podpipe_llm.catalog import (
     CatalogError,
     build_catalog,
@@ -12,7 +13,6 @@ from podpipe_llm.catalog import (
     read_directory,
     render,
 )
-
 from tests.support.scripted_llm import synthetic_transcript
 
 SHIPPED = {

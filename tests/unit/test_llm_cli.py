@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from podpipe_llm.cli import prompts_app
 from typer.testing import CliRunner
 
+from podpipe_llm.cli import prompts_app
 from tests.support.scripted_llm import synthetic_transcript
 
 NO_LLM = {"PODPIPE_LLM_MODEL": "", "PODPIPE_LLM_OPENAI_BASE_URL": "", "PODPIPE_LLM_PROVIDER": ""}

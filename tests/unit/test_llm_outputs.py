@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from podpipe_llm import extract
-from podpipe_llm.schemas import OutputValidationError, validate_json_output
 
 from podpipe.documents import ClipPicks, Transcript
+from podpipe_llm import extract
+from podpipe_llm.schemas import OutputValidationError, validate_json_output
 from tests.support.scripted_llm import Harness, synthetic_transcript
 
 TRANSCRIPT = synthetic_transcript("ep-1", 1800)  # segments start every 15 s

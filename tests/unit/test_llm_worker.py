@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from podpipe_llm.ratelimit import RateLimiter
-from podpipe_llm.settings import RateLimit
-from podpipe_llm.worker import DependencyNotReadyError
 
 from podpipe.events import PromptCompleted, PromptRequested, PromptsDispatched
 from podpipe.runtime.errors import PermanentError, RetryableError
 from podpipe.runtime.service import MessageContext
+from podpipe_llm.ratelimit import RateLimiter
+from podpipe_llm.settings import RateLimit
+from podpipe_llm.worker import DependencyNotReadyError
 from tests.support.scripted_llm import FakeClock, Harness, ScriptedProvider
 
 ALL = {

@@ -14,6 +14,9 @@ import httpx
 import pytest
 import structlog
 from botocore.stub import Stubber
+from pydantic import SecretStr
+
+from podpipe.logging import configure_logging
 from podpipe_notify.channels import (
     ChannelError,
     Fanout,
@@ -26,9 +29,6 @@ from podpipe_notify.channels import (
 )
 from podpipe_notify.messages import Notification, Section
 from podpipe_notify.settings import NotifySettings
-from pydantic import SecretStr
-
-from podpipe.logging import configure_logging
 
 SECRET_URL = "https://hooks.slack.com/services/T000/B000/sup3rs3cr3tt0k3n"
 FAST = RetryPolicy(attempts=3, max_wait_seconds=0, initial_wait_seconds=0)

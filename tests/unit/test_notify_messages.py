@@ -6,17 +6,6 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from podpipe_notify import messages
-from podpipe_notify.messages import (
-    SLACK_SECTION_MAX,
-    Link,
-    Notification,
-    Section,
-    email_body,
-    email_subject,
-    slack_escape,
-    slack_payload,
-)
 
 from podpipe.events import (
     AudioTranscoded,
@@ -30,6 +19,17 @@ from podpipe.events import (
     S3Location,
     StageTiming,
     TranscodeFailed,
+)
+from podpipe_notify import messages
+from podpipe_notify.messages import (
+    SLACK_SECTION_MAX,
+    Link,
+    Notification,
+    Section,
+    email_body,
+    email_subject,
+    slack_escape,
+    slack_payload,
 )
 
 EP = "2026-11-27-ep42"

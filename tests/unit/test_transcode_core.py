@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+
+from podpipe.storage import EpisodeMetadata
 from podpipe_transcode.core import (
     BadInputError,
     ObjectHead,
@@ -15,8 +17,6 @@ from podpipe_transcode.core import (
     unreadable_reason,
 )
 from podpipe_transcode.ffmpeg import AudioStreamInfo, MediaInfo
-
-from podpipe.storage import EpisodeMetadata
 from tests.unit.test_transcode_handler import make_audio_info
 
 AAC = AudioStreamInfo(codec="aac", sample_rate=44100, channels=2, channel_layout="stereo")

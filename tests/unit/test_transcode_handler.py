@@ -10,12 +10,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from podpipe_transcode.backend import TranscodeJob, TranscodeResult
-from podpipe_transcode.commands import Mp3Encoding
-from podpipe_transcode.core import AudioInfo, BadInputError, MeasuredLoudness, ObjectHead
-from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
-from podpipe_transcode.loudness import LoudnessMeasurement, LoudnessReading, LoudnessTargets
-from podpipe_transcode.tags import read_tags
 
 from podpipe.events import (
     AudioTranscoded,
@@ -27,6 +21,12 @@ from podpipe.events import (
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import EpisodeKeys, StageRecord
+from podpipe_transcode.backend import TranscodeJob, TranscodeResult
+from podpipe_transcode.commands import Mp3Encoding
+from podpipe_transcode.core import AudioInfo, BadInputError, MeasuredLoudness, ObjectHead
+from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
+from podpipe_transcode.loudness import LoudnessMeasurement, LoudnessReading, LoudnessTargets
+from podpipe_transcode.tags import read_tags
 
 BUCKET = "media"
 

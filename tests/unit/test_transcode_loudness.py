@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from podpipe_transcode.loudness import (
     LoudnessMeasurement,
     LoudnessReading,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from podpipe_transcode.tags import Id3Tags, read_tags, tags_for, write_tags
-
 from podpipe.storage import EpisodeMetadata
+from podpipe_transcode.tags import Id3Tags, read_tags, tags_for, write_tags
 
 METADATA = EpisodeMetadata(
     title="Ep. 42 — Café talk",

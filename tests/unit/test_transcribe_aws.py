@@ -13,15 +13,6 @@ import boto3
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
-from podpipe_transcribe.aws import (
-    AwsTranscribeBackend,
-    episode_id_from_job_name,
-    job_name_for,
-    parse_transcript,
-    raw_output_key,
-)
-from podpipe_transcribe.handler import TranscribeConfig, TranscribeHandler
-from podpipe_transcribe.store import SELF_CHECK_STATUS
 
 from podpipe.documents import Transcript
 from podpipe.events import (
@@ -35,6 +26,15 @@ from podpipe.events import (
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import EpisodeKeys, EpisodeMetadata
+from podpipe_transcribe.aws import (
+    AwsTranscribeBackend,
+    episode_id_from_job_name,
+    job_name_for,
+    parse_transcript,
+    raw_output_key,
+)
+from podpipe_transcribe.handler import TranscribeConfig, TranscribeHandler
+from podpipe_transcribe.store import SELF_CHECK_STATUS
 from tests.unit.transcribe_fakes import BUCKET, FakeChecks, FakeStore
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "transcribe_aws_output.json"

@@ -7,11 +7,11 @@ import random
 
 import pysubs2
 import pytest
-from podpipe_transcribe import core
-from podpipe_transcribe.core import RawSegment, RawTranscript, RawWord
 
 from podpipe.documents import Segment, Transcript, Word
 from podpipe.storage import EpisodeMetadata
+from podpipe_transcribe import core
+from podpipe_transcribe.core import RawSegment, RawTranscript, RawWord
 
 HOST_AND_GUEST = EpisodeMetadata(hosts=["Maya Patel"], guests=["Tom Becker"])
 

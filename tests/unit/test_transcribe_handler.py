@@ -6,9 +6,6 @@ import json
 
 import pytest
 from botocore.exceptions import ClientError
-from podpipe_transcribe.audio import BadAudioError
-from podpipe_transcribe.backend import NoSpeechError
-from podpipe_transcribe.handler import TranscribeHandler
 
 from podpipe.documents import Transcript
 from podpipe.events import (
@@ -21,6 +18,9 @@ from podpipe.events import (
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import EpisodeKeys, EpisodeMetadata
+from podpipe_transcribe.audio import BadAudioError
+from podpipe_transcribe.backend import NoSpeechError
+from podpipe_transcribe.handler import TranscribeHandler
 from tests.unit.transcribe_fakes import BUCKET, FakeChecks, FakeStore, FakeSyncBackend
 
 CTX = MessageContext(message_id="m1", queue="transcribe", receive_count=1, max_receive_count=3)

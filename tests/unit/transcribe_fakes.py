@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
-from podpipe_transcribe.backend import Finished, Started, TranscriptionRequest
-from podpipe_transcribe.core import RawSegment, RawTranscript, RawWord
-from podpipe_transcribe.store import ObjectHead
 
 from podpipe.events import S3Location
 from podpipe.storage import EpisodeMetadata, StageRecord
+from podpipe_transcribe.backend import Finished, Started, TranscriptionRequest
+from podpipe_transcribe.core import RawSegment, RawTranscript, RawWord
+from podpipe_transcribe.store import ObjectHead
 
 BUCKET = "media"
 
