@@ -33,7 +33,7 @@ resource "aws_cloudwatch_event_rule" "topology" {
   name           = "${var.name_prefix}-${each.key}"
   description    = "podpipe topology rule ${each.key} -> ${each.value.target}"
   event_bus_name = contains(local.topology.default_bus_rules, each.key) ? "default" : aws_cloudwatch_event_bus.podpipe.name
-  event_pattern  = replace(jsonencode(each.value.pattern), "$${bucket}", local.bucket_name)
+  event_pattern  = replace(replace(jsonencode(each.value.pattern), "$${bucket}", local.bucket_name), "$${prefix}", var.name_prefix)
 }
 
 resource "aws_cloudwatch_event_target" "topology" {

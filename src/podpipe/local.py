@@ -187,7 +187,7 @@ def bootstrap(
         arn = clients.events.put_rule(
             Name=name,
             EventBusName=bus,
-            EventPattern=topology.rule_pattern(rule, settings.bucket),
+            EventPattern=topology.rule_pattern(rule, settings.bucket, prefix),
             State="ENABLED",
         )["RuleArn"]
         clients.events.put_targets(

@@ -65,9 +65,10 @@ class Topology(BaseModel):
         except KeyError:
             raise KeyError(f"no queue {name!r} in topology; known: {sorted(self.queues)}") from None
 
-    def rule_pattern(self, rule: str, bucket_name: str) -> str:
-        """The rule's event pattern as JSON, with ${bucket} filled in."""
-        return json.dumps(self.rules[rule].pattern).replace("${bucket}", bucket_name)
+    def rule_pattern(self, rule: str, bucket_name: str, prefix: str) -> str:
+        """The rule's event pattern as JSON, with ${bucket} and ${prefix} filled in."""
+        pattern = json.dumps(self.rules[rule].pattern)
+        return pattern.replace("${bucket}", bucket_name).replace("${prefix}", prefix)
 
     def is_default_bus_rule(self, rule: str) -> bool:
         return rule in self.default_bus_rules

@@ -43,3 +43,23 @@ def test_bootstrap_is_idempotent_and_wires_dlqs(stack: Stack) -> None:
     assert redrive["deadLetterTargetArn"].endswith(f"{stack.settings.name_prefix}-llm-dlq")
     assert int(redrive["maxReceiveCount"]) == 4
     assert set(stack.created.topic_arns) == {"notifications", "alerts"}
+
+
+def test_only_podpipes_own_transcribe_jobs_reach_the_transcribe_queue(stack: Stack) -> None:
+    def job_event(name: str) -> dict[str, str]:
+        return {
+            "Source": "aws.transcribe",
+            "DetailType": "Transcribe Job State Change",
+            "Detail": json.dumps(
+                {"TranscriptionJobName": name, "TranscriptionJobStatus": "COMPLETED"}
+            ),
+            "EventBusName": "default",
+        }
+
+    prefix = stack.settings.name_prefix
+    stack.events.put_events(
+        Entries=[job_event("someone-elses-job"), job_event(f"{prefix}-ep1--abc123")]
+    )
+
+    received = stack.drain_events("transcribe", expect=2, timeout=10)
+    assert [e.detail.transcription_job_name for e in received] == [f"{prefix}-ep1--abc123"]  # type: ignore[attr-defined]

@@ -147,7 +147,9 @@ def test_rules_and_targets_come_from_the_topology_and_target_existing_queues() -
     assert '"default"' in rule.text("event_bus_name")
     pattern = rule.text("event_pattern")
     assert "jsonencode(each.value.pattern)" in pattern
+    # Every placeholder topology.yaml uses is filled in, as podpipe.topology.rule_pattern does.
     assert "$${bucket}" in pattern
+    assert "$${prefix}" in pattern
     assert target.text("arn") == "${module.queue[each.value.target].queue_arn}"
     # No other rule or target is declared by hand.
     assert set(ROOT.resources_of("aws_cloudwatch_event_rule")) == {"topology"}
@@ -156,7 +158,9 @@ def test_rules_and_targets_come_from_the_topology_and_target_existing_queues() -
     topology = load_topology_yaml()
     for name, spec in topology["rules"].items():
         assert spec["target"] in topology["queues"], f"rule {name} targets a missing queue"
-        rendered = json.dumps(spec["pattern"]).replace("${bucket}", "my-bucket")
+        rendered = (
+            json.dumps(spec["pattern"]).replace("${bucket}", "my-bucket").replace("${prefix}", "pp")
+        )
         assert "${" not in rendered
         sources = json.loads(rendered)["source"]
         on_default_bus = name in topology["default_bus_rules"]
