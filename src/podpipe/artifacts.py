@@ -11,14 +11,24 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from botocore.exceptions import ClientError
 
-from podpipe.storage import EpisodeKeys, StageRecord
+from podpipe.storage import (
+    UPLOADS_PREFIX,
+    EpisodeKeys,
+    EpisodeMetadata,
+    StageRecord,
+    is_audio_upload,
+    resolve_episode_metadata,
+    sidecar_key,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+log = structlog.get_logger()
 
 
 def is_missing(error: ClientError) -> bool:
@@ -124,3 +134,36 @@ def record_stage(
 def read_stage(s3: S3Client, bucket: str, episode_id: str, stage: str) -> StageRecord | None:
     raw = get_json_or_none(s3, bucket, EpisodeKeys(episode_id).stage_record(stage))
     return None if raw is None else StageRecord.model_validate(raw)
+
+
+def upload_object_metadata(s3: S3Client, bucket: str, episode_id: str) -> dict[str, str]:
+    """The ``x-amz-meta-*`` of the episode's audio upload (empty when there is none)."""
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{UPLOADS_PREFIX}{episode_id}.")
+    for item in listed.get("Contents", []):
+        if is_audio_upload(item["Key"]):
+            head = head_or_none(s3, bucket, item["Key"])
+            return dict(head.get("Metadata", {})) if head else {}
+    return {}
+
+
+def read_episode_metadata(
+    s3: S3Client,
+    bucket: str,
+    episode_id: str,
+    *,
+    object_metadata: dict[str, str] | None = None,
+) -> EpisodeMetadata:
+    """The episode's metadata as every stage sees it (see storage.resolve_episode_metadata).
+
+    ``object_metadata``: the upload's metadata when the caller already has its HEAD.
+    """
+    if object_metadata is None:
+        object_metadata = upload_object_metadata(s3, bucket, episode_id)
+    try:
+        sidecar = get_json_or_none(s3, bucket, sidecar_key(episode_id))
+    except ValueError:  # not JSON at all
+        sidecar = "unreadable"
+    metadata, problems = resolve_episode_metadata(object_metadata, sidecar)
+    for problem in problems:
+        log.warning("episode metadata problem", episode_id=episode_id, problem=problem)
+    return metadata

@@ -4,8 +4,9 @@ Uploads land under ``uploads/``; the episode id is derived from the upload key
 deterministically (``uploads/2026-11-27-ep42.m4a`` → ``2026-11-27-ep42``) and validated, so a
 hostile key can never address anything outside ``episodes/<id>/``. Every artifact of an
 episode lives under ``episodes/<id>/``; its metadata travels as a sidecar JSON
-(``uploads/<id>.json`` next to the audio, copied to ``episodes/<id>/episode.json``) or as S3
-object metadata (``x-amz-meta-podpipe-*``) on the upload itself.
+(``uploads/<id>.json`` next to the audio) and/or as S3 object metadata
+(``x-amz-meta-podpipe-*``) on the upload itself; :func:`resolve_episode_metadata` combines
+the two the same way for every service.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 UPLOADS_PREFIX = "uploads/"
 EPISODES_PREFIX = "episodes/"
@@ -125,6 +127,32 @@ class EpisodeMetadata(BaseModel):
         return [*self.hosts, *self.guests]
 
 
+def resolve_episode_metadata(
+    object_metadata: Mapping[str, str] | None, sidecar: Any
+) -> tuple[EpisodeMetadata, list[str]]:
+    """What the host said about an episode: the upload's ``x-amz-meta-podpipe-*`` metadata,
+    overridden field by field by the sidecar ``uploads/<id>.json`` (parsed JSON or None).
+
+    Unreadable parts are skipped and named in the returned problems: titles and names are
+    nice to have, and no stage refuses to publish an episode over them.
+    """
+    problems: list[str] = []
+    try:
+        from_object = EpisodeMetadata.from_s3_metadata(dict(object_metadata or {}))
+    except ValidationError as exc:
+        problems.append(f"upload metadata ignored: {exc.errors()[0]['msg']}")
+        from_object = EpisodeMetadata()
+    if sidecar is None:
+        return from_object, problems
+    try:
+        from_sidecar = EpisodeMetadata.model_validate(sidecar)
+    except ValidationError as exc:
+        problems.append(f"sidecar ignored: {exc.errors()[0]['msg']}")
+        return from_object, problems
+    merged = from_object.model_copy(update=from_sidecar.model_dump(exclude_unset=True))
+    return merged, problems
+
+
 @dataclass(frozen=True)
 class EpisodeKeys:
     """Every S3 key of one episode, in one place."""
@@ -140,10 +168,6 @@ class EpisodeKeys:
 
     def _k(self, name: str) -> str:
         return self.root + name
-
-    @property
-    def metadata(self) -> str:
-        return self._k("episode.json")
 
     @property
     def audio(self) -> str:

@@ -13,7 +13,7 @@ import pytest
 from podpipe.documents import ClipPick, ClipPicks
 from podpipe.events import ClipsRendered, PromptCompleted, S3Location, put_events_entry
 from podpipe.runtime.service import MessageContext
-from podpipe.storage import EpisodeKeys, EpisodeMetadata
+from podpipe.storage import EpisodeKeys, EpisodeMetadata, sidecar_key
 from podpipe_transcode.clips import MANIFEST_NAME, ClipsSettings, clips_route
 from podpipe_transcode.clips.synthetic import synthetic_episode
 
@@ -65,9 +65,13 @@ def test_clip_picks_become_clips_in_s3_once_per_picks_version(stack: Any, tmp_pa
     )
     stack.s3.put_object(
         Bucket=bucket,
-        Key=KEYS.metadata,
+        Key=sidecar_key(EPISODE),
         Body=EpisodeMetadata(title="Synthetic", show="Test Show").model_dump_json().encode(),
     )
+    # The sidecar is an upload too: its "Object Created" reaches the transcode queue (where
+    # transcode skips it); take it off so the queue holds only what this test sends.
+    (sidecar_event,) = stack.drain_events("transcode", expect=1, timeout=30)
+    assert sidecar_event.detail_type == "Object Created"
     put_picks(stack.s3, bucket, (5, 40), (60, 95), (100, 130))
 
     settings = ClipsSettings(

@@ -20,7 +20,7 @@ from podpipe.cli.main import app
 from podpipe.events import PromptRequested, S3Location, put_events_entry, to_envelope
 from podpipe.runtime import RuntimeOptions
 from podpipe.runtime.publisher import RetryPolicy
-from podpipe.storage import EpisodeKeys
+from podpipe.storage import EpisodeKeys, sidecar_key
 from podpipe_llm.providers.extractive import ExtractiveProvider
 from podpipe_llm.providers.registry import Providers
 from podpipe_llm.ratelimit import RateLimiters
@@ -80,9 +80,13 @@ def put_episode(stack: Stack) -> None:
     )
     stack.s3.put_object(
         Bucket=stack.bucket,
-        Key=keys.metadata,
+        Key=sidecar_key(EPISODE),
         Body=json.dumps({"title": "Replays", "show": "Pod Talk", "hosts": ["Alice"]}),
     )
+    # The sidecar is an upload too: its "Object Created" reaches both media queues (where the
+    # services skip it); take it off so later checks see only what the replay causes.
+    for queue in ("transcode", "transcribe"):
+        assert len(stack.drain(stack.queue_url(queue), expect=1, timeout=30)) == 1
 
 
 def outputs_done(stack: Stack) -> set[str]:

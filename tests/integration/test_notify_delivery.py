@@ -32,7 +32,7 @@ from podpipe.events import (
 )
 from podpipe.runtime import RuntimeOptions
 from podpipe.runtime.service import MessageContext, Service
-from podpipe.storage import EpisodeKeys
+from podpipe.storage import EpisodeKeys, sidecar_key
 from podpipe_notify.handlers import NotifyHandlers
 from podpipe_notify.service import build_channels, build_handlers, build_service
 from podpipe_notify.settings import NotifySettings
@@ -177,7 +177,7 @@ def prepare_episode(
     s3, bucket = stack.s3, stack.bucket
     now = time.time()
     put_json(
-        s3, bucket, KEYS.metadata, {"title": "Pilot", "show": "The Show", "episode_number": 42}
+        s3, bucket, sidecar_key(EP), {"title": "Pilot", "show": "The Show", "episode_number": 42}
     )
     put_text(s3, bucket, KEYS.audio, "mp3 bytes")
     record_stage(s3, bucket, EP, "transcode", "done", started_at=now - 60)

@@ -15,7 +15,7 @@ from podpipe.documents import ClipPick, ClipPicks
 from podpipe.events import ClipsFailed, ClipsRendered, Failure, PromptCompleted, S3Location
 from podpipe.runtime.errors import PermanentError, RetryableError
 from podpipe.runtime.service import MessageContext
-from podpipe.storage import EpisodeKeys, EpisodeMetadata
+from podpipe.storage import EpisodeKeys, EpisodeMetadata, sidecar_key
 from podpipe_transcode.clips.handler import MANIFEST_NAME, ClipsConfig, ClipsHandler
 from podpipe_transcode.clips.picks import plan_clips, plan_trailer, speech_words
 from podpipe_transcode.clips.render import (
@@ -167,7 +167,7 @@ def store() -> MemoryStore:
     memory.objects[KEYS.transcript_json] = (
         synthetic_transcript(EPISODE, 300.0).model_dump_json().encode()
     )
-    memory.objects[KEYS.metadata] = (
+    memory.objects[sidecar_key(EPISODE)] = (
         EpisodeMetadata(title="The one about clips", show="Pod Show").model_dump_json().encode()
     )
     memory.objects[KEYS.prompt_output("clip-picks", "json")] = picks(
@@ -283,7 +283,7 @@ def test_a_failure_becomes_clips_failed(store: MemoryStore, renderer: FakeRender
 
 
 def test_cover_art_and_show_name_fallback(store: MemoryStore, renderer: FakeRenderer) -> None:
-    store.objects[KEYS.metadata] = EpisodeMetadata(title="T").model_dump_json().encode()
+    store.objects[sidecar_key(EPISODE)] = EpisodeMetadata(title="T").model_dump_json().encode()
     store.objects["show/cover.png"] = b"png"
     handler_for(store, renderer, cover_art_key="show/cover.png", show_name="Fallback").handle(
         completed(), CTX

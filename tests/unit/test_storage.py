@@ -10,6 +10,7 @@ from podpipe.storage import (
     InvalidEpisodeKeyError,
     episode_id_from_upload_key,
     is_audio_upload,
+    resolve_episode_metadata,
     slugify_episode_id,
 )
 
@@ -94,3 +95,27 @@ def test_metadata_round_trips_through_s3_object_metadata() -> None:
     assert all(v.isascii() for v in headers.values())  # S3 user metadata must be ASCII
     assert EpisodeMetadata.from_s3_metadata(headers) == meta
     assert meta.people == ["Ana", "Ben"]
+
+
+def test_sidecar_fields_win_over_upload_metadata_only_where_set() -> None:
+    upload = EpisodeMetadata(title="From S3", show="Show", year=2025).to_s3_metadata()
+    merged, problems = resolve_episode_metadata(
+        upload, {"title": "From sidecar", "hosts": "Ana, Ben"}
+    )
+    assert merged.title == "From sidecar"
+    assert merged.hosts == ["Ana", "Ben"]
+    assert (merged.show, merged.year) == ("Show", 2025)
+    assert problems == []
+    assert resolve_episode_metadata(upload, None)[0].title == "From S3"
+
+
+def test_broken_metadata_is_skipped_with_a_reason_not_fatal() -> None:
+    upload = EpisodeMetadata(title="From S3").to_s3_metadata()
+    merged, problems = resolve_episode_metadata(upload, {"episode_number": "not a number"})
+    assert merged.title == "From S3"
+    assert problems
+    assert "sidecar ignored" in problems[0]
+    merged, problems = resolve_episode_metadata({"podpipe-episode_number": "-3"}, None)
+    assert merged == EpisodeMetadata()
+    assert problems
+    assert "upload metadata ignored" in problems[0]

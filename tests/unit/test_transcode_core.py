@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from podpipe.storage import EpisodeMetadata
 from podpipe_transcode.core import (
     BadInputError,
     ObjectHead,
@@ -12,7 +11,6 @@ from podpipe_transcode.core import (
     check_source,
     format_duration,
     looks_like_text,
-    merge_metadata,
     reusable,
     unreadable_reason,
 )
@@ -90,13 +88,3 @@ def test_reuse_needs_the_same_source_and_an_untouched_mp3() -> None:
     assert not reusable(info, '"abc"', None)  # the MP3 was deleted
     assert not reusable(info, '"abc"', ObjectHead(size=10, etag='"other"', metadata={}))
     assert not reusable(None, '"abc"', mp3)
-
-
-def test_sidecar_fields_win_over_object_metadata_only_where_set() -> None:
-    from_object = EpisodeMetadata(title="From S3", show="Show", year=2025)
-    sidecar = EpisodeMetadata.model_validate({"title": "From sidecar", "hosts": "Ana, Ben"})
-    merged = merge_metadata(from_object, sidecar)
-    assert merged.title == "From sidecar"
-    assert merged.hosts == ["Ana", "Ben"]
-    assert (merged.show, merged.year) == ("Show", 2025)
-    assert merge_metadata(from_object, None) == from_object

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from podpipe import artifacts
 from podpipe.documents import Transcript
 from podpipe.events import S3Location
-from podpipe.storage import EpisodeKeys, EpisodeMetadata, StageRecord, sidecar_key
+from podpipe.storage import EpisodeKeys, EpisodeMetadata, StageRecord
 from podpipe_llm.catalog import Catalog, load_catalog
 
 if TYPE_CHECKING:
@@ -58,12 +58,7 @@ class S3EpisodeStore:
         return None if raw is None else Transcript.model_validate(raw)
 
     def read_metadata(self, episode_id: str) -> EpisodeMetadata:
-        for key in (EpisodeKeys(episode_id).metadata, sidecar_key(episode_id)):
-            raw = artifacts.get_json_or_none(self._s3, self.bucket, key)
-            if isinstance(raw, dict):
-                fields = {k: v for k, v in raw.items() if k in EpisodeMetadata.model_fields}
-                return EpisodeMetadata.model_validate(fields)
-        return EpisodeMetadata()
+        return artifacts.read_episode_metadata(self._s3, self.bucket, episode_id)
 
     def read_output(self, episode_id: str, prompt_id: str, extension: str) -> str | None:
         raw = artifacts.get_bytes_or_none(

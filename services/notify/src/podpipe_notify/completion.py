@@ -117,7 +117,7 @@ def is_deliverable(keys: EpisodeKeys, key: str) -> bool:
     return not (
         name.startswith(("stages/", "prompts/"))
         or name.endswith(".meta.json")
-        or key in {keys.completed_marker, keys.audio_info, keys.metadata}
+        or key in {keys.completed_marker, keys.audio_info}
     )
 
 

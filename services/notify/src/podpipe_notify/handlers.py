@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from podpipe.artifacts import get_bytes_or_none, get_json_or_none, presign
+from podpipe.artifacts import get_bytes_or_none, presign, read_episode_metadata
 from podpipe.events import (
     AudioTranscoded,
     ClipsFailed,
@@ -31,7 +31,7 @@ from podpipe.events import (
 )
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import Consumer, MessageContext, Route, Service
-from podpipe.storage import EpisodeKeys, EpisodeMetadata, StageRecord
+from podpipe.storage import StageRecord
 from podpipe_notify import messages
 from podpipe_notify.channels import Fanout, NotificationDeliveryError
 from podpipe_notify.completion import CompletionTracker
@@ -161,13 +161,7 @@ class NotifyHandlers:
         return []
 
     def _episode_title(self, episode_id: str) -> str:
-        raw = get_json_or_none(self._s3, self._bucket, EpisodeKeys(episode_id).metadata)
-        if not isinstance(raw, dict):
-            return ""
-        try:
-            meta = EpisodeMetadata.model_validate(raw)
-        except ValueError:
-            return ""
+        meta = read_episode_metadata(self._s3, self._bucket, episode_id)
         parts = [
             p
             for p in (

@@ -12,7 +12,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from podpipe.events import AudioTranscoded, S3Location
-from podpipe.storage import EpisodeMetadata
 from podpipe_transcode.ffmpeg import MediaInfo
 
 TRUNCATION_TOLERANCE_SECONDS = 1.0
@@ -224,12 +223,3 @@ def audio_transcoded(info: AudioInfo, url: str, expires_at: datetime) -> AudioTr
         presigned_url_expires_at=expires_at,
         elapsed_seconds=round(info.elapsed_seconds, 3),
     )
-
-
-def merge_metadata(
-    from_object: EpisodeMetadata, sidecar: EpisodeMetadata | None
-) -> EpisodeMetadata:
-    """Sidecar fields win over object metadata, field by field (only those actually set)."""
-    if sidecar is None:
-        return from_object
-    return from_object.model_copy(update=sidecar.model_dump(exclude_unset=True))

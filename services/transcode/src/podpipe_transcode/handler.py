@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
-from pydantic import ValidationError
 
 from podpipe.events import Event, Failure, ObjectCreated, S3Location, TranscodeFailed
 from podpipe.runtime.errors import PermanentError
@@ -26,6 +25,7 @@ from podpipe.storage import (
     InvalidEpisodeKeyError,
     episode_id_from_upload_key,
     is_audio_upload,
+    resolve_episode_metadata,
     sidecar_key,
 )
 from podpipe_transcode.backend import TranscodeBackend, TranscodeJob, TranscodeResult
@@ -37,7 +37,6 @@ from podpipe_transcode.core import (
     ObjectHead,
     audio_transcoded,
     empty_upload_reason,
-    merge_metadata,
     normalize_etag,
     parse_audio_info,
     reusable,
@@ -166,20 +165,12 @@ class TranscodeHandler:
 
     def _metadata(self, bucket: str, episode_id: str, head: ObjectHead) -> EpisodeMetadata:
         """x-amz-meta-podpipe-* on the upload, overridden by the sidecar uploads/<id>.json."""
-        try:
-            from_object = EpisodeMetadata.from_s3_metadata(head.metadata)
-        except ValidationError as exc:
-            log.warning("transcode.bad_object_metadata", error=str(exc))
-            from_object = EpisodeMetadata()
-        raw = self.store.get_json(bucket, sidecar_key(episode_id))
-        sidecar: EpisodeMetadata | None = None
-        if raw is not None:
-            try:
-                sidecar = EpisodeMetadata.model_validate(raw)
-            except ValidationError as exc:
-                # Wrong tags are fixable later; refusing to publish the audio is not.
-                log.warning("transcode.bad_sidecar", key=sidecar_key(episode_id), error=str(exc))
-        return merge_metadata(from_object, sidecar)
+        sidecar = self.store.get_json(bucket, sidecar_key(episode_id))
+        metadata, problems = resolve_episode_metadata(head.metadata, sidecar)
+        for problem in problems:
+            # Wrong tags are fixable later; refusing to publish the audio is not.
+            log.warning("transcode.bad_metadata", problem=problem)
+        return metadata
 
     def _convert(
         self, episode_id: str, source: S3Location, head: ObjectHead, metadata: EpisodeMetadata

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
-from pydantic import ValidationError
 
 from podpipe import artifacts
 from podpipe.events import S3Location, TranscribeJobStateChanged, to_envelope
-from podpipe.storage import EpisodeMetadata, StageRecord, sidecar_key
+from podpipe.storage import EpisodeMetadata, StageRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -81,20 +80,11 @@ class S3EpisodeStore:
         self.s3.download_file(location.bucket, location.key, str(path))
 
     def episode_metadata(self, episode_id: str, head: ObjectHead | None) -> EpisodeMetadata:
-        """The sidecar ``uploads/<id>.json`` if there is a valid one, else the upload's
-        ``x-amz-meta-podpipe-*`` metadata; a broken sidecar is logged, not fatal (names are
-        nice to have, a transcript without them is still a transcript)."""
-        raw = artifacts.get_bytes_or_none(self.s3, self.bucket, sidecar_key(episode_id))
-        if raw is not None:
-            try:
-                return EpisodeMetadata.model_validate(json.loads(raw))
-            except (ValueError, ValidationError) as exc:
-                log.warning("sidecar_invalid", episode_id=episode_id, error=str(exc)[:300])
-        try:
-            return EpisodeMetadata.from_s3_metadata(head.metadata if head else {})
-        except ValidationError as exc:
-            log.warning("object_metadata_invalid", episode_id=episode_id, error=str(exc)[:300])
-            return EpisodeMetadata()
+        """The upload's ``x-amz-meta-podpipe-*`` overridden by the sidecar ``uploads/<id>.json``;
+        broken parts are logged, not fatal (a transcript without names is still a transcript)."""
+        return artifacts.read_episode_metadata(
+            self.s3, self.bucket, episode_id, object_metadata=head.metadata if head else {}
+        )
 
     def exists(self, key: str) -> bool:
         return artifacts.exists(self.s3, self.bucket, key)

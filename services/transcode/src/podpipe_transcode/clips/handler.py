@@ -37,7 +37,7 @@ from podpipe.events import (
 )
 from podpipe.runtime.errors import PermanentError, RetryableError
 from podpipe.runtime.service import MessageContext, Route
-from podpipe.storage import EpisodeKeys, EpisodeMetadata, sidecar_key
+from podpipe.storage import EpisodeKeys, resolve_episode_metadata, sidecar_key
 from podpipe_transcode.clips.render import (
     EpisodeInput,
     RenderOptions,
@@ -268,16 +268,14 @@ class ClipsHandler:
             raise PermanentError(f"{keys.transcript_json} is not a valid transcript") from exc
 
     def _titles(self, keys: EpisodeKeys, episode_id: str) -> tuple[str, str]:
-        metadata = EpisodeMetadata()
-        for key in (keys.metadata, sidecar_key(episode_id)):
-            raw = self._store.get_bytes(key)
-            if raw is None:
-                continue
-            try:
-                metadata = EpisodeMetadata.model_validate_json(raw)
-                break
-            except ValidationError:
-                log.warning("clips.metadata_unreadable", key=key)
+        raw = self._store.get_bytes(sidecar_key(episode_id))
+        try:
+            sidecar = None if raw is None else json.loads(raw)
+        except ValueError:
+            sidecar = "unreadable"
+        metadata, problems = resolve_episode_metadata(None, sidecar)
+        for problem in problems:
+            log.warning("clips.metadata_unreadable", problem=problem)
         return metadata.title or episode_id, metadata.show or self._config.show_name
 
     def _download_cover(self, workdir: Path) -> Path | None:
