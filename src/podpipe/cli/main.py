@@ -109,6 +109,14 @@ def local_up(
             continue
         pid = spawn(service, service_argv(service), local_env(settings, extra), state)
         typer.echo(f"{service:<10} pid {pid}, log {state.log_file(service)}")
+    typer.echo("point the podpipe CLI at it with:  eval $(uv run podpipe local env)")
+
+
+@local_app.command("env")
+def local_env_command() -> None:
+    """Print the exports that point the podpipe CLI (and the AWS CLI) at LocalStack."""
+    for key, value in LOCAL_AWS_ENV.items():
+        typer.echo(f"export {key}={value}")
 
 
 @local_app.command("down")
