@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pysubs2
+import structlog
 
 from podpipe.documents import Segment, Transcript, Word
 from podpipe.storage import EpisodeMetadata
+from podpipe_transcribe.turns import VoicePrint, speaker_turns
+
+log = structlog.get_logger()
 
 MAX_LINE_CHARS = 42
 MAX_LINES = 2
@@ -43,6 +47,8 @@ class RawSegment:
     text: str
     speaker_label: str | None = None
     words: tuple[RawWord, ...] = ()
+    # What the segment's voice sounds like (Whisper only): lets the core tell speakers apart.
+    voice: VoicePrint | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,42 @@ def speaker_names(
     return names
 
 
+def voice_turns(raw: RawTranscript, metadata: EpisodeMetadata) -> RawTranscript:
+    """A non-diarizing backend's one label split into voices, when its segments carry voice
+    prints, the metadata names two or more people, and the voices are confidently apart.
+
+    The voices become ``spk_0``, ``spk_1``, ... in order of first appearance and the
+    transcript counts as diarized, so :func:`speaker_names` names them like a diarizing
+    backend's: the first voice heard is the first host, an explicit mapping wins. Otherwise
+    (or when the host explicitly named Whisper's single ``speaker_0`` label) it is unchanged.
+    """
+    people = metadata.people
+    prints = [s.voice for s in raw.segments]
+    if (
+        raw.diarized
+        or len(people) < 2
+        or "speaker_0" in metadata.speaker_names
+        or not any(p is not None for p in prints)
+    ):
+        return raw
+    found = speaker_turns(prints, len(people))
+    if found is None:
+        log.info("speaker_turns_unsure", people=len(people), segments=len(prints))
+        return raw
+    log.info(
+        "speaker_turns",
+        voices=len(found.shares),
+        separation=found.separation,
+        silhouette=found.silhouette,
+        shares=found.shares,
+    )
+    segments = tuple(
+        replace(seg, speaker_label=f"spk_{voice}")
+        for seg, voice in zip(raw.segments, found.voices, strict=True)
+    )
+    return replace(raw, segments=segments, diarized=True)
+
+
 # --------------------------------------------------------------------------- normalising
 
 
@@ -114,6 +156,7 @@ def _even_words(segment: RawSegment) -> list[Word]:
 
 def normalise(raw: RawTranscript, episode_id: str, metadata: EpisodeMetadata) -> Transcript:
     """The one transcript shape: named speakers, clean words, empty segments dropped."""
+    raw = voice_turns(raw, metadata)
     labels = list(dict.fromkeys(s.speaker_label or "speaker_0" for s in raw.segments))
     names = speaker_names(labels, metadata, diarized=raw.diarized)
     segments: list[Segment] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ from podpipe_transcribe import audio
 from podpipe_transcribe.backend import Finished, NoSpeechError, Started, TranscriptionRequest
 from podpipe_transcribe.core import RawSegment, RawTranscript, RawWord
 from podpipe_transcribe.model import LazyWhisperModel
+from podpipe_transcribe.turns import voice_prints
 
 log = structlog.get_logger()
 
@@ -20,7 +23,10 @@ class WhisperBackend:
     word timestamps on (subtitles and clips snap to words).
 
     Whisper does no diarization, so the raw transcript has one speaker label and is marked
-    not diarized; the core names that speaker from what the episode metadata knows.
+    not diarized. With ``speaker_turns`` on, each segment also carries a voice print taken
+    from the decoded audio (cheap, numpy only); the core, once it has read the episode
+    metadata, uses them to tell the listed people apart when the voices clearly differ, and
+    otherwise names the one speaker from everyone the metadata knows.
     """
 
     name = "whisper"
@@ -33,11 +39,13 @@ class WhisperBackend:
         language: str = "",
         beam_size: int = 5,
         max_duration_seconds: float = 4 * 3600,
+        speaker_turns: bool = True,
     ) -> None:
         self.model = model
         self.language = language or None
         self.beam_size = beam_size
         self.max_duration_seconds = max_duration_seconds
+        self.speaker_turns = speaker_turns
 
     def submit(self, request: TranscriptionRequest, audio_path: Path | None) -> Finished | Started:
         if audio_path is None:
@@ -45,7 +53,8 @@ class WhisperBackend:
         found = audio.probe(audio_path)
         audio.check_duration(found, self.max_duration_seconds)
         samples = audio.decode(audio_path, found)
-        return Finished(self.transcribe_samples(samples))
+        raw = self.transcribe_samples(samples)
+        return Finished(with_voice_prints(raw, samples) if self.speaker_turns else raw)
 
     def transcribe_samples(self, samples: Any) -> RawTranscript:
         model = self.model.get()
@@ -81,3 +90,17 @@ class WhisperBackend:
 
     def check(self, job_name: str) -> Finished | Started:
         raise NotImplementedError("whisper runs synchronously; it has no jobs to check")
+
+
+def with_voice_prints(raw: RawTranscript, samples: Any) -> RawTranscript:
+    """Each segment with the voice print of its audio (``samples``: 16 kHz mono float32)."""
+    started = time.perf_counter()
+    prints = voice_prints(samples, [(s.start, s.end) for s in raw.segments])
+    log.info(
+        "voice_prints",
+        measured=sum(p is not None for p in prints),
+        segments=len(prints),
+        elapsed_ms=round((time.perf_counter() - started) * 1000),
+    )
+    segments = tuple(replace(s, voice=p) for s, p in zip(raw.segments, prints, strict=True))
+    return replace(raw, segments=segments)
