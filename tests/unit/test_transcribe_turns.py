@@ -17,8 +17,10 @@ import pytest
 from podpipe.storage import EpisodeMetadata
 from podpipe_transcribe import core
 from podpipe_transcribe.core import RawSegment, RawTranscript
+from podpipe_transcribe.service import build_backend
+from podpipe_transcribe.settings import TranscribeSettings
 from podpipe_transcribe.turns import SAMPLE_RATE, VoicePrint, speaker_turns, voice_prints
-from podpipe_transcribe.whisper import with_voice_prints
+from podpipe_transcribe.whisper import WhisperBackend, with_voice_prints
 
 GAP_SECONDS = 0.5
 
@@ -204,3 +206,14 @@ def test_without_voice_prints_nothing_changes() -> None:
         backend="whisper",
     )
     assert set(speakers(HOST_AND_GUEST, bare)) == {"Maya Patel & Tom Becker"}
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, True), ("off", False), ("on", True)])
+def test_the_setting_switches_voice_prints_on_the_whisper_backend(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, expected: bool
+) -> None:
+    if value is not None:
+        monkeypatch.setenv("PODPIPE_WHISPER_SPEAKER_TURNS", value)
+    backend = build_backend(TranscribeSettings(), s3=object())  # type: ignore[arg-type]
+    assert isinstance(backend, WhisperBackend)
+    assert backend.speaker_turns is expected

@@ -50,6 +50,7 @@ def build_backend(
         language=settings.transcribe_language,
         beam_size=settings.whisper_beam_size,
         max_duration_seconds=settings.transcribe_max_duration_seconds,
+        speaker_turns=settings.whisper_speaker_turns,
     )
 
 

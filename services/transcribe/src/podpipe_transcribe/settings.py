@@ -34,6 +34,12 @@ class TranscribeSettings(CoreSettings):
         default=0, ge=0, description="CPU threads for Whisper; 0 = CTranslate2's default."
     )
     whisper_beam_size: int = Field(default=5, ge=1, le=10, description="Whisper beam size.")
+    whisper_speaker_turns: bool = Field(
+        default=True,
+        description="Whisper: name who speaks each line by telling the listed people's voices "
+        "apart (numpy, no model); lines keep one joint label (Maya & Tom) unless the voices "
+        "are clearly distinct.",
+    )
     transcribe_language: str = Field(
         default="",
         description="Spoken language (ISO 639-1 for whisper, e.g. en; en-US for aws); "
