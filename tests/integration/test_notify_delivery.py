@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -38,6 +37,7 @@ from podpipe_notify.service import build_channels, build_handlers, build_service
 from podpipe_notify.settings import NotifySettings
 from tests.support.localstack import Stack
 from tests.support.services import running_service
+from tests.support.slack import SlackStandIn
 
 pytestmark = pytest.mark.integration
 
@@ -49,50 +49,10 @@ PROMPTS = ["titles", "show-notes", "chapters"]
 # --------------------------------------------------------------------------- Slack stand-in
 
 
-class SlackStandIn:
-    """A local webhook endpoint: records every JSON body, answers with scripted statuses."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.statuses: list[int] = []  # consumed per request; 200 when empty
-        self.lock = threading.Lock()
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(length))
-                with stand_in.lock:
-                    stand_in.bodies.append(body)
-                    status = stand_in.statuses.pop(0) if stand_in.statuses else 200
-                self.send_response(status)
-                self.end_headers()
-                self.wfile.write(b"ok" if status == 200 else b"error")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}/services/T000/B000/s3cr3t"
-
-    def texts(self) -> list[str]:
-        return [json.dumps(b) for b in self.bodies]
-
-
 @pytest.fixture
 def slack() -> Iterator[SlackStandIn]:
-    stand_in = SlackStandIn()
-    stand_in.thread.start()
-    try:
+    with SlackStandIn() as stand_in:
         yield stand_in
-    finally:
-        stand_in.server.shutdown()
-        stand_in.server.server_close()
 
 
 # --------------------------------------------------------------------------- SNS capture
