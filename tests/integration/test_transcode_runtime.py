@@ -7,8 +7,6 @@ arriving on the same queue is skipped without any failure.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,12 +14,13 @@ from pathlib import Path
 import pytest
 
 from podpipe.events import AudioTranscoded, Envelope, TranscodeFailed, parse_envelope
-from podpipe.runtime import RuntimeOptions, serve
+from podpipe.runtime import RuntimeOptions
 from podpipe.storage import EpisodeKeys
 from podpipe_transcode.ffmpeg import run_ffmpeg
 from podpipe_transcode.service import build_service
 from podpipe_transcode.settings import TranscodeSettings
 from tests.support.localstack import Stack
+from tests.support.services import running_service
 
 pytestmark = pytest.mark.integration
 
@@ -35,27 +34,8 @@ def running(stack: Stack) -> Iterator[Stack]:
         shutdown_grace_seconds=5.0,
     )
     service = build_service(settings, s3=stack.s3)
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    ready = threading.Event()
-
-    async def main() -> int:
-        return await serve(
-            service,
-            settings,
-            stop=stop,
-            options=RuntimeOptions(retry_base_seconds=0.5),
-            on_ready=ready.set,
-        )
-
-    thread = threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True)
-    thread.start()
-    assert ready.wait(60), "the service did not start"
-    try:
+    with running_service(service, settings, options=RuntimeOptions(retry_base_seconds=0.5)):
         yield stack
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(30)
 
 
 def wait_for(
