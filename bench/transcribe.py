@@ -9,6 +9,9 @@ separately: a long-running service pays it once). CPU time is the process's user
 time, so it counts every CTranslate2 thread. Costs come from podpipe.pricing: Amazon
 Transcribe per audio minute, Whisper as the Fargate task time the transcription would take
 (vCPUs and memory as given below; this machine's core count by default).
+
+Speaker turns (PODPIPE_WHISPER_SPEAKER_TURNS) are timed on their own: the voice prints of
+Whisper's segments from the decoded audio, and the clustering that names the voices.
 """
 
 from __future__ import annotations
@@ -27,14 +30,16 @@ import jiwer
 from podpipe import pricing
 from podpipe.events import S3Location
 from podpipe.storage import EpisodeMetadata
+from podpipe_transcribe import audio, core
 from podpipe_transcribe.backend import Finished, TranscriptionRequest
 from podpipe_transcribe.model import LazyWhisperModel
 from podpipe_transcribe.settings import TranscribeSettings
-from podpipe_transcribe.whisper import WhisperBackend
+from podpipe_transcribe.whisper import WhisperBackend, with_voice_prints
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "episode.m4a"
 SCRIPT = REPO / "samples" / "episode.txt"
+SIDECAR = REPO / "samples" / "episode.json"
 RESULTS = REPO / "bench" / "results" / "transcribe.json"
 HOUR = 3600.0
 
@@ -48,6 +53,34 @@ def normalise(text: str) -> str:
     import re
 
     return " ".join(re.sub(r"[^a-z0-9' ]", " ", text.lower().replace("-", " ")).split())
+
+
+def speaker_turns_cost(raw: core.RawTranscript) -> dict[str, Any]:
+    """Voice prints + clustering on the transcribed sample, timed apart from Whisper."""
+    samples = audio.decode(SAMPLE, audio.probe(SAMPLE))
+    metadata = EpisodeMetadata.model_validate_json(SIDECAR.read_text())
+    bare = core.RawTranscript(
+        raw.language,
+        raw.duration_seconds,
+        tuple(
+            core.RawSegment(s.start, s.end, s.text, s.speaker_label, s.words) for s in raw.segments
+        ),
+        raw.diarized,
+        raw.backend,
+    )
+    cpu_before, wall_before = cpu_seconds(), time.perf_counter()
+    labelled = core.voice_turns(with_voice_prints(bare, samples), metadata)
+    wall = time.perf_counter() - wall_before
+    cpu = cpu_seconds() - cpu_before
+    return {
+        "segments": len(raw.segments),
+        "voices_found": len({s.speaker_label for s in labelled.segments})
+        if labelled.diarized
+        else 0,
+        "wall_seconds": round(wall, 3),
+        "cpu_seconds": round(cpu, 3),
+        "cpu_seconds_per_audio_hour": round(cpu / raw.duration_seconds * HOUR, 2),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -80,6 +113,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     words = " ".join(s.text for s in outcome.raw.segments)
     wer = jiwer.wer(normalise(SCRIPT.read_text()), normalise(words))
 
+    turns = speaker_turns_cost(outcome.raw)
+
     rtf = wall / audio_seconds
     task_seconds_per_hour = rtf * HOUR
     cpu_seconds_per_hour = cpu / audio_seconds * HOUR
@@ -99,6 +134,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "real_time_factor": round(rtf, 3),
             "speed_x_real_time": round(1 / rtf, 2),
             "word_error_rate": round(wer, 4),
+        },
+        "speaker_turns": {
+            **turns,
+            "share_of_whisper_wall": round(turns["wall_seconds"] / wall, 4),
         },
         "cost_per_audio_hour_usd": {
             "aws_transcribe": round(pricing.transcription_cost("aws", HOUR), 4),

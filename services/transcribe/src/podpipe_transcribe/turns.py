@@ -27,9 +27,9 @@ voice split in two scores ≤ 5.8 (synthetic, same 25 x 2) and ≤ 4.5 (the samp
 guest alone).
 
 Cost: one 1024-point FFT per 20 ms of segment audio, a mel projection and an inverse FFT,
-vectorised: about 0.12 s (0.25 s of CPU) for the three-minute sample, a fraction of a
-percent of Whisper's own time (bench/transcribe.py measures it); clustering takes
-milliseconds.
+vectorised: 0.1-0.3 s (about 0.35 s of CPU) for the three-minute sample on a shared 2-core
+machine, under 1 % of Whisper's own time (bench/transcribe.py measures it); clustering
+takes milliseconds.
 """
 
 from __future__ import annotations
