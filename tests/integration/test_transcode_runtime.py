@@ -41,7 +41,11 @@ def running(stack: Stack) -> Iterator[Stack]:
 def wait_for(
     stack: Stack, match: Callable[[Envelope], bool], seen: list[Envelope], timeout: float
 ) -> Envelope:
-    """podpipe's rules route every podpipe event to the notify queue: watch it."""
+    """podpipe's rules route every podpipe event to the notify queue: watch it. Events seen by
+    an earlier call count too (one receive can bring several)."""
+    for envelope in seen:
+        if match(envelope):
+            return envelope
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for message in stack.drain(stack.queue_url("notify"), expect=1, timeout=2):
