@@ -175,18 +175,16 @@ def run_demo(out_root: Path, timeout: float = 1800.0) -> int:
         )
         print(upload.stdout.strip(), flush=True)
         print(f"[demo] waiting for {episode_id} (Whisper on the CPU takes a minute or two)...")
-        waited = pipeline.cli("wait", episode_id, "--timeout", str(timeout), check=False)
-        print(waited.stdout.strip() or waited.stderr.strip())
-        print(f"[demo] pipeline finished in {time.monotonic() - started:.0f} s\n", flush=True)
+        waited = pipeline.cli("wait", episode_id, "--timeout", str(timeout), "--quiet", check=False)
+        print(f"[demo] {waited.stdout.strip() or waited.stderr.strip()}")
+        print(f"[demo] episode settled in {time.monotonic() - started:.0f} s; rendering clips...")
+        clips = wait_for_stage(settings.bucket, episode_id, "clips", timeout)
+        print(f"[demo] clips {clips.status if clips else 'not rendered'}", flush=True)
         print(pipeline.cli("status", episode_id, check=False).stdout)
         out_dir = out_root / episode_id
         pipeline.cli("outputs", episode_id, "--to", str(out_dir))
-        time.sleep(2)  # the digest is sent right after the completion marker
         for note in pipeline.read_inbox():
-            if (
-                note.subject.lower().startswith("episode completed")
-                or "completed" in note.subject.lower()
-            ):
+            if "episode completed" in note.subject.lower():
                 print("=" * 72 + f"\n{note.subject}\n" + "=" * 72 + f"\n{note.message}\n")
         files = sorted(p.relative_to(out_dir) for p in out_dir.rglob("*") if p.is_file())
         print(f"[demo] {len(files)} files written to {out_dir}/")
