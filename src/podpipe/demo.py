@@ -36,6 +36,7 @@ from podpipe.local import (
     service_argv,
     spawn,
     stop,
+    subscribe_queue,
 )
 from podpipe.logging import configure_logging
 from podpipe.settings import CoreSettings
@@ -89,15 +90,13 @@ class LocalPipeline:
 
     def subscribe_inbox(self) -> str:
         """An SQS queue subscribed to the notifications topic: what the team's e-mail gets."""
-        sqs = boto3.client("sqs")
-        name = f"{self.settings.name_prefix}-inbox"
-        url = sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        boto3.client("sns").subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=arn)
-        self.inbox_url = url
-        return url
+        self.inbox_url = subscribe_queue(
+            boto3.client("sqs"),
+            boto3.client("sns"),
+            self.topic_arn,
+            f"{self.settings.name_prefix}-inbox",
+        )
+        return self.inbox_url
 
     def read_inbox(self, wait_seconds: int = 1) -> list[Notification]:
         assert self.inbox_url is not None, "subscribe_inbox first"

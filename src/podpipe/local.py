@@ -134,10 +134,18 @@ def _ensure_queue(sqs: SQSClient, name: str, attributes: dict[str, str]) -> str:
     return url
 
 
-def _queue_arn(sqs: SQSClient, url: str) -> str:
+def queue_arn(sqs: SQSClient, url: str) -> str:
     return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
+
+
+def subscribe_queue(sqs: SQSClient, sns: SNSClient, topic_arn: str, queue: str) -> str:
+    """Create ``queue`` and subscribe it to the topic: what an e-mail subscriber would get,
+    readable by a script or a test. Returns the queue URL."""
+    url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn(sqs, url))
+    return url
 
 
 def bootstrap(
@@ -164,7 +172,7 @@ def bootstrap(
             settings.dlq(name),
             {"MessageRetentionPeriod": str(spec.dlq_retention), "SqsManagedSseEnabled": "true"},
         )
-        redrive = {"deadLetterTargetArn": _queue_arn(clients.sqs, dlq_url)}
+        redrive = {"deadLetterTargetArn": queue_arn(clients.sqs, dlq_url)}
         redrive["maxReceiveCount"] = str(spec.max_receive_count)
         url = _ensure_queue(
             clients.sqs,
@@ -177,7 +185,7 @@ def bootstrap(
             },
         )
         queue_urls[name], dlq_urls[name] = url, dlq_url
-        queue_arns[name] = _queue_arn(clients.sqs, url)
+        queue_arns[name] = queue_arn(clients.sqs, url)
 
     rule_names: dict[str, str] = {}
     rule_arns_by_queue: dict[str, list[str]] = {}

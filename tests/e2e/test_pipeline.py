@@ -18,11 +18,18 @@ from pathlib import Path
 import pysubs2
 import pytest
 
-from podpipe.artifacts import get_json_or_none, read_stage
-from podpipe.demo import SAMPLE, SAMPLE_METADATA, LocalPipeline, Notification, metadata_args
+from podpipe.artifacts import exists, get_json_or_none, read_stage
+from podpipe.demo import (
+    SAMPLE,
+    SAMPLE_METADATA,
+    LocalPipeline,
+    Notification,
+    metadata_args,
+    wait_for_stage,
+)
 from podpipe.documents import Transcript
 from podpipe.events import Envelope, EpisodeCompleted, parse_envelope
-from podpipe.local import StateDir
+from podpipe.local import StateDir, queue_arn
 from podpipe.storage import EpisodeKeys, StageRecord
 from tests.support.localstack import Stack, bootstrapped_stack
 from tests.support.slack import SlackStandIn
@@ -70,33 +77,30 @@ class Run:
         return read_stage(self.stack.s3, self.stack.bucket, episode_id, stage)
 
     def wait_for_stage(self, episode_id: str, stage: str, timeout: float = 900) -> StageRecord:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            record = self.stage(episode_id, stage)
-            if record is not None and record.status != "running":
-                return record
-            time.sleep(2)
-        raise AssertionError(f"stage {stage} of {episode_id} did not end in {timeout} s")
+        record = wait_for_stage(self.stack.bucket, episode_id, stage, timeout)
+        assert record is not None, f"stage {stage} of {episode_id} never started"
+        assert record.status != "running", (
+            f"stage {stage} of {episode_id} did not end in {timeout} s"
+        )
+        return record
 
     def exists(self, key: str) -> bool:
-        listed = self.stack.s3.list_objects_v2(Bucket=self.stack.bucket, Prefix=key)
-        return any(o["Key"] == key for o in listed.get("Contents", []))
+        return exists(self.stack.s3, self.stack.bucket, key)
 
 
 def _tap(stack: Stack) -> str:
     """A queue that receives every podpipe event on the bus."""
     name = f"{stack.settings.name_prefix}-tap"
     url = stack.sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = stack.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
     stack.events.put_rule(
         Name=name,
         EventBusName=stack.settings.event_bus,
         EventPattern=json.dumps({"source": [{"prefix": "podpipe."}]}),
     )
     stack.events.put_targets(
-        Rule=name, EventBusName=stack.settings.event_bus, Targets=[{"Id": "tap", "Arn": arn}]
+        Rule=name,
+        EventBusName=stack.settings.event_bus,
+        Targets=[{"Id": "tap", "Arn": queue_arn(stack.sqs, url)}],
     )
     return url
 

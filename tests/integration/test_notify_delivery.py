@@ -29,6 +29,7 @@ from podpipe.events import (
     S3Location,
     to_envelope,
 )
+from podpipe.local import subscribe_queue
 from podpipe.runtime import RuntimeOptions
 from podpipe.runtime.service import MessageContext, Service
 from podpipe.storage import EpisodeKeys, sidecar_key
@@ -64,12 +65,9 @@ class SnsCapture:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.topic_arn = stack.topic_arn("notifications")
-        name = f"{stack.settings.name_prefix}-sns-capture"
-        self.queue_url = stack.sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = stack.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        stack.sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=arn)
+        self.queue_url = subscribe_queue(
+            stack.sqs, stack.sns, self.topic_arn, f"{stack.settings.name_prefix}-sns-capture"
+        )
 
     def messages(self, expect: int, timeout: float = 30.0) -> list[dict[str, Any]]:
         raw = self.stack.drain(self.queue_url, expect=expect, timeout=timeout)
