@@ -20,10 +20,12 @@ from typing import Any
 
 import boto3
 
+from podpipe.artifacts import get_json_or_none
 from podpipe.demo import SAMPLE, SAMPLE_METADATA, LocalPipeline, metadata_args, wait_for_stage
 from podpipe.episode_store import read_episode
 from podpipe.local import LOCAL_AWS_ENV, AwsClients, LocalStack, StateDir, teardown
 from podpipe.settings import CoreSettings
+from podpipe.storage import EpisodeKeys
 
 RESULTS = Path(__file__).parent / "results" / "pipeline.json"
 
@@ -60,7 +62,9 @@ def main() -> dict[str, Any]:
         )
         settled = time.time()
         clips = wait_for_stage(settings.bucket, episode, "clips", 1800)
-        snapshot = read_episode(boto3.client("s3"), settings.bucket, episode)
+        s3 = boto3.client("s3")
+        snapshot = read_episode(s3, settings.bucket, episode)
+        audio_info = get_json_or_none(s3, settings.bucket, EpisodeKeys(episode).audio_info) or {}
     finally:
         pipeline.stop_services()
         teardown(settings, AwsClients.from_session())
@@ -85,7 +89,7 @@ def main() -> dict[str, Any]:
     whole = settled - uploaded
     critical = max(transcode[1] - transcode[0], (transcribe[1] - transcribe[0]) + (llm[1] - llm[0]))
     result = {
-        "episode_audio_seconds": 183.6,
+        "episode_audio_seconds": audio_info.get("source_duration_seconds"),
         "state": snapshot.status.state,
         "wait_exit_code": waited.returncode,
         "prompts": len(prompts),
