@@ -1,23 +1,32 @@
 """Regenerate the sample episode: a two-voice podcast conversation synthesized with espeak-ng.
 
     apt-get install -y espeak-ng          # only needed to regenerate, never at test time
-    uv run python samples/make_sample.py  # writes episode.m4a, episode.txt, episode.json
+    uv run python samples/make_sample.py  # writes episode.m4a, .txt, .json, .topics.json
+    uv run python samples/make_sample.py --out /tmp/x  # the same, elsewhere (to measure)
 
 Each turn is rendered with espeak-ng into a WAV, turns are joined with a short pause (a
 realistic hand-over gap, which also gives Whisper's VAD and the subtitle splitter a pause
 boundary), and the whole is encoded as mono AAC at a low bitrate with the ffmpeg binary of the
 imageio-ffmpeg wheel so the file stays well under 1 MB.
+
+``<name>.topics.json`` is the ground truth of the episode's topics for evaluating chapters and
+grounding: where each topic's first turn starts in the audio (from the rendered turn lengths
+and the gaps), a short title, and the names and numbers said in it. Other samples
+(make_aws_news.py) reuse :func:`write_sample` with their own script.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import subprocess
 import sys
 import tempfile
 import wave
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import imageio_ffmpeg
 
@@ -120,6 +129,29 @@ METADATA = {
 }
 
 
+class Topic(NamedTuple):
+    """A topic starts at the script turn ``turn`` (0-based); names and numbers said in it
+    (numbers as digits, the way a transcript or a summary would write them)."""
+
+    turn: int
+    title: str
+    names: tuple[str, ...] = ()
+    numbers: tuple[str, ...] = ()
+
+
+# This conversation states no figures: its topics have names only.
+TOPICS: list[Topic] = [
+    Topic(0, "Intro", ("Small Steps", "Maya", "Tom")),
+    Topic(2, "What a heat pump is"),
+    Topic(6, "Cold winters"),
+    Topic(8, "Insulation first"),
+    Topic(10, "Costs and grants"),
+    Topic(12, "Common mistakes"),
+    Topic(14, "A first step: an energy assessment"),
+    Topic(16, "Outro", ("Tom", "Maya", "Small Steps")),
+]
+
+
 def speak(text: str, voice: str, rate: int) -> tuple[wave._wave_params, bytes]:
     wav = subprocess.run(
         ["espeak-ng", "-v", voice, "-s", str(rate), "--stdout", text],
@@ -130,22 +162,44 @@ def speak(text: str, voice: str, rate: int) -> tuple[wave._wave_params, bytes]:
         return reader.getparams(), reader.readframes(reader.getnframes())
 
 
-def main() -> int:
+class Rendering(NamedTuple):
+    params: wave._wave_params
+    frames: bytes
+    turn_starts: list[float]  # seconds where each turn starts in the audio
+
+    @property
+    def seconds(self) -> float:
+        return len(self.frames) / (
+            self.params.framerate * self.params.sampwidth * self.params.nchannels
+        )
+
+
+def render(
+    script: Sequence[tuple[str, str]], voices: Mapping[str, tuple[str, int]]
+) -> Rendering:
+    """Every turn spoken in its speaker's voice, each followed by the hand-over gap."""
     params = None
     frames = bytearray()
-    for speaker, text in SCRIPT:
-        voice, rate = VOICES[speaker]
+    starts: list[float] = []
+    for speaker, text in script:
+        voice, rate = voices[speaker]
         turn_params, turn_frames = speak(text, voice, rate)
         params = params or turn_params
+        starts.append(len(frames) / (params.framerate * params.sampwidth * params.nchannels))
         frames += turn_frames
         gap = int(params.framerate * TURN_GAP_SECONDS) * params.sampwidth * params.nchannels
         frames += b"\x00" * gap
     assert params is not None
+    return Rendering(params, bytes(frames), starts)
+
+
+def encode(rendering: Rendering, target: Path) -> None:
+    """Mono AAC at AAC_BITRATE, index up front, no metadata (reproducible bytes)."""
     with tempfile.TemporaryDirectory() as tmp:
         wav_path = Path(tmp) / "episode.wav"
         with wave.open(str(wav_path), "wb") as writer:
-            writer.setparams(params)
-            writer.writeframes(bytes(frames))
+            writer.setparams(rendering.params)
+            writer.writeframes(rendering.frames)
         subprocess.run(
             [
                 imageio_ffmpeg.get_ffmpeg_exe(),
@@ -165,15 +219,59 @@ def main() -> int:
                 "+faststart",
                 "-map_metadata",
                 "-1",
-                str(HERE / "episode.m4a"),
+                str(target),
             ],
             check=True,
         )
-    (HERE / "episode.txt").write_text("\n".join(text for _, text in SCRIPT) + "\n")
-    (HERE / "episode.json").write_text(json.dumps(METADATA, indent=2) + "\n")
-    seconds = len(frames) / (params.framerate * params.sampwidth * params.nchannels)
-    size = (HERE / "episode.m4a").stat().st_size
-    print(f"episode.m4a: {seconds:.1f} s, {size} bytes", file=sys.stderr)
+
+
+def topics_document(topics: Sequence[Topic], turn_starts: Sequence[float]) -> list[dict[str, Any]]:
+    return [
+        {
+            "start": round(turn_starts[t.turn], 2),
+            "title": t.title,
+            "names": list(t.names),
+            "numbers": list(t.numbers),
+        }
+        for t in topics
+    ]
+
+
+def write_sample(
+    name: str,
+    script: Sequence[tuple[str, str]],
+    voices: Mapping[str, tuple[str, int]],
+    metadata: Mapping[str, Any],
+    topics: Sequence[Topic],
+    out_dir: Path = HERE,
+) -> Rendering:
+    """``<name>.m4a``, ``.txt`` (the script, one turn a line), ``.json`` (EpisodeMetadata),
+    ``.topics.json`` (the topics' ground truth) in ``out_dir``."""
+    turns = [t.turn for t in topics]
+    assert turns == sorted(set(turns)) and turns[0] == 0 and turns[-1] < len(script), turns
+    rendering = render(script, voices)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    audio = out_dir / f"{name}.m4a"
+    encode(rendering, audio)
+    (out_dir / f"{name}.txt").write_text("\n".join(text for _, text in script) + "\n")
+    (out_dir / f"{name}.json").write_text(json.dumps(metadata, indent=2) + "\n")
+    (out_dir / f"{name}.topics.json").write_text(
+        json.dumps(topics_document(topics, rendering.turn_starts), indent=2) + "\n"
+    )
+    size = audio.stat().st_size
+    print(f"{audio.name}: {rendering.seconds:.1f} s, {size} bytes", file=sys.stderr)
+    return rendering
+
+
+def parse_out_dir(argv: list[str] | None, description: str) -> Path:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", type=Path, default=HERE, help="directory (default: samples/)")
+    return Path(parser.parse_args(argv).out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    out_dir = parse_out_dir(argv, "Regenerate the sample episode (samples/episode.*).")
+    write_sample("episode", SCRIPT, VOICES, METADATA, TOPICS, out_dir)
     return 0
 
 

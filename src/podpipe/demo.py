@@ -24,6 +24,7 @@ from typing import Any
 import boto3
 
 from podpipe.artifacts import read_stage
+from podpipe.episodes import PROMPT_STAGE_PREFIX
 from podpipe.local import (
     LOCAL_AWS_ENV,
     SERVICES,
@@ -38,6 +39,7 @@ from podpipe.local import (
     stop,
     subscribe_queue,
 )
+from podpipe.localllm import choose_writer
 from podpipe.logging import configure_logging
 from podpipe.settings import CoreSettings
 from podpipe.storage import StageRecord
@@ -152,6 +154,37 @@ def wait_for_stage(
     return record
 
 
+def llm_stage_seconds(s3: Any, bucket: str, episode_id: str, prompt_ids: list[str]) -> float:
+    """Wall time of the LLM stage: first prompt started → last prompt finished."""
+    records = [read_stage(s3, bucket, episode_id, PROMPT_STAGE_PREFIX + p) for p in prompt_ids]
+    ended = [r for r in records if r is not None and r.finished_at is not None]
+    if not ended:
+        return 0.0
+    return max(r.finished_at or 0.0 for r in ended) - min(r.started_at for r in ended)
+
+
+def print_written(out_dir: Path) -> list[str]:
+    """The titles and show notes as the team reads them, with the model that wrote them."""
+    outputs = out_dir / "outputs"
+    prompt_ids = sorted(p.name.removesuffix(".meta.json") for p in outputs.glob("*.meta.json"))
+    for name in ("titles", "show-notes"):
+        text = outputs / f"{name}.md"
+        meta_file = outputs / f"{name}.meta.json"
+        if not text.exists() or not meta_file.exists():
+            continue
+        meta = json.loads(meta_file.read_text())
+        print("-" * 72)
+        print(
+            f"{name}.md, written by {meta.get('model')} "
+            f"({meta.get('input_tokens')} prompt tokens, {meta.get('cached_input_tokens', 0)} "
+            f"from the cache; {meta.get('output_tokens')} written in "
+            f"{meta.get('latency_seconds')} s)"
+        )
+        print("-" * 72)
+        print(text.read_text().strip() + "\n")
+    return prompt_ids
+
+
 def run_demo(out_root: Path, timeout: float = 1800.0) -> int:
     configure_logging("WARNING")
     for key, value in LOCAL_AWS_ENV.items():
@@ -161,7 +194,10 @@ def run_demo(out_root: Path, timeout: float = 1800.0) -> int:
     print(f"[demo] LocalStack: starting (pinned 4.13.1, {emulator.venv})", flush=True)
     emulator_started = emulator.start()
     settings = CoreSettings()
-    pipeline = LocalPipeline(settings=settings, state=state)
+    print("[demo] LLM: preparing the writer (the first run assembles the model once)...")
+    writer = choose_writer(state)
+    print(f"[demo] LLM: {writer.description}", flush=True)
+    pipeline = LocalPipeline(settings=settings, state=state, service_env=writer.env)
     episode_id = "demo-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     try:
         pipeline.bootstrap()
@@ -185,6 +221,11 @@ def run_demo(out_root: Path, timeout: float = 1800.0) -> int:
         for note in pipeline.read_inbox():
             if "episode completed" in note.subject.lower():
                 print("=" * 72 + f"\n{note.subject}\n" + "=" * 72 + f"\n{note.message}\n")
+        prompt_ids = print_written(out_dir)
+        seconds = llm_stage_seconds(boto3.client("s3"), settings.bucket, episode_id, prompt_ids)
+        print(
+            f"[demo] LLM stage: {len(prompt_ids)} prompts in {seconds:.0f} s by {writer.description}"
+        )
         files = sorted(p.relative_to(out_dir) for p in out_dir.rglob("*") if p.is_file())
         print(f"[demo] {len(files)} files written to {out_dir}/")
         for path in files:
@@ -192,6 +233,8 @@ def run_demo(out_root: Path, timeout: float = 1800.0) -> int:
         return waited.returncode
     finally:
         pipeline.stop_services()
+        if writer.server is not None and writer.started:
+            writer.server.stop()
         if emulator_started:
             emulator.stop()
 

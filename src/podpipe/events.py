@@ -270,6 +270,7 @@ class PromptCompleted(PodpipeEvent):
     output_format: Literal["markdown", "json"]
     preview: str = Field(max_length=500)
     input_tokens: int
+    cached_input_tokens: int = 0  # of input_tokens, read from the provider's prompt cache
     output_tokens: int
     latency_seconds: float
     attempts: int

@@ -53,6 +53,11 @@ LOCALSTACK_ENV = {
     "SQS_ENDPOINT_STRATEGY": "path",  # else queue URLs name a host with no DNS here
     "LOCALSTACK_HOST": "127.0.0.1:4566",
     "GATEWAY_LISTEN": "127.0.0.1:4566",
+    # LocalStack's default gateway (twisted) drops the host of GATEWAY_LISTEN and binds
+    # 0.0.0.0 (localstack/runtime/server/twisted.py: "TODO: interface = host?"); hypercorn
+    # binds exactly what GATEWAY_LISTEN says, so the emulator answers on loopback only.
+    "GATEWAY_SERVER": "hypercorn",
+    "DNS_ADDRESS": "0",  # no DNS server (it would listen on 0.0.0.0:53)
     "SERVICES": "s3,sqs,sns,events,iam,sts,cloudwatch,logs",
 }
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"

@@ -11,8 +11,8 @@ from podpipe_llm.catalog import (
     episode_variables,
     load_catalog,
     read_directory,
-    render,
 )
+from podpipe_llm.runner import layout
 from tests.support.scripted_llm import synthetic_transcript
 
 SHIPPED = {
@@ -54,9 +54,11 @@ def test_every_shipped_prompt_renders_without_leftover_placeholders() -> None:
     variables = episode_variables(transcript, EpisodeMetadata(title="T", show="S"))
     variables["outputs.chapters"] = '{"chapters": []}'
     for spec in catalog.enabled():
-        text = render(spec, variables)
-        assert "{{" not in text, spec.id
-        assert "[00:00:00]" in text, spec.id  # the transcript with timestamps
+        text, system = layout(spec, variables)
+        assert "{{" not in text + system, spec.id
+        assert spec.shares_prefix, spec.id  # the transcript comes first, in the shared prefix
+        assert "[00:00:00]" in system, spec.id  # the transcript with timestamps
+        assert "[00:00:00]" not in text, spec.id  # the task comes last, without it
         if spec.output == "json":
             assert '"properties"' in text, spec.id  # the JSON Schema is shown to the model
 

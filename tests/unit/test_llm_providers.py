@@ -300,3 +300,158 @@ def test_every_throttled_call_is_counted_for_the_throttling_alarm() -> None:
     assert directive["Metrics"] == [{"Name": "Throttled", "Unit": "Count"}]
     assert record["service"] == "llm"
     assert record["Throttled"] == 1
+
+
+# --------------------------------------------------------------- caching and structured output
+
+CHAPTERS_SCHEMA = {
+    "type": "object",
+    "properties": {"chapters": {"type": "array", "items": {"type": "object"}}},
+    "required": ["chapters"],
+}
+
+
+def json_request(model: str = MODEL, *, cache: bool = True) -> CompletionRequest:
+    return CompletionRequest(
+        model=model,
+        messages=(Message("user", "Chapters, please"),),
+        max_tokens=300,
+        temperature=0.2,
+        task=task(prompt_id="chapters", output_format="json", schema_name="chapters"),
+        system="Editor rules.\n\nTranscript:\n[00:00:00] A: hi",
+        cache_system=cache,
+        json_schema=CHAPTERS_SCHEMA,
+    )
+
+
+def test_bedrock_caches_the_shared_prefix_and_forces_the_schema_tool(
+    bedrock: tuple[Any, Stubber],
+) -> None:
+    client, stubber = bedrock
+    answer = {"chapters": [{"startTime": 0, "title": "Intro"}]}
+    stubber.add_response(
+        "converse",
+        {
+            "output": {
+                "message": {
+                    "role": "assistant",
+                    "content": [
+                        {"toolUse": {"toolUseId": "t1", "name": "answer", "input": answer}}
+                    ],
+                }
+            },
+            "stopReason": "tool_use",
+            "usage": {
+                "inputTokens": 40,
+                "outputTokens": 30,
+                "totalTokens": 1270,
+                "cacheReadInputTokens": 1200,
+                "cacheWriteInputTokens": 0,
+            },
+            "metrics": {"latencyMs": 400},
+        },
+        {
+            "modelId": MODEL,
+            "messages": [{"role": "user", "content": [{"text": "Chapters, please"}]}],
+            "system": [
+                {"text": "Editor rules.\n\nTranscript:\n[00:00:00] A: hi"},
+                {"cachePoint": {"type": "default"}},
+            ],
+            "inferenceConfig": {"maxTokens": 300, "temperature": 0.2},
+            "toolConfig": {
+                "tools": [
+                    {
+                        "toolSpec": {
+                            "name": "answer",
+                            "description": "Give the chapters answer, matching the schema exactly.",
+                            "inputSchema": {"json": CHAPTERS_SCHEMA},
+                        }
+                    }
+                ],
+                "toolChoice": {"tool": {"name": "answer"}},
+            },
+        },
+    )
+
+    completion = BedrockConverseProvider(client).complete(json_request())
+
+    assert json.loads(completion.text) == answer  # the tool call's input is the answer
+    # Every prompt token counts as input; 1,200 of them were read from the cache.
+    assert (completion.input_tokens, completion.cached_input_tokens) == (1240, 1200)
+
+
+def test_bedrock_models_without_caching_or_forced_tools_get_plain_requests(
+    bedrock: tuple[Any, Stubber],
+) -> None:
+    client, stubber = bedrock
+    llama = "meta.llama3-1-8b-instruct-v1:0"
+    stubber.add_response(
+        "converse",
+        converse_reply('{"chapters": []}'),
+        {
+            "modelId": llama,
+            "messages": [{"role": "user", "content": [{"text": "Chapters, please"}]}],
+            "system": [{"text": "Editor rules.\n\nTranscript:\n[00:00:00] A: hi"}],
+            "inferenceConfig": {"maxTokens": 300, "temperature": 0.2},
+        },
+    )
+
+    completion = BedrockConverseProvider(client).complete(json_request(llama))
+
+    assert completion.text == '{"chapters": []}'
+    assert completion.cached_input_tokens == 0
+
+
+def test_cached_prompt_tokens_cost_a_fraction_of_fresh_ones() -> None:
+    from podpipe.pricing import llm_cost
+
+    haiku = "anthropic.claude-3-5-haiku-20241022-v1:0"
+    fresh = llm_cost(haiku, 10_000, 500)
+    cached = llm_cost(haiku, 10_000, 500, cached_input_tokens=9_000)
+    # 9,000 tokens at a tenth of the input price: 10,000 → 1,000 + 900 token-equivalents.
+    assert cached == pytest.approx(fresh - 9_000 * 0.9 / 1000 * 0.0008)
+    written = llm_cost(haiku, 10_000, 500, cache_write_tokens=9_000)
+    assert written > fresh  # writing the cache costs a little more than a plain read
+    assert llm_cost("qwen2.5-coder-1.5b-instruct", 10_000, 500) == 0.0  # local: no bill
+
+
+def test_openai_compatible_sends_the_json_schema_and_reads_cached_tokens() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(req.content))
+        return httpx.Response(200, json={
+            "choices": [{"message": {"role": "assistant", "content": '{"chapters": []}'},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 971, "completion_tokens": 12,
+                      "prompt_tokens_details": {"cached_tokens": 902}},
+        })  # fmt: skip
+
+    completion = openai(handler).complete(json_request("qwen"))
+
+    assert seen[0]["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "chapters", "schema": CHAPTERS_SCHEMA, "strict": True},
+    }
+    assert seen[0]["messages"][0]["role"] == "system"  # the shared prefix first...
+    assert seen[0]["messages"][-1]["content"] == "Chapters, please"  # ...the task last
+    assert (completion.input_tokens, completion.cached_input_tokens) == (971, 902)
+
+
+def test_openai_compatible_can_fall_back_to_json_object() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(req.content))
+        return httpx.Response(
+            200,
+            json={
+                "choices": [{"message": {"content": "{}"}, "finish_reason": "stop"}],
+                "usage": {},
+            },
+        )
+
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    OpenAICompatibleProvider(client, "http://x/v1", json_schema=False).complete(json_request("m"))
+
+    assert seen[0]["response_format"] == {"type": "json_object"}

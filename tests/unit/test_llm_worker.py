@@ -165,9 +165,39 @@ def test_a_three_hour_episode_completes_through_map_reduce() -> None:
     assert set(harness.completed()) == ALL
     meta = harness.store.output_meta[("ep-long", "show-notes")]
     assert meta["map_calls"] >= 5
-    final = provider.calls_for("show-notes")[-1].messages[0].text
+    final = provider.calls_for("show-notes")[-1].system  # the notes replace the transcript
     assert "notes condensed from it" in final
     assert "[02:" in final  # the end of the episode made it into the notes
+
+
+def test_every_prompt_of_an_episode_starts_with_the_same_transcript_prefix() -> None:
+    provider = ScriptedProvider()
+    harness = Harness.build(provider)
+    harness.add_episode()
+
+    harness.drain(harness.dispatch())
+
+    finals = {pid: provider.calls_for(pid)[-1] for pid in ALL}
+    prefixes = {call.system for call in finals.values()}
+    assert len(prefixes) == 1  # byte-identical: one prompt-cache entry serves the episode
+    (prefix,) = prefixes
+    assert "[00:00:00]" in prefix  # the transcript is in the shared prefix...
+    for pid, call in finals.items():
+        assert call.cache_system, pid
+        assert "[00:00:00]" not in call.messages[0].text, pid  # ...and not in the task
+
+
+def test_json_prompts_ask_for_their_schema_and_markdown_prompts_do_not() -> None:
+    provider = ScriptedProvider()
+    harness = Harness.build(provider)
+    harness.add_episode()
+
+    harness.drain(harness.dispatch())
+
+    chapters = provider.calls_for("chapters")[-1].json_schema
+    assert chapters is not None
+    assert "chapters" in chapters["properties"]
+    assert provider.calls_for("titles")[-1].json_schema is None
 
 
 def test_a_prompt_waits_for_its_dependency_instead_of_failing() -> None:

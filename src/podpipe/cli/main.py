@@ -28,6 +28,7 @@ from podpipe.local import (
     spawn,
     stop,
 )
+from podpipe.localllm import choose_writer
 from podpipe.logging import configure_logging
 from podpipe.settings import CoreSettings
 
@@ -103,7 +104,12 @@ def local_up(
     settings = _local_settings()
     created = bootstrap(settings, AwsClients.from_session())
     extra = {"PODPIPE_NOTIFY_TOPIC_ARN": created.topic_arns.get("notifications", "")}
-    for service in [s for s in services.split(",") if s]:
+    chosen = [s for s in services.split(",") if s]
+    if "llm" in chosen:
+        writer = choose_writer(state)
+        extra.update(writer.env)
+        typer.echo(f"{'llm writer':<10} {writer.description}")
+    for service in chosen:
         if state.pid_file(service).exists():
             typer.echo(f"{service:<10} already started (pid file {state.pid_file(service)})")
             continue
@@ -121,7 +127,7 @@ def local_env_command() -> None:
 
 @local_app.command("down")
 def local_down() -> None:
-    """Stop exactly what `podpipe local up` started (services first, then LocalStack)."""
+    """Stop exactly what `podpipe local up` started (services, the local LLM, LocalStack)."""
     state = StateDir()
     for name in [s for s in state.started() if s != "localstack"]:
         typer.echo(f"{name:<10} {'stopped' if stop(name, state) else 'was not running'}")

@@ -95,6 +95,11 @@ class PromptSpec(BaseModel):
         return list(dict.fromkeys(_PLACEHOLDER.findall(self.template)))
 
     @property
+    def shares_prefix(self) -> bool:
+        """True when the runner supplies the transcript in the episode's shared prefix."""
+        return "transcript" not in self.variables
+
+    @property
     def depends_on(self) -> list[str]:
         return [v[len(OUTPUT_PREFIX) :] for v in self.variables if v.startswith(OUTPUT_PREFIX)]
 

@@ -23,6 +23,7 @@ from podpipe.documents import Transcript
 from podpipe.pricing import llm_cost
 from podpipe.storage import EpisodeMetadata
 from podpipe_llm.catalog import (
+    DEFAULT_SYSTEM,
     OUTPUT_PREFIX,
     PromptSpec,
     episode_variables,
@@ -43,7 +44,7 @@ from podpipe_llm.providers.base import (
 )
 from podpipe_llm.providers.registry import Providers, bare_model
 from podpipe_llm.ratelimit import Clock, RateLimiters, SystemClock
-from podpipe_llm.schemas import OutputValidationError, validate_json_output
+from podpipe_llm.schemas import SCHEMAS, OutputValidationError, validate_json_output
 
 log = structlog.get_logger()
 
@@ -59,6 +60,17 @@ Write only the notes.
 
 Transcript part {part}/{parts}:
 {chunk}
+"""
+# Every prompt of an episode starts with exactly these bytes (system message), the task
+# comes last: llama.cpp's prompt cache and Bedrock's cachePoint then process the transcript
+# once per episode instead of once per prompt.
+SHARED_PREFIX = """{system}
+
+The podcast is "{show}". This episode: "{title}", {duration} long ({duration_seconds} seconds).
+Hosts: {hosts}. Guests: {guests}. Language: {language}.
+
+Transcript (timestamps are [hh:mm:ss], one line per speaker turn):
+{transcript}
 """
 CONDENSED_HEADER = (
     "(The full transcript was too long for one request: these are notes condensed from it in "
@@ -84,6 +96,8 @@ class RunStats:
     throttled: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
     rate_wait_seconds: float = 0.0
     backoff_seconds: float = 0.0
     map_calls: int = 0
@@ -103,7 +117,13 @@ class RunResult:
 
     @property
     def cost_usd(self) -> float:
-        return llm_cost(bare_model(self.model), self.stats.input_tokens, self.stats.output_tokens)
+        return llm_cost(
+            bare_model(self.model),
+            self.stats.input_tokens,
+            self.stats.output_tokens,
+            cached_input_tokens=self.stats.cached_input_tokens,
+            cache_write_tokens=self.stats.cache_write_tokens,
+        )
 
 
 @dataclass(frozen=True)
@@ -119,6 +139,7 @@ class PromptRunner:
     providers: Providers
     limiters: RateLimiters
     context_tokens: int = 100_000
+    max_output_tokens: int = 0  # 0 = each prompt's own limit; else a cap over all of them
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Clock = field(default_factory=SystemClock)
     rng: random.Random = field(default_factory=random.Random)
@@ -182,11 +203,14 @@ class PromptRunner:
         budget: int,
         stats: RunStats,
     ) -> str:
+        max_tokens = self.output_limit(spec)
         if provider.needs_context_budget:
             without_transcript = render(spec, {**variables, "transcript": ""})
-            room = (
-                budget - estimate_tokens(spec.system + without_transcript) - spec.max_output_tokens
-            )
+            if spec.shares_prefix:
+                without_transcript += SHARED_PREFIX.format(
+                    **{**variables, "transcript": "", "system": DEFAULT_SYSTEM}
+                )
+            room = budget - estimate_tokens(spec.system + without_transcript) - max_tokens
             if room < 500:
                 raise RefusedError(
                     f"prompt {spec.id!r} needs more than the context budget of {budget} tokens "
@@ -199,7 +223,7 @@ class PromptRunner:
                         spec, provider, canonical, bare, transcript, metadata, budget, room, stats
                     ),
                 }
-        prompt = render(spec, variables)
+        prompt, system = layout(spec, variables)
         task = PromptTask(
             prompt_id=spec.id,
             output_format=spec.output,
@@ -208,7 +232,12 @@ class PromptRunner:
             metadata=metadata,
             variables={k: v for k, v in variables.items()},
         )
-        return self._answer(spec, provider, canonical, bare, task, prompt, stats)
+        return self._answer(spec, provider, canonical, bare, task, prompt, system, stats)
+
+    def output_limit(self, spec: PromptSpec) -> int:
+        if self.max_output_tokens:
+            return min(spec.max_output_tokens, self.max_output_tokens)
+        return spec.max_output_tokens
 
     def _answer(
         self,
@@ -218,10 +247,12 @@ class PromptRunner:
         bare: str,
         task: PromptTask,
         prompt: str,
+        system: str,
         stats: RunStats,
     ) -> str:
         messages: list[Message] = [Message("user", prompt)]
         problems: list[str] = []
+        schema = SCHEMAS[spec.output_schema].schema() if spec.output_schema else None
         for _ in range(self.policy.json_attempts):
             completion = self._call(
                 provider,
@@ -229,10 +260,12 @@ class PromptRunner:
                 CompletionRequest(
                     model=bare,
                     messages=tuple(messages),
-                    max_tokens=spec.max_output_tokens,
+                    max_tokens=self.output_limit(spec),
                     temperature=spec.temperature,
                     task=task,
-                    system=spec.system,
+                    system=system,
+                    cache_system=spec.shares_prefix,
+                    json_schema=schema,
                 ),
                 stats,
             )
@@ -372,6 +405,8 @@ class PromptRunner:
             stats.calls += 1
             stats.input_tokens += completion.input_tokens
             stats.output_tokens += completion.output_tokens
+            stats.cached_input_tokens += completion.cached_input_tokens
+            stats.cache_write_tokens += completion.cache_write_tokens
             return completion
 
         def wait(state: RetryCallState) -> float:
@@ -403,6 +438,23 @@ class PromptRunner:
             reraise=True,
         )
         return retrying(attempt)
+
+
+def layout(spec: PromptSpec, variables: Mapping[str, str]) -> tuple[str, str]:
+    """(user message, system message) of a prompt.
+
+    A prompt that does not place ``{{ transcript }}`` itself gets the episode's shared prefix
+    (instructions + metadata + transcript) as its system message and only its task as the
+    user message; a prompt with its own system text puts that at the top of the task, so the
+    prefix stays byte-identical across prompts. A prompt that places the transcript itself
+    keeps the older inline layout (nothing shared, nothing cached).
+    """
+    prompt = render(spec, variables)
+    if not spec.shares_prefix:
+        return prompt, spec.system
+    if spec.system != DEFAULT_SYSTEM:
+        prompt = f"{spec.system}\n\n{prompt}"
+    return prompt, SHARED_PREFIX.format(**{**variables, "system": DEFAULT_SYSTEM})
 
 
 def _chunk_lines(lines: list[str], max_tokens: int) -> list[list[str]]:

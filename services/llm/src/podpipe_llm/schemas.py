@@ -76,8 +76,11 @@ class OutputSchema:
     model: type[BaseModel]
     check: Callable[[Any, Transcript], BaseModel]
 
+    def schema(self) -> dict[str, Any]:
+        return self.model.model_json_schema()
+
     def json_schema(self) -> str:
-        return json.dumps(self.model.model_json_schema(), indent=1)
+        return json.dumps(self.schema(), indent=1)
 
 
 # --------------------------------------------------------------------------- transcript checks

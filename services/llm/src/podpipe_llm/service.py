@@ -51,6 +51,7 @@ def build_providers(
             http_client or httpx.Client(timeout=settings.llm_request_timeout_seconds),
             settings.llm_openai_base_url,
             settings.llm_openai_api_key,
+            json_schema=settings.llm_openai_json_schema,
         )
     providers.update(extra or {})
     return Providers(
@@ -88,6 +89,7 @@ def build_runner(
         providers=providers,
         limiters=RateLimiters(settings.rate_limit, clock),
         context_tokens=settings.llm_context_tokens,
+        max_output_tokens=settings.llm_max_output_tokens,
         policy=RetryPolicy(
             max_attempts=settings.llm_max_attempts,
             backoff_max_seconds=settings.llm_backoff_max_seconds,

@@ -48,6 +48,21 @@ class LlmSettings(CoreSettings):
     llm_openai_api_key: str = Field(
         default="", description="Bearer token for the OpenAI-compatible endpoint, if it needs one."
     )
+    llm_openai_json_schema: bool = Field(
+        default=True,
+        description=(
+            "Send JSON prompts' schemas as response_format json_schema (llama.cpp, vLLM, Ollama "
+            "enforce it); false asks only for json_object."
+        ),
+    )
+    llm_max_output_tokens: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Cap on every prompt's max_output_tokens (0 = the catalog's own); keeps a small "
+            "local model's run within minutes."
+        ),
+    )
     llm_requests_per_minute: float = Field(
         default=1.0,
         ge=0,

@@ -78,6 +78,8 @@ def estimate_costs(
                 str(meta.get("model", "")),
                 int(meta.get("input_tokens", 0) or 0),
                 int(meta.get("output_tokens", 0) or 0),
+                cached_input_tokens=int(meta.get("cached_input_tokens", 0) or 0),
+                cache_write_tokens=int(meta.get("cache_write_tokens", 0) or 0),
             )
     compute = 0.0
     for stage in status.stages:

@@ -9,7 +9,7 @@ failed by raising one of three errors, and the prompt runner decides what to do:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from podpipe.documents import Transcript
 from podpipe.storage import EpisodeMetadata
@@ -61,20 +61,32 @@ class PromptTask:
 
 @dataclass(frozen=True)
 class CompletionRequest:
+    """One model call. ``system`` comes first; with ``cache_system`` it is the episode's
+    shared prefix (instructions + transcript), the same bytes for every prompt of the
+    episode, so a provider with a prompt cache marks it cacheable. ``json_schema`` asks for
+    schema-constrained output where the provider can enforce it."""
+
     model: str
     messages: tuple[Message, ...]
     max_tokens: int
     temperature: float
     task: PromptTask
     system: str = ""
+    cache_system: bool = False
+    json_schema: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
 class Completion:
+    """``input_tokens`` counts every prompt token; ``cached_input_tokens`` of them were read
+    from the provider's prompt cache and ``cache_write_tokens`` were written to it."""
+
     text: str
     input_tokens: int
     output_tokens: int
     stop_reason: str = "end_turn"
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 class LlmProvider(Protocol):

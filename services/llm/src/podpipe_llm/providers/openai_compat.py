@@ -1,4 +1,12 @@
-"""Any OpenAI-compatible chat completions endpoint: Ollama, vLLM, llama.cpp server, LiteLLM."""
+"""Any OpenAI-compatible chat completions endpoint: llama.cpp server, Ollama, vLLM, LiteLLM.
+
+The episode's shared prefix goes first as the system message, the task last, so servers
+with a prefix cache (llama.cpp's ``cache_prompt``, vLLM's prefix caching) process the
+transcript once per episode. JSON prompts send their JSON Schema as
+``response_format: {"type": "json_schema", ...}``; llama.cpp turns it into a grammar, so even
+a small model answers valid JSON. Servers that only know ``json_object`` ignore the schema
+or are asked for ``json_object`` (``PODPIPE_LLM_OPENAI_JSON_SCHEMA=false``).
+"""
 
 from __future__ import annotations
 
@@ -22,10 +30,18 @@ class OpenAICompatibleProvider:
     rate_limited = True
     needs_context_budget = True
 
-    def __init__(self, client: httpx.Client, base_url: str, api_key: str = "") -> None:
+    def __init__(
+        self,
+        client: httpx.Client,
+        base_url: str,
+        api_key: str = "",
+        *,
+        json_schema: bool = True,
+    ) -> None:
         self._client = client
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._json_schema = json_schema
 
     def payload(self, request: CompletionRequest) -> dict[str, Any]:
         messages = [{"role": "system", "content": request.system}] if request.system else []
@@ -37,7 +53,17 @@ class OpenAICompatibleProvider:
             "temperature": request.temperature,
         }
         if request.task.output_format == "json" and request.task.stage == "final":
-            body["response_format"] = {"type": "json_object"}
+            if request.json_schema is not None and self._json_schema:
+                body["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {
+                        "name": request.task.schema_name or "answer",
+                        "schema": request.json_schema,
+                        "strict": True,
+                    },
+                }
+            else:
+                body["response_format"] = {"type": "json_object"}
         return body
 
     def complete(self, request: CompletionRequest) -> Completion:
@@ -58,11 +84,13 @@ class OpenAICompatibleProvider:
             raise TransientError(f"unexpected answer from {self._url}: {exc!r}") from exc
         usage = data.get("usage") or {}
         prompt_text = "".join(m.text for m in request.messages) + request.system
+        details = usage.get("prompt_tokens_details") or {}
         return Completion(
             text=text,
             input_tokens=int(usage.get("prompt_tokens") or estimate_tokens(prompt_text)),
             output_tokens=int(usage.get("completion_tokens") or estimate_tokens(text)),
             stop_reason=str(data["choices"][0].get("finish_reason") or "stop"),
+            cached_input_tokens=int(details.get("cached_tokens") or 0),
         )
 
 
