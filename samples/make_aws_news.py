@@ -55,7 +55,7 @@ SCRIPT: list[tuple[str, str]] = [
     (PRIYA, "And the numbers at launch?"),
     (
         ALEX,
-        "Amazon promises 99.99 percent availability in a single region and 99.999 percent "
+        "Amazon promises 99.95 percent availability in a single region and 99.99 percent "
         "across multiple regions. At launch it runs in 5 regions: North Virginia, Ohio, "
         "Oregon, Ireland and Tokyo. You pay 8 dollars per million processing units, plus 33 "
         "cents per gigabyte per month for storage.",
@@ -143,8 +143,7 @@ SCRIPT: list[tuple[str, str]] = [
     ),
     (
         PRIYA,
-        "That is huge for chat bots that send the same instructions every time. And the "
-        "routing?",
+        "That is huge for chat bots that send the same instructions every time. And the routing?",
     ),
     (
         ALEX,
@@ -229,8 +228,7 @@ SCRIPT: list[tuple[str, str]] = [
     ),
     (
         PRIYA,
-        "It keeps my feet warm, Alex. Thanks for listening to Cloud Weekly. See you next "
-        "week.",
+        "It keeps my feet warm, Alex. Thanks for listening to Cloud Weekly. See you next week.",
     ),
 ]
 
@@ -247,8 +245,16 @@ TOPICS: list[Topic] = [
     Topic(
         3,
         "Amazon Aurora DSQL is generally available",
-        ("Amazon Aurora DSQL", "PostgreSQL", "North Virginia", "Ohio", "Oregon", "Ireland", "Tokyo"),
-        ("99.99", "99.999", "5", "8", "33", "100,000", "1"),
+        (
+            "Amazon Aurora DSQL",
+            "PostgreSQL",
+            "North Virginia",
+            "Ohio",
+            "Oregon",
+            "Ireland",
+            "Tokyo",
+        ),
+        ("99.95", "99.99", "5", "8", "33", "100,000", "1"),
     ),
     Topic(
         9,

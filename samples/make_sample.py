@@ -174,9 +174,7 @@ class Rendering(NamedTuple):
         )
 
 
-def render(
-    script: Sequence[tuple[str, str]], voices: Mapping[str, tuple[str, int]]
-) -> Rendering:
+def render(script: Sequence[tuple[str, str]], voices: Mapping[str, tuple[str, int]]) -> Rendering:
     """Every turn spoken in its speaker's voice, each followed by the hand-over gap."""
     params = None
     frames = bytearray()
@@ -248,7 +246,9 @@ def write_sample(
     """``<name>.m4a``, ``.txt`` (the script, one turn a line), ``.json`` (EpisodeMetadata),
     ``.topics.json`` (the topics' ground truth) in ``out_dir``."""
     turns = [t.turn for t in topics]
-    assert turns == sorted(set(turns)) and turns[0] == 0 and turns[-1] < len(script), turns
+    assert turns == sorted(set(turns)), f"topic turns must increase: {turns}"
+    assert turns[0] == 0, "the first topic starts the episode"
+    assert turns[-1] < len(script), f"topic turn {turns[-1]} is past the script"
     rendering = render(script, voices)
     out_dir.mkdir(parents=True, exist_ok=True)
     audio = out_dir / f"{name}.m4a"

@@ -10,7 +10,8 @@ PyPI-packaged model, VAD and word timestamps on, beam 5, speaker turns on), then
 ``core.normalise`` with the sample's EpisodeMetadata sidecar, which names the voices.
 
 It prints each transcript's word error rate against ``<name>.txt`` (lower case, punctuation
-and hyphens dropped, like tests/integration/test_transcribe_service.py) and the share of
+and hyphens dropped, like tests/integration/test_transcribe_service.py, and "%" read as
+"percent") and the share of
 aligned words attributed to the speaker who said them (the script's lines alternate
 between the two people, the first host first).
 """
@@ -40,7 +41,8 @@ SAMPLES = ("episode", "aws-news")
 
 
 def normalise_words(text: str) -> str:
-    text = text.lower().replace("-", " ")
+    # Whisper writes "20 percent" as "20%": the same words, so "%" must not count as an error.
+    text = text.lower().replace("-", " ").replace("%", " percent")
     return " ".join(re.sub(r"[^a-z0-9' ]", " ", text).split())
 
 

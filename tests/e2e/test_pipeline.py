@@ -1,7 +1,9 @@
 """The whole pipeline: the sample episode through the four real services on LocalStack.
 
 The services run as real processes (`python -m podpipe_<name>`), exactly as `make demo` and
-ECS run them; the host's side is the real `podpipe` CLI. Slack is a local HTTP server, the
+ECS run them; the host's side is the real `podpipe` CLI. A real open-weights model on the
+local llama.cpp server writes every output (the small one, with tight output limits), and
+each output is checked for structure and grounding, never for exact text. Slack is a local HTTP server, the
 team's e-mail an SQS queue subscribed to the SNS topic, and a tap rule on the bus counts
 every event, so "exactly one Episode Completed" is checked on the bus itself.
 """
@@ -30,7 +32,10 @@ from podpipe.demo import (
 from podpipe.documents import Transcript
 from podpipe.events import Envelope, EpisodeCompleted, parse_envelope
 from podpipe.local import StateDir, queue_arn
-from podpipe.storage import EpisodeKeys, StageRecord
+from podpipe.storage import EpisodeKeys, EpisodeMetadata, StageRecord
+from podpipe_llm.catalog import load_catalog
+from podpipe_llm.evaluate import EvalEpisode, score_answer
+from tests.support.local_llm import LocalLlm
 from tests.support.localstack import Stack, bootstrapped_stack
 from tests.support.slack import SlackStandIn
 
@@ -47,6 +52,7 @@ class Run:
     pipeline: LocalPipeline
     slack: SlackStandIn
     tap_url: str
+    llm_model: str
     events: list[Envelope] = field(default_factory=list)
     email: list[Notification] = field(default_factory=list)
 
@@ -106,7 +112,9 @@ def _tap(stack: Stack) -> str:
 
 
 @pytest.fixture(scope="module")
-def run(localstack: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+def run(
+    localstack: str, local_llm: LocalLlm, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Run]:
     with bootstrapped_stack() as stack, SlackStandIn() as slack:
         tap_url = _tap(stack)
         pipeline = LocalPipeline(
@@ -120,13 +128,20 @@ def run(localstack: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
                 "PODPIPE_CLIPS_VIDEO_SIZE": "320x320",
                 "PODPIPE_CLIPS_VIDEO_FPS": "10",
                 "PODPIPE_CLIPS_X264_PRESET": "ultrafast",
+                **local_llm.service_env(),
             },
         )
         pipeline.created = stack.created
         pipeline.subscribe_inbox()
         pipeline.start_services()
         try:
-            yield Run(stack=stack, pipeline=pipeline, slack=slack, tap_url=tap_url)
+            yield Run(
+                stack=stack,
+                pipeline=pipeline,
+                slack=slack,
+                tap_url=tap_url,
+                llm_model=local_llm.model,
+            )
         finally:
             pipeline.stop_services()
             # Keep the services' logs where a failing CI run can be read.
@@ -168,6 +183,28 @@ def test_sample_episode_becomes_a_release(run: Run) -> None:
         assert meta is not None, f"no output for {prompt_id}"
     assert len(run.events_for(episode, "Prompt Completed")) == len(prompt_ids)
 
+    # Written by the real local model, in the shape each prompt asks for, about this episode.
+    catalog = load_catalog()
+    sample = EvalEpisode(
+        episode, transcript, EpisodeMetadata.model_validate_json(SAMPLE_METADATA.read_text())
+    )
+    cached_share: dict[str, float] = {}
+    for prompt_id in prompt_ids:
+        spec = catalog.get(prompt_id)
+        meta = get_json_or_none(s3, bucket, keys.prompt_metadata(prompt_id))
+        assert meta["model"] == f"openai:{run.llm_model}", prompt_id
+        assert meta["prompt_layout"] == "shared-prefix", prompt_id
+        text = s3.get_object(Bucket=bucket, Key=keys.prompt_output(prompt_id, spec.extension))
+        card = score_answer(spec, text["Body"].read().decode(), sample)
+        assert card.check("structure").score > 0, (prompt_id, card.checks)
+        if spec.output == "json":
+            assert card.check("structure").passed, (prompt_id, card.checks)
+        if prompt_id in {"show-notes", "titles", "newsletter"}:
+            assert card.check("grounding").score >= 0.5, (prompt_id, card.checks)
+        cached_share[prompt_id] = meta["cached_input_tokens"] / meta["input_tokens"]
+    # The transcript prefix was processed once for the episode, not once per prompt.
+    assert sum(share >= 0.5 for share in cached_share.values()) >= len(prompt_ids) - 2, cached_share
+
     # Clips and the trailer, cut from the clip picks.
     clips = run.wait_for_stage(episode, "clips")
     assert clips.status == "done", clips.reason
@@ -191,9 +228,12 @@ def test_one_failed_prompt_is_replayed_alone(run: Run) -> None:
     """A prompt that cannot run fails alone; its replay command finishes the episode."""
     episode = "e2e-fault"
     s3, bucket = run.stack.s3, run.stack.bucket
-    # The team edits one prompt in S3 to use a model this deployment cannot reach.
+    # The team edits one prompt in S3 to use a model this deployment cannot reach (the
+    # local stack has no Bedrock: the call is refused, so the prompt fails at once).
     packaged = (REPO / "prompts" / f"{FAULTY_PROMPT}.md").read_text()
-    broken = packaged.replace("model: default", "model: openai:gpt-4o-mini", 1)
+    broken = packaged.replace(
+        "model: default", "model: bedrock:anthropic.claude-3-5-haiku-20241022-v1:0", 1
+    )
     assert broken != packaged
     s3.put_object(Bucket=bucket, Key=f"prompts/{FAULTY_PROMPT}.md", Body=broken.encode())
     run.upload(episode)
@@ -217,7 +257,7 @@ def test_one_failed_prompt_is_replayed_alone(run: Run) -> None:
     # model that works here.
     s3.delete_object(Bucket=bucket, Key=f"prompts/{FAULTY_PROMPT}.md")
     args = command.split()[1:]
-    replay = run.pipeline.cli(*args, "--model", "extractive", check=False)
+    replay = run.pipeline.cli(*args, "--model", f"openai:{run.llm_model}", check=False)
     assert replay.returncode == 0, replay.stdout + replay.stderr
 
     assert run.wait(episode) == 0

@@ -51,8 +51,16 @@ def test_clip_picks_must_last_30_to_90_seconds_inside_the_episode() -> None:
         validate_json_output("clip-picks", picks(61, 119), TRANSCRIPT)
     )
     assert (ok.clips[0].start, ok.clips[0].end) == (60.0, 119.4)  # snapped to line edges
+    # A pick of the wrong length keeps its moment and gets a 30-90 s window at line edges.
+    for start, end in ((60, 75), (60, 400)):
+        fitted = ClipPicks.model_validate_json(
+            validate_json_output("clip-picks", picks(start, end), TRANSCRIPT)
+        )
+        clip = fitted.clips[0]
+        assert clip.start == 60.0
+        assert 30 <= clip.end - clip.start <= 90
     with pytest.raises(OutputValidationError, match="must last between 30 and 90"):
-        validate_json_output("clip-picks", picks(60, 75), TRANSCRIPT)
+        validate_json_output("clip-picks", picks(1790, 1799), TRANSCRIPT)  # no room left
     with pytest.raises(OutputValidationError, match="after the end of the episode"):
         validate_json_output("clip-picks", picks(1790, 1850), TRANSCRIPT)
 

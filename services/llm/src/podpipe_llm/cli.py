@@ -1,4 +1,4 @@
-"""`podpipe prompts …`: list the catalog, try one prompt on a stored transcript, compare models.
+"""`podpipe prompts …`: list the catalog, try a prompt on a transcript, compare and evaluate models.
 
 Contributed to the root CLI through the ``podpipe.cli`` entry point. `test` and `compare` run
 a prompt outside the pipeline (no queue, nothing written unless asked): the cheap way to
@@ -78,6 +78,7 @@ class _Context:
         self.settings = LlmSettings()
         self._s3: S3Client | None = None
         self.local_only = local_only
+        self.eval_port = 8932
 
     @property
     def s3(self) -> S3Client:
@@ -257,3 +258,124 @@ def compare_command(
     console = Console()
     console.print(Columns(panels, equal=True))
     console.print(table)
+
+
+LOCAL_PREFIX = "local:"
+
+
+@contextmanager
+def _model_runner(
+    ctx: _Context, name: str, max_output_tokens: int | None, json_schema: bool
+) -> Iterator[tuple[PromptRunner, str]]:
+    """(runner, model string) for one eval model; ``local:<model>`` runs the local llama.cpp
+    server for the packaged model (or GGUF path) while that model is evaluated."""
+    from podpipe.local import StateDir
+    from podpipe.localllm import LOCAL_MAX_OUTPUT_TOKENS, LocalLlmServer, model_alias
+
+    updates: dict[str, Any] = {"llm_openai_json_schema": json_schema}
+    if max_output_tokens is not None:
+        updates["llm_max_output_tokens"] = max_output_tokens
+    if not name.startswith(LOCAL_PREFIX):
+        settings = ctx.settings.model_copy(update=updates)
+        yield build_runner(settings, build_providers(settings)), name
+        return
+    model = name[len(LOCAL_PREFIX) :]
+    server = LocalLlmServer(StateDir(Path(".podpipe") / "eval"), port=ctx.eval_port)
+    started = server.start(model)
+    try:
+        updates.setdefault("llm_max_output_tokens", LOCAL_MAX_OUTPUT_TOKENS)
+        settings = ctx.settings.model_copy(
+            update={
+                **updates,
+                "llm_openai_base_url": server.base_url,
+                "llm_requests_per_minute": 0.0,
+                "llm_tokens_per_minute": 0.0,
+            }
+        )
+        yield build_runner(settings, build_providers(settings)), f"openai:{model_alias(model)}"
+    finally:
+        if started:
+            server.stop()
+
+
+@prompts_app.command("eval")
+def eval_command(
+    models: str = typer.Option(
+        ...,
+        "--models",
+        help="Comma-separated models: bedrock:<id>, openai:<name>, extractive, or "
+        "local:<packaged model or .gguf> to run it on the local llama.cpp server.",
+    ),
+    eval_set: Annotated[
+        list[Path] | None,
+        typer.Option("--set", help="Folder or file(s) of <name>.transcript.json (e.g. samples/)."),
+    ] = None,
+    episodes: Annotated[
+        list[str] | None, typer.Option("--episode", "-e", help="Stored episode(s) to include.")
+    ] = None,
+    prompt: str | None = typer.Option(None, "--prompt", "-p", help="One prompt (default: all)."),
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for report.md, report.html, results.json.")
+    ] = Path("eval-report"),
+    min_score: float = typer.Option(
+        0.0, "--min-score", help="Exit 1 if a gated model's mean score is below this (0-1)."
+    ),
+    gate: Annotated[
+        list[str] | None, typer.Option("--gate", help="Model(s) the threshold applies to.")
+    ] = None,
+    max_output_tokens: int | None = typer.Option(
+        None, "--max-output-tokens", help="Cap every answer (local models default to 700)."
+    ),
+    json_schema: bool = typer.Option(
+        True, "--json-schema/--no-json-schema", help="Constrained decoding for JSON prompts."
+    ),
+    local: LocalOnly = False,
+    port: int = typer.Option(8932, "--port", help="Port of the local server while evaluating."),
+) -> None:
+    """Score one prompt or the whole catalog over an eval set, side by side per model."""
+    from podpipe_llm.evalreport import prompts_to_run, run_model, write_report
+    from podpipe_llm.evaluate import EvalEpisode, check_failures, load_eval_set, summarise
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    if not names:
+        _fail("--models needs at least one model", 2)
+    with _clear_errors():
+        ctx = _Context(local_only=local)
+        ctx.eval_port = port
+        catalog = ctx.catalog()
+        specs, scored = prompts_to_run(catalog, prompt)
+        try:
+            chosen = load_eval_set(eval_set or [])
+        except (OSError, ValueError) as exc:
+            _fail(f"cannot read the eval set: {exc}", 2)
+        for episode_id in episodes or []:
+            transcript, metadata = ctx.episode(episode_id, None)
+            chosen.append(EvalEpisode(episode_id, transcript, metadata))
+        if not chosen:
+            _fail("nothing to evaluate: give --set samples/ and/or --episode EP", 2)
+        rows = []
+
+        def progress(row: Any) -> None:
+            state = f"failed: {row.error[:80]}" if row.error else f"score {row.score:.2f}"
+            _err.print(
+                f"{row.model:<40} {row.episode_id:<14} {row.prompt_id:<13} {state} "
+                f"({row.output_tokens} tokens, {row.latency_seconds:.1f} s)",
+                highlight=False,
+            )
+
+        for name in names:
+            with _model_runner(ctx, name, max_output_tokens, json_schema) as (runner, model):
+                label = name if name.startswith(LOCAL_PREFIX) else model
+                rows += run_model(runner, model, label, specs, scored, chosen, progress)
+    title = f"podpipe prompt evaluation: {len(chosen)} episode(s), {len(names)} model(s)"
+    for path in write_report(rows, out, title):
+        typer.echo(str(path))
+    summaries = summarise(rows)
+    gated = [s for s in summaries if not gate or s.model in gate]
+    problems = check_failures(gated, min_score)
+    for s in summaries:
+        typer.echo(f"{s.model:<40} mean score {s.score:.2f} over {len(s.rows)} answers")
+    if problems:
+        for problem in problems:
+            _err.print(f"[red]below threshold:[/red] {problem}", highlight=False)
+        raise typer.Exit(1)

@@ -224,6 +224,13 @@ class PromptRunner:
                     ),
                 }
         prompt, system = layout(spec, variables)
+        if max_tokens < spec.max_output_tokens:
+            # Say the budget, so the model writes a shorter complete answer instead of
+            # being cut off mid-sentence.
+            prompt += (
+                f"\nKeep the whole answer under about {int(max_tokens * 0.7)} words: "
+                "shorter than asked above, but complete.\n"
+            )
         task = PromptTask(
             prompt_id=spec.id,
             output_format=spec.output,
@@ -235,7 +242,9 @@ class PromptRunner:
         return self._answer(spec, provider, canonical, bare, task, prompt, system, stats)
 
     def output_limit(self, spec: PromptSpec) -> int:
-        if self.max_output_tokens:
+        # The cap shortens prose; a JSON answer cut off is worthless, and its size is bounded
+        # by its schema, so JSON prompts keep their own limit.
+        if self.max_output_tokens and spec.output == "markdown":
             return min(spec.max_output_tokens, self.max_output_tokens)
         return spec.max_output_tokens
 

@@ -45,7 +45,8 @@ class Chapters(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     version: str = "1.2.0"
-    chapters: list[Chapter] = Field(min_length=1, max_length=60)
+    # 30 is plenty for a four-hour episode, and bounds what constrained decoding may write.
+    chapters: list[Chapter] = Field(min_length=1, max_length=30)
     note: str = ""
 
 
@@ -106,6 +107,17 @@ class _Starts:
     def snap_end(self, t: float) -> float:
         return self._nearest(self.ends, t)
 
+    def fit_window(
+        self, start: float, shortest: float, longest: float, wanted_end: float
+    ) -> tuple[float, float]:
+        """(start, end) lasting shortest..longest from ``start``, ending at the line end
+        nearest ``wanted_end`` inside that range (or at the range's edge without one)."""
+        lo, hi = start + shortest, min(start + longest, self.duration)
+        inside = [e for e in self.ends if lo <= e <= hi]
+        if inside:
+            return start, min(inside, key=lambda e: abs(e - wanted_end))
+        return start, max(lo, min(wanted_end, hi)) if lo <= hi else hi
+
 
 def _check_chapters(model: Any, transcript: Transcript) -> BaseModel:
     chapters: Chapters = model
@@ -157,6 +169,10 @@ def _check_clip_picks(model: Any, transcript: Transcript) -> BaseModel:
         # Snapping to whole lines reads better, but never at the price of the length rule.
         if not CLIP_MIN_SECONDS <= end - start <= CLIP_MAX_SECONDS:
             start, end = clip.start, min(clip.end, lines.duration)
+        if not CLIP_MIN_SECONDS <= end - start <= CLIP_MAX_SECONDS:
+            # The pick is a moment; its length is ours to fit: keep the start, end at a line
+            # end 30-90 s later (small models misjudge durations far more than moments).
+            start, end = lines.fit_window(start, CLIP_MIN_SECONDS, CLIP_MAX_SECONDS, end)
         length = end - start
         if not CLIP_MIN_SECONDS <= length <= CLIP_MAX_SECONDS:
             problems.append(

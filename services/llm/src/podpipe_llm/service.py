@@ -52,6 +52,7 @@ def build_providers(
             settings.llm_openai_base_url,
             settings.llm_openai_api_key,
             json_schema=settings.llm_openai_json_schema,
+            seed=settings.llm_seed,
         )
     providers.update(extra or {})
     return Providers(

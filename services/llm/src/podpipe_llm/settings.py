@@ -55,6 +55,13 @@ class LlmSettings(CoreSettings):
             "enforce it); false asks only for json_object."
         ),
     )
+    llm_seed: int | None = Field(
+        default=None,
+        description=(
+            "Sampling seed sent to OpenAI-compatible servers (llama.cpp, vLLM): the same "
+            "transcript then gets the same answers on the same machine. Unset: random."
+        ),
+    )
     llm_max_output_tokens: int = Field(
         default=0,
         ge=0,

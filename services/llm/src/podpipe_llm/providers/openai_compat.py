@@ -37,11 +37,13 @@ class OpenAICompatibleProvider:
         api_key: str = "",
         *,
         json_schema: bool = True,
+        seed: int | None = None,
     ) -> None:
         self._client = client
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._json_schema = json_schema
+        self._seed = seed
 
     def payload(self, request: CompletionRequest) -> dict[str, Any]:
         messages = [{"role": "system", "content": request.system}] if request.system else []
@@ -52,6 +54,8 @@ class OpenAICompatibleProvider:
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
         }
+        if self._seed is not None:
+            body["seed"] = self._seed
         if request.task.output_format == "json" and request.task.stage == "final":
             if request.json_schema is not None and self._json_schema:
                 body["response_format"] = {
