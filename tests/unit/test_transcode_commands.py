@@ -20,20 +20,7 @@ from podpipe_transcode.ffmpeg import (
     parse_progress_block,
     stderr_gist,
 )
-from podpipe_transcode.loudness import LoudnessMeasurement, LoudnessTargets, normalize_filter
-
-MEASURED = LoudnessMeasurement(
-    input_i=-30.0,
-    input_tp=-10.0,
-    input_lra=4.0,
-    input_thresh=-40.0,
-    output_i=-16.0,
-    output_tp=-1.5,
-    output_lra=4.0,
-    output_thresh=-26.0,
-    normalization_type="linear",
-    target_offset=0.1,
-)
+from podpipe_transcode.loudness import linear_gain_filter
 
 
 def _value_after(args: list[str], flag: str) -> str:
@@ -41,28 +28,41 @@ def _value_after(args: list[str], flag: str) -> str:
 
 
 def test_normalize_encodes_the_first_audio_stream_to_a_clean_mp3() -> None:
-    loudness = normalize_filter(LoudnessTargets(), MEASURED)
+    loudness = linear_gain_filter(4.0)
     args = encode_args(
         Path("in/ep.mp4"), Path("out/audio.mp3"), loudness, Mp3Encoding(), channel_map="pan=x"
     )
     assert _value_after(args, "-i") == "in/ep.mp4"
-    assert _value_after(args, "-map") == "0:a:0"  # the video track of an mp4 is dropped
+    # The video track of an mp4 is dropped: the graph reads the first audio stream only.
+    graph = _value_after(args, "-filter_complex")
+    assert graph == "[0:a:0]pan=x,volume=4.00dB,aresample=44100[encode]"
+    assert _value_after(args, "-map") == "[encode]"
     assert _value_after(args, "-map_metadata") == "-1"
     assert _value_after(args, "-c:a") == "libmp3lame"
     assert _value_after(args, "-b:a") == "128k"
     assert _value_after(args, "-ac") == "2"
     assert _value_after(args, "-ar") == "44100"
     assert _value_after(args, "-id3v2_version") == "3"
-    # Channels are converted before the loudness filter, so it measures what gets encoded.
-    assert _value_after(args, "-af") == f"pan=x,{loudness}"
-    assert args[-1] == "out/audio.mp3"
+    mp3 = args.index("out/audio.mp3")
+    # The MP3 is decoded again inside the same run and measured: no second pass over the file.
+    meter = args[mp3 + 1 :]
+    assert meter[:2] == ["-dec", "0:0"]
+    assert _value_after(meter, "-filter_complex").startswith("[dec:0]ebur128=peak=true")
+    assert meter[-3:] == ["-f", "null", "-"]
+
+
+def test_a_mono_source_is_normalised_before_it_is_doubled() -> None:
+    args = encode_args(
+        Path("a"), Path("b"), "volume=1dB", Mp3Encoding(), channel_map=channel_filter(1, 2)
+    )
+    graph = _value_after(args, "-filter_complex")
+    assert graph == "[0:a:0]volume=1dB,aresample=44100,pan=stereo|c0=c0|c1=c0[encode]"
 
 
 def test_analysis_pass_writes_nothing() -> None:
-    args = analysis_args(Path("x.wav"), LoudnessTargets(), channel_map=channel_filter(2, 1))
+    args = analysis_args(Path("x.wav"), channel_map=channel_filter(2, 1))
     assert args[-3:] == ["-f", "null", "-"]
-    assert _value_after(args, "-af").startswith("pan=mono|c0=0.5*c0+0.5*c1,loudnorm=")
-    assert "print_format=json" in _value_after(args, "-af")
+    assert _value_after(args, "-af") == "pan=mono|c0=0.5*c0+0.5*c1,ebur128=peak=true:framelog=quiet"
 
 
 @pytest.mark.parametrize(
@@ -87,7 +87,7 @@ def test_speech_preset_is_mono_at_a_low_bitrate_and_overridable() -> None:
     standard = Mp3Encoding.from_preset(EncodingPreset.STANDARD)
     assert (standard.bitrate_kbps, standard.channels) == (128, 2)
     args = encode_args(Path("a"), Path("b"), "volume=1dB", speech)
-    assert _value_after(args, "-af") == "volume=1dB"
+    assert _value_after(args, "-filter_complex") == "[0:a:0]volume=1dB,aresample=44100[encode]"
     assert (_value_after(args, "-b:a"), _value_after(args, "-ac")) == ("64k", "1")
 
 

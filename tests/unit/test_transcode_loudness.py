@@ -15,7 +15,9 @@ from podpipe_transcode.loudness import (
     limited_gain_filter,
     linear_fits,
     linear_gain_db,
+    linear_gain_filter,
     normalize_filter,
+    parse_ebur128_measurement,
     parse_ebur128_summary,
     parse_loudnorm_report,
 )
@@ -175,3 +177,16 @@ def test_ebur128_without_true_peak_is_an_error() -> None:
         parse_ebur128_summary(without_peak)
     with pytest.raises(LoudnormParseError):
         parse_ebur128_summary("nothing here")
+
+
+def test_the_analysis_pass_reads_ebur128_into_the_measurement_pass_two_needs() -> None:
+    measured = parse_ebur128_measurement("Stream #0:0: Audio\n" + EBUR128_STDERR)
+    assert (measured.input_i, measured.input_thresh) == (-16.4, -26.6)  # not the LRA threshold
+    assert (measured.input_lra, measured.input_tp) == (2.4, -1.3)
+    assert not measured.is_silent
+    assert linear_gain_filter(linear_gain_db(LoudnessTargets(), measured)) == "volume=0.40dB"
+
+
+def test_digital_silence_measures_as_silent() -> None:
+    silent = EBUR128_STDERR.replace("-16.4 LUFS", "-70.0 LUFS").replace("-1.3 dBFS", "-inf dBFS")
+    assert parse_ebur128_measurement(silent).is_silent

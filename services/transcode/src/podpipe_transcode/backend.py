@@ -1,4 +1,4 @@
-"""The transcoding port and its default adapter, ffmpeg (two-pass EBU R128 loudnorm → MP3).
+"""The transcoding port and its default adapter, ffmpeg (two-pass EBU R128 normalisation → MP3).
 
 A backend turns a local source file into a normalised MP3 and reports what it measured; it
 raises :class:`BadInputError` for input no retry can fix. Another backend (e.g. a managed
@@ -48,9 +48,9 @@ from podpipe_transcode.loudness import (
     limited_gain_filter,
     linear_fits,
     linear_gain_db,
-    normalize_filter,
+    linear_gain_filter,
+    parse_ebur128_measurement,
     parse_ebur128_summary,
-    parse_loudnorm_report,
 )
 
 log = structlog.get_logger()
@@ -78,7 +78,7 @@ class TranscodeResult:
     output_duration_seconds: float
     output_loudness: LoudnessReading
     normalization_type: str
-    """linear (one constant gain), dynamic (loudnorm's own), or limited (gain + limiter)."""
+    """linear (one constant gain) or limited (gain + true-peak limiter)."""
     encodes: int = 1
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -168,20 +168,23 @@ class FfmpegBackend:
         decoded_seconds: float,
         channel_map: str | None,
     ) -> _Normalized:
-        """Encode, measure the MP3, and correct with another encode while it misses the target.
+        """Encode (metered in the same pass), and correct with another encode while it misses.
 
         Most speech fits one linear gain and is right first time. Peaky material goes through
         the limiter; its loudness loss is measured and the gain corrected (at most
-        MAX_ENCODES encodes in all; the last one stands, with a warning, if none hit).
+        MAX_ENCODES encodes in all; the last one stands, with a warning, if none hit). The
+        meter sits on the encoder's input, in the encode pass itself: a separate decode of the
+        MP3 cost a fifth of the bare two-pass time, and the true-peak headroom already covers
+        the few tenths of a dB the MP3 encoder may add.
         """
         targets = job.targets
-        use_loudnorm = linear_fits(targets, measured)
+        linear = linear_fits(targets, measured)
         gain = linear_gain_db(targets, measured)
         name = source.name
         result: _Normalized | None = None
         for encode in range(1, MAX_ENCODES + 1):
-            if use_loudnorm:
-                loudness_filter = normalize_filter(targets, measured)
+            if linear:
+                loudness_filter = linear_gain_filter(gain)
             else:
                 loudness_filter = limited_gain_filter(targets, gain, job.encoding.sample_rate)
             try:
@@ -196,9 +199,13 @@ class FfmpegBackend:
                 )
             except FfmpegError as exc:
                 raise _conversion_error(name, exc) from exc
-            report = _report_or_none(encoded.stderr) if use_loudnorm else None
-            method = report.normalization_type if report else "limited"
-            loudness, seconds = self.measure(destination, decoded_seconds)
+            method = "linear" if linear else "limited"
+            try:
+                loudness = parse_ebur128_summary(encoded.stderr)
+            except LoudnormParseError as exc:
+                raise BadInputError(f"{name} could not be measured after encoding: {exc}") from exc
+            progress = encoded.last_progress
+            seconds = progress.out_time_seconds if progress else 0.0
             result = _Normalized(loudness, seconds, method, encode)
             miss = targets.integrated_lufs - loudness.integrated_lufs
             peak_over = loudness.true_peak_dbtp - targets.true_peak_dbtp
@@ -211,8 +218,8 @@ class FfmpegBackend:
             )
             if abs(miss) <= TOLERANCE_LU and peak_over <= 0:
                 return result
-            if use_loudnorm:
-                use_loudnorm = False  # loudnorm went dynamic or missed: limit it ourselves
+            if linear:
+                linear = False  # the gain alone missed: limit the peaks ourselves
             else:
                 gain += miss
             if peak_over > 0:  # the MP3 encoder overshot: aim the limiter lower
@@ -255,7 +262,7 @@ class FfmpegBackend:
 
         try:
             result = run_ffmpeg(
-                analysis_args(source, job.targets, channel_map=_channel_map(info, job)),
+                analysis_args(source, channel_map=_channel_map(info, job)),
                 ffmpeg=self.ffmpeg,
                 total_seconds=info.duration_seconds,
                 on_progress=stop_when_too_long,
@@ -269,7 +276,7 @@ class FfmpegBackend:
         decoded = result.last_progress.out_time_seconds if result.last_progress else 0.0
         partial = PARTIAL_FILE_MARKER in result.stderr
         try:
-            return parse_loudnorm_report(result.stderr), decoded, partial
+            return parse_ebur128_measurement(result.stderr), decoded, partial
         except LoudnormParseError as exc:
             raise BadInputError(
                 f"{source.name} could not be measured: no audio decoded ({exc})"
@@ -278,13 +285,6 @@ class FfmpegBackend:
 
 def _channel_map(info: MediaInfo, job: TranscodeJob) -> str | None:
     return channel_filter(info.audio_streams[0].channels, job.encoding.channels)
-
-
-def _report_or_none(stderr: str) -> LoudnessMeasurement | None:
-    try:
-        return parse_loudnorm_report(stderr)
-    except LoudnormParseError:
-        return None
 
 
 _TRANSIENT_MARKERS = ("No space left on device", "Cannot allocate memory", "Resource temporarily")

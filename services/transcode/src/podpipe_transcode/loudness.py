@@ -152,6 +152,7 @@ _SUMMARY_VALUES = {
     "loudness_range_lu": re.compile(r"^\s+LRA:\s+(-?inf|-?[\d.]+) LU\b", re.MULTILINE),
     "true_peak_dbtp": re.compile(r"^\s+Peak:\s+(-?inf|-?[\d.]+) dBFS", re.MULTILINE),
 }
+_INTEGRATED_THRESHOLD = re.compile(r"^\s+I:.*\n\s+Threshold:\s+(-?inf|-?[\d.]+) LUFS", re.MULTILINE)
 
 
 def parse_ebur128_summary(stderr: str) -> LoudnessReading:
@@ -167,6 +168,37 @@ def parse_ebur128_summary(stderr: str) -> LoudnessReading:
             raise LoudnormParseError(f"the ebur128 summary has no {name}")
         values[name] = float(match.group(1))
     return LoudnessReading(**values)
+
+
+def parse_ebur128_measurement(stderr: str) -> LoudnessMeasurement:
+    """The source's loudness from an ebur128 summary, in the shape pass two needs.
+
+    ebur128 measures what loudnorm's analysis pass measures (BS.1770 integrated loudness, its
+    gating threshold, loudness range, oversampled true peak) at a sixth of the CPU: loudnorm
+    resamples the whole signal to 192 kHz even when it only measures. There is no estimate of
+    an output yet, so the output fields repeat the input's.
+    """
+    reading = parse_ebur128_summary(stderr)
+    starts = list(_SUMMARY.finditer(stderr))
+    threshold = _INTEGRATED_THRESHOLD.search(stderr[starts[-1].end() :])
+    thresh = float(threshold.group(1)) if threshold else SILENCE_LUFS
+    return LoudnessMeasurement(
+        input_i=reading.integrated_lufs,
+        input_tp=reading.true_peak_dbtp,
+        input_lra=reading.loudness_range_lu,
+        input_thresh=thresh,
+        output_i=reading.integrated_lufs,
+        output_tp=reading.true_peak_dbtp,
+        output_lra=reading.loudness_range_lu,
+        output_thresh=thresh,
+        normalization_type="measured",
+        target_offset=0.0,
+    )
+
+
+def linear_gain_filter(gain_db: float) -> str:
+    """One constant gain: what loudnorm's linear mode applies, without its 192 kHz detour."""
+    return f"volume={gain_db:.2f}dB"
 
 
 def _number(value: float) -> str:
