@@ -3,7 +3,8 @@ uploads around this, and tests and the benchmark call it directly).
 
 The episode is decoded once to PCM WAV so every cut seeks exactly (MP3 seeking is an
 estimate, which would move a clip off its word boundaries). Each clip and the trailer get a
-two-pass loudnorm (measure, then one linear gain) so they meet the episode's loudness target.
+two-pass normalisation (measure with ebur128, then one linear gain) so they meet the episode's
+loudness target.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from podpipe_transcode.clips.picks import (
     speech_words,
 )
 from podpipe_transcode.ffmpeg import find_ffmpeg, probe, run_ffmpeg
-from podpipe_transcode.loudness import LoudnessMeasurement, parse_loudnorm_report
+from podpipe_transcode.loudness import LoudnessMeasurement, parse_ebur128_measurement
 
 log = structlog.get_logger()
 
@@ -87,7 +88,7 @@ class RenderedClip:
     captions: Path
     video: Path | None
     loudness: LoudnessMeasurement
-    """loudnorm's report of pass two (``output_i``/``output_tp``: its estimate of the result)."""
+    """The cut's own loudness, measured before its gain (pass one)."""
 
     @property
     def name(self) -> str:
@@ -265,17 +266,17 @@ def _render_audio(
     name: str,
 ) -> LoudnessMeasurement | None:
     """Cut, normalise and fade one clip; None when it is silent (nothing to normalise)."""
-    measured = parse_loudnorm_report(
+    measured = parse_ebur128_measurement(
         run(clip_measure_args(wav, start, duration, options.audio), f"{name}-measure", duration)
     )
     if measured.is_silent:
         return None
-    stderr = run(
+    run(
         clip_encode_args(wav, start, duration, measured, output, options.audio),
         f"{name}-audio",
         duration,
     )
-    return parse_loudnorm_report(stderr)
+    return measured
 
 
 def _caption_files(
@@ -332,7 +333,7 @@ def _render_trailer(
 ) -> RenderedTrailer | None:
     segments = [(s.start, s.end) for s in plan.segments]
     duration = plan.duration
-    measured = parse_loudnorm_report(
+    measured = parse_ebur128_measurement(
         run(
             trailer_measure_args(wav, segments, plan.crossfade_seconds, options.audio),
             "trailer-measure",
