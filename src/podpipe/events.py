@@ -194,6 +194,34 @@ class ClipsFailed(PodpipeEvent):
     failure: Failure
 
 
+class VideoTranscoded(PodpipeEvent):
+    """A video episode's web-ready ``video.mp4`` exists (H.264/AAC, moov first, the MP3's
+    loudness)."""
+
+    SOURCE: ClassVar[str] = "podpipe.transcode"
+    DETAIL_TYPE: ClassVar[str] = "Video Transcoded"
+    source: S3Location
+    video: S3Location
+    duration_seconds: float
+    integrated_lufs: float
+    true_peak_dbtp: float
+    picture_copied: bool
+    """The picture was stream-copied; False: re-encoded for ``reencode_reasons``."""
+    reencode_reasons: list[str] = Field(default_factory=list)
+    elapsed_seconds: float = 0.0
+
+
+class VideoFailed(PodpipeEvent):
+    """A video output could not be made; the MP3 and everything audio-only go on without it."""
+
+    SOURCE: ClassVar[str] = "podpipe.transcode"
+    DETAIL_TYPE: ClassVar[str] = "Video Failed"
+    source: S3Location
+    output: str
+    """Which output failed (``video.mp4``)."""
+    failure: Failure
+
+
 # --------------------------------------------------------------------------- transcribe
 
 
@@ -327,6 +355,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     TranscodeFailed,
     ClipsRendered,
     ClipsFailed,
+    VideoTranscoded,
+    VideoFailed,
     TranscriptionStarted,
     TranscriptReady,
     TranscriptionFailed,

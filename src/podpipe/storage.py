@@ -26,7 +26,20 @@ PROMPTS_PREFIX = "prompts/"
 MAX_KEY_BYTES = 512
 EPISODE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 AUDIO_EXTENSIONS = frozenset(
-    {".m4a", ".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp4", ".mov", ".aac"}
+    {
+        ".m4a",
+        ".mp3",
+        ".wav",
+        ".flac",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".mp4",
+        ".mov",
+        ".mkv",
+        ".webm",
+        ".aac",
+    }
 )
 METADATA_PREFIX = "podpipe-"
 
@@ -177,6 +190,11 @@ class EpisodeKeys:
     def audio_info(self) -> str:
         """Transcode's record: source ETag, loudness, duration (the idempotency check)."""
         return self._k("audio.json")
+
+    @property
+    def video(self) -> str:
+        """A video episode's web-ready MP4 (transcode)."""
+        return self._k("video.mp4")
 
     @property
     def transcript_json(self) -> str:

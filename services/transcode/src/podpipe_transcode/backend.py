@@ -52,11 +52,16 @@ from podpipe_transcode.loudness import (
     parse_ebur128_measurement,
     parse_ebur128_summary,
 )
+from podpipe_transcode.video import VideoOptions, plan_video, video_args, video_stream_of
 
 log = structlog.get_logger()
 
 SNIFF_BYTES = 512
 MAX_ENCODES = 3
+MP3_LOUDNESS_LOSS_LU = 0.3
+"""How much quieter libmp3lame's CBR output of speech measures than its input (0.3-0.5 LU on
+the sample and on generated speech, both presets). The first encode aims this much higher so
+that it usually lands; the MP3 is still measured and corrected when it misses."""
 PARTIAL_FILE_MARKER = ": partial file"
 """What ffmpeg's MP4/MOV demuxer logs when the data ends before its index says it should."""
 
@@ -66,6 +71,7 @@ class TranscodeJob:
     targets: LoudnessTargets
     encoding: Mp3Encoding
     max_duration_seconds: float
+    video: VideoOptions = field(default_factory=VideoOptions)
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,21 @@ class TranscodeResult:
     """linear (one constant gain) or limited (gain + true-peak limiter)."""
     encodes: int = 1
     timings: dict[str, float] = field(default_factory=dict)
+    loudness_filter: str = ""
+    """The filter the published MP3 went through: a video output reuses it (one measurement)."""
+    channel_map: str | None = None
+    media: MediaInfo | None = None
+    """The source's header, as probed once."""
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    copied: bool
+    """The picture was stream-copied (only the audio was encoded)."""
+    reasons: tuple[str, ...]
+    loudness: LoudnessReading
+    seconds: float
+    elapsed_seconds: float
 
 
 class TranscodeBackend(Protocol):
@@ -93,12 +114,23 @@ class TranscodeBackend(Protocol):
         ...
 
 
+class VideoRenderer(Protocol):
+    """The video episode's ``video.mp4``, from the source and the finished MP3's result."""
+
+    def render_video(
+        self, source: Path, destination: Path, audio: TranscodeResult, job: TranscodeJob
+    ) -> VideoResult:
+        """Raises BadInputError when the picture cannot be used."""
+        ...
+
+
 @dataclass(frozen=True)
 class _Normalized:
     loudness: LoudnessReading
     seconds: float
     method: str
     encodes: int
+    loudness_filter: str
 
 
 class _TooLongError(Exception):
@@ -144,8 +176,9 @@ class FfmpegBackend:
             raise BadInputError(silent_reason(name))
 
         started = time.monotonic()
+        channel_map = _channel_map(info, job)
         normalized = self._normalize(
-            source, destination, job, source_loudness, decoded, _channel_map(info, job)
+            source, destination, job, source_loudness, decoded, channel_map
         )
         timings["normalize"] = time.monotonic() - started
         return TranscodeResult(
@@ -157,6 +190,49 @@ class FfmpegBackend:
             normalization_type=normalized.method,
             encodes=normalized.encodes,
             timings={k: round(v, 3) for k, v in timings.items()},
+            loudness_filter=normalized.loudness_filter,
+            channel_map=channel_map,
+            media=info,
+        )
+
+    def render_video(
+        self, source: Path, destination: Path, audio: TranscodeResult, job: TranscodeJob
+    ) -> VideoResult:
+        """``video.mp4`` with the MP3's loudness filter on its audio (no second measurement)."""
+        info = audio.media or self.inspect(source)
+        stream = video_stream_of(info, source.name)
+        plan = plan_video(stream)
+        if not plan.copy:
+            log.info("transcode.video_reencode", reasons=list(plan.reasons))
+        try:
+            made = run_ffmpeg(
+                video_args(
+                    source,
+                    destination,
+                    # AAC keeps the loudness that libmp3lame loses: take the MP3's allowance back.
+                    f"{audio.loudness_filter},volume={-MP3_LOUDNESS_LOSS_LU:.2f}dB",
+                    job.encoding,
+                    plan,
+                    job.video,
+                    channel_map=audio.channel_map,
+                ),
+                ffmpeg=self.ffmpeg,
+                total_seconds=audio.source_duration_seconds,
+                label="video",
+                log_every_seconds=self.progress_log_seconds,
+            )
+            loudness = parse_ebur128_summary(made.stderr)
+        except FfmpegError as exc:
+            raise _conversion_error(source.name, exc) from exc
+        except LoudnormParseError as exc:
+            raise BadInputError(f"{source.name}: the video's sound could not be measured") from exc
+        seconds = made.last_progress.out_time_seconds if made.last_progress else 0.0
+        return VideoResult(
+            copied=plan.copy,
+            reasons=plan.reasons,
+            loudness=loudness,
+            seconds=seconds,
+            elapsed_seconds=made.elapsed_seconds,
         )
 
     def _normalize(
@@ -178,8 +254,9 @@ class FfmpegBackend:
         the few tenths of a dB the MP3 encoder may add.
         """
         targets = job.targets
-        linear = linear_fits(targets, measured)
-        gain = linear_gain_db(targets, measured)
+        aimed = replace(targets, integrated_lufs=targets.integrated_lufs + MP3_LOUDNESS_LOSS_LU)
+        linear = linear_fits(aimed, measured)
+        gain = linear_gain_db(aimed, measured)
         name = source.name
         result: _Normalized | None = None
         for encode in range(1, MAX_ENCODES + 1):
@@ -206,7 +283,7 @@ class FfmpegBackend:
                 raise BadInputError(f"{name} could not be measured after encoding: {exc}") from exc
             progress = encoded.last_progress
             seconds = progress.out_time_seconds if progress else 0.0
-            result = _Normalized(loudness, seconds, method, encode)
+            result = _Normalized(loudness, seconds, method, encode, loudness_filter)
             miss = targets.integrated_lufs - loudness.integrated_lufs
             peak_over = loudness.true_peak_dbtp - targets.true_peak_dbtp
             log.info(

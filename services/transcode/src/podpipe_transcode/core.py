@@ -178,6 +178,8 @@ class AudioInfo(BaseModel):
     backend: str
     elapsed_seconds: float
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    video: S3Location | None = None
+    """A video episode's ``video.mp4``, when it could be made."""
 
 
 def parse_audio_info(raw: Any) -> AudioInfo | None:

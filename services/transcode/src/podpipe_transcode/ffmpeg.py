@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import structlog
@@ -295,6 +295,23 @@ class AudioStreamInfo:
 
 
 @dataclass(frozen=True)
+class VideoStreamInfo:
+    """A picture track (not cover art): what deciding between a stream copy and a re-encode
+    needs to know."""
+
+    codec: str
+    pixel_format: str
+    width: int | None
+    height: int | None
+    fps: float | None
+    """The average frame rate (``fps``); None when the container does not say."""
+    tbr: float | None
+    """ffmpeg's guess of the base frame rate; differs from ``fps`` on variable-rate video."""
+    rotation: float = 0.0
+    """Degrees of the display matrix (phones record sideways and say so here)."""
+
+
+@dataclass(frozen=True)
 class MediaInfo:
     """What ``ffmpeg -i`` says about a file (the header: a truncated file may still lie)."""
 
@@ -302,6 +319,7 @@ class MediaInfo:
     duration_seconds: float | None
     audio_streams: tuple[AudioStreamInfo, ...]
     has_video: bool
+    video_streams: tuple[VideoStreamInfo, ...] = ()
 
     @property
     def has_audio(self) -> bool:
@@ -318,6 +336,10 @@ _STREAM = re.compile(
     r"^\s*Stream #0:\d+(?:\[[^\]]*\])?(?:\([^)]*\))?: (?P<kind>\w+): (?P<rest>.*)$"
 )
 _RATE = re.compile(r"(\d+) Hz")
+_SIZE = re.compile(r",\s*(\d{1,5})x(\d{1,5})[\s,\[]")
+_FPS = re.compile(r"([\d.]+k?) fps")
+_TBR = re.compile(r"([\d.]+k?) tbr")
+_ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
 _CHANNEL_COUNT = re.compile(r"(\d+) channels")
 _LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "5.0": 5, "5.1": 6, "7.1": 8}
 
@@ -332,22 +354,51 @@ def parse_probe_output(stderr: str) -> MediaInfo | None:
     if duration_match is not None:
         duration = parse_clock(duration_match.group("duration"))
     audio: list[AudioStreamInfo] = []
-    has_video = False
+    video: list[VideoStreamInfo] = []
     for line in stderr.splitlines():
         match = _STREAM.match(line)
         if match is None:
+            rotation = _ROTATION.search(line)
+            if rotation is not None and video:  # side data of the stream just read
+                video[-1] = replace(video[-1], rotation=float(rotation.group(1)))
             continue
         kind, rest = match.group("kind"), match.group("rest")
         if kind == "Video":
             # Cover art in an mp3/m4a is a "video" stream too; it is not a video track.
-            has_video = has_video or "attached pic" not in rest
+            if "attached pic" not in rest:
+                video.append(_parse_video_stream(rest))
         elif kind == "Audio":
             audio.append(_parse_audio_stream(rest))
     return MediaInfo(
         format_name=input_match.group("format"),
         duration_seconds=duration,
         audio_streams=tuple(audio),
-        has_video=has_video,
+        has_video=bool(video),
+        video_streams=tuple(video),
+    )
+
+
+def _rate(pattern: re.Pattern[str], rest: str) -> float | None:
+    match = pattern.search(rest)
+    if match is None:
+        return None
+    raw = match.group(1)
+    return float(raw[:-1]) * 1000 if raw.endswith("k") else float(raw)
+
+
+def _parse_video_stream(rest: str) -> VideoStreamInfo:
+    codec = rest.split(",")[0].split(" ")[0]
+    # "yuv420p(tv, bt709, progressive)": the pixel format is the word before the bracket.
+    after_codec = re.sub(r"\([^)]*\)", "", rest).split(",")
+    pixel_format = after_codec[1].strip().split(" ")[0] if len(after_codec) > 1 else ""
+    size = _SIZE.search(rest + " ")
+    return VideoStreamInfo(
+        codec=codec,
+        pixel_format=pixel_format,
+        width=int(size.group(1)) if size else None,
+        height=int(size.group(2)) if size else None,
+        fps=_rate(_FPS, rest),
+        tbr=_rate(_TBR, rest),
     )
 
 

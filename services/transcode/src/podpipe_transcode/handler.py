@@ -16,7 +16,15 @@ from pathlib import Path
 
 import structlog
 
-from podpipe.events import Event, Failure, ObjectCreated, S3Location, TranscodeFailed
+from podpipe.events import (
+    Event,
+    Failure,
+    ObjectCreated,
+    S3Location,
+    TranscodeFailed,
+    VideoFailed,
+    VideoTranscoded,
+)
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import (
@@ -28,7 +36,12 @@ from podpipe.storage import (
     resolve_episode_metadata,
     sidecar_key,
 )
-from podpipe_transcode.backend import TranscodeBackend, TranscodeJob, TranscodeResult
+from podpipe_transcode.backend import (
+    TranscodeBackend,
+    TranscodeJob,
+    TranscodeResult,
+    VideoRenderer,
+)
 from podpipe_transcode.commands import Mp3Encoding
 from podpipe_transcode.core import (
     AudioInfo,
@@ -41,6 +54,7 @@ from podpipe_transcode.core import (
     parse_audio_info,
     reusable,
 )
+from podpipe_transcode.ffmpeg import FfmpegError
 from podpipe_transcode.loudness import LoudnessMeasurement, LoudnessTargets
 from podpipe_transcode.store import ObjectStore
 from podpipe_transcode.tags import Id3Tags, tags_for, write_tags
@@ -62,10 +76,18 @@ class TranscodeConfig:
 
 
 class TranscodeHandler:
-    def __init__(self, store: ObjectStore, backend: TranscodeBackend, config: TranscodeConfig):
+    def __init__(
+        self,
+        store: ObjectStore,
+        backend: TranscodeBackend,
+        config: TranscodeConfig,
+        video: VideoRenderer | None = None,
+    ):
         self.store = store
         self.backend = backend
         self.config = config
+        self.video = video
+        """Makes ``video.mp4`` for video uploads; None: video uploads get the MP3 only."""
 
     # ----------------------------------------------------------------- the route
 
@@ -107,7 +129,7 @@ class TranscodeHandler:
             details={"source": source.uri, "backend": self.backend.name},
         )
         metadata = self._metadata(source.bucket, episode_id, head)
-        info = self._convert(episode_id, source, head, metadata)
+        info, video_events = self._convert(episode_id, source, head, metadata)
         self.store.put_json(self.config.bucket, keys.audio_info, info)
         self.store.record_stage(
             self.config.bucket,
@@ -121,6 +143,7 @@ class TranscodeHandler:
                 "true_peak_dbtp": info.loudness.true_peak_dbtp,
                 "duration_seconds": info.duration_seconds,
                 "conversion_seconds": info.elapsed_seconds,
+                **({"video": info.video.uri} if info.video else {}),
             },
         )
         log.info(
@@ -133,7 +156,7 @@ class TranscodeHandler:
             encodes=info.encodes,
             elapsed_seconds=round(info.elapsed_seconds, 2),
         )
-        return [self._announce(info)]
+        return [self._announce(info), *video_events]
 
     def on_failure(self, event: ObjectCreated, failure: Failure) -> Sequence[Event]:
         """The final failure: record it and tell the host why (when there is an episode)."""
@@ -174,7 +197,7 @@ class TranscodeHandler:
 
     def _convert(
         self, episode_id: str, source: S3Location, head: ObjectHead, metadata: EpisodeMetadata
-    ) -> AudioInfo:
+    ) -> tuple[AudioInfo, list[Event]]:
         keys = EpisodeKeys(episode_id)
         audio = S3Location(bucket=self.config.bucket, key=keys.audio)
         job = TranscodeJob(
@@ -203,10 +226,12 @@ class TranscodeHandler:
                 content_type="audio/mpeg",
                 metadata={SOURCE_ETAG_METADATA: normalize_etag(head.etag)},
             )
+            video_events = self._video(episode_id, source, local_source, result, job)
         uploaded = self.store.head(audio.bucket, audio.key)
         if uploaded is None:  # read-after-write is strong on S3: this is a real fault
             raise RuntimeError(f"{audio.uri} is missing right after its upload")
-        return _audio_info(
+        video = next((e.video for e in video_events if isinstance(e, VideoTranscoded)), None)
+        info = _audio_info(
             episode_id,
             source,
             head,
@@ -219,6 +244,49 @@ class TranscodeHandler:
             self.backend.name,
             elapsed=time.monotonic() - started,
         )
+        return info.model_copy(update={"video": video}), video_events
+
+    def _video(
+        self,
+        episode_id: str,
+        source: S3Location,
+        local_source: Path,
+        result: TranscodeResult,
+        job: TranscodeJob,
+    ) -> list[Event]:
+        """``video.mp4`` for a video upload, after the MP3 is safe: a failure here is reported
+        ("Video Failed") and never holds the audio back."""
+        if self.video is None or result.media is None or not result.media.has_video:
+            return []
+        video = S3Location(bucket=self.config.bucket, key=EpisodeKeys(episode_id).video)
+        local_video = local_source.with_name("video.mp4")
+        try:
+            made = self.video.render_video(local_source, local_video, result, job)
+        except (BadInputError, FfmpegError) as exc:
+            reason = exc.reason
+            log.warning("transcode.video_failed", reason=reason)
+            failure = Failure(reason=reason, error_type=type(exc).__name__)
+            return [
+                VideoFailed(
+                    episode_id=episode_id, source=source, output="video.mp4", failure=failure
+                )
+            ]
+        self.store.upload(
+            local_video, video.bucket, video.key, content_type="video/mp4", metadata={}
+        )
+        return [
+            VideoTranscoded(
+                episode_id=episode_id,
+                source=source,
+                video=video,
+                duration_seconds=made.seconds,
+                integrated_lufs=made.loudness.integrated_lufs,
+                true_peak_dbtp=made.loudness.true_peak_dbtp,
+                picture_copied=made.copied,
+                reencode_reasons=list(made.reasons),
+                elapsed_seconds=made.elapsed_seconds,
+            )
+        ]
 
     def _announce(self, info: AudioInfo) -> Event:
         url, expires_at = self.store.presign(

@@ -45,7 +45,10 @@ def build_handler(
         presign_expiry_seconds=settings.presign_expiry_seconds,
         work_dir=settings.work_dir,
     )
-    return TranscodeHandler(S3ObjectStore(s3), backend or build_backend(settings), config)
+    chosen = backend or build_backend(settings)
+    # The ffmpeg backend makes video.mp4 too; another backend (or a test's wrapper) only the MP3.
+    video = chosen if isinstance(chosen, FfmpegBackend) else None
+    return TranscodeHandler(S3ObjectStore(s3), chosen, config, video=video)
 
 
 def transcode_route(handler: TranscodeHandler) -> Route[ObjectCreated]:
