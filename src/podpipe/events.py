@@ -211,6 +211,19 @@ class VideoTranscoded(PodpipeEvent):
     elapsed_seconds: float = 0.0
 
 
+class VideoSubtitled(PodpipeEvent):
+    """``video.mp4`` carries the transcript as a soft subtitle track and
+    ``video-captioned.mp4`` has the captions burned in."""
+
+    SOURCE: ClassVar[str] = "podpipe.transcode"
+    DETAIL_TYPE: ClassVar[str] = "Video Subtitled"
+    video: S3Location
+    video_captioned: S3Location
+    language: str
+    cues: int
+    elapsed_seconds: float = 0.0
+
+
 class VideoFailed(PodpipeEvent):
     """A video output could not be made; the MP3 and everything audio-only go on without it."""
 
@@ -218,7 +231,7 @@ class VideoFailed(PodpipeEvent):
     DETAIL_TYPE: ClassVar[str] = "Video Failed"
     source: S3Location
     output: str
-    """Which output failed (``video.mp4``)."""
+    """Which output failed (``video.mp4``, ``video-captioned.mp4``)."""
     failure: Failure
 
 
@@ -356,6 +369,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ClipsRendered,
     ClipsFailed,
     VideoTranscoded,
+    VideoSubtitled,
     VideoFailed,
     TranscriptionStarted,
     TranscriptReady,

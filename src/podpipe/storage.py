@@ -197,6 +197,16 @@ class EpisodeKeys:
         return self._k("video.mp4")
 
     @property
+    def video_captioned(self) -> str:
+        """The video with the captions burned into the picture."""
+        return self._k("video-captioned.mp4")
+
+    @property
+    def video_subtitles_record(self) -> str:
+        """Which transcript the subtitled videos were made from (the idempotency check)."""
+        return self._k("video-subtitles.json")
+
+    @property
     def transcript_json(self) -> str:
         return self._k("transcript.json")
 

@@ -11,6 +11,7 @@ from podpipe_transcode.clips import clips_route
 from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
 from podpipe_transcode.settings import TranscodeSettings
 from podpipe_transcode.store import S3ObjectStore
+from podpipe_transcode.subtitled import subtitles_routes
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -69,7 +70,14 @@ def build_service(
         ffmpeg=settings.ffmpeg_path,
         work_dir=settings.work_dir,
     )
+    subtitles = subtitles_routes(
+        s3,
+        settings.bucket,
+        ffmpeg=settings.ffmpeg_path,
+        font_file=settings.clips_font_file,
+        work_dir=settings.work_dir,
+    )
     return Service(
         name=SERVICE_NAME,
-        consumers=[Consumer(queue=QUEUE, routes=[transcode_route(handler), clips])],
+        consumers=[Consumer(queue=QUEUE, routes=[transcode_route(handler), clips, *subtitles])],
     )

@@ -52,9 +52,10 @@ class ClipsStore(Protocol):
 
 
 class S3ClipsStore:
-    def __init__(self, s3: S3Client, bucket: str) -> None:
+    def __init__(self, s3: S3Client, bucket: str, stage: str = STAGE) -> None:
         self._s3 = s3
         self.bucket = bucket
+        self.stage = stage
 
     def etag(self, key: str) -> str | None:
         head = artifacts.head_or_none(self._s3, self.bucket, key)
@@ -108,7 +109,7 @@ class S3ClipsStore:
             self._s3,
             self.bucket,
             episode_id,
-            STAGE,
+            self.stage,
             status,
             started_at=started_at,
             attempts=attempts,
