@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import subprocess
 import tempfile
 import time
@@ -67,9 +68,19 @@ def _ffmpeg(ffmpeg: str, args: list[str]) -> str:
     return done.stderr
 
 
-def _timed(action: Callable[[int], None], run: int) -> float:
-    started = time.monotonic()
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+CPU: dict[str, list[float]] = {}
+
+
+def _timed(action: Callable[[int], None], run: int, name: str = "") -> float:
+    """Wall seconds; the ffmpeg children's CPU seconds go to CPU[name] (steadier under load)."""
+    started, cpu = time.monotonic(), _child_cpu()
     action(run)
+    CPU.setdefault(name, []).append(_child_cpu() - cpu)
     return time.monotonic() - started
 
 
@@ -175,7 +186,7 @@ def main() -> dict[str, Any]:
         for run in range(repeat):
             shift = run % len(variants)
             for name, action in variants[shift:] + variants[:shift]:
-                timings[name].append(_timed(action, run))
+                timings[name].append(_timed(action, run, name))
 
     best = {name: min(values) for name, values in timings.items()}
     result: dict[str, Any] = {
@@ -190,6 +201,9 @@ def main() -> dict[str, Any]:
         "realtime_factor_podpipe": round(clip.duration / best["podpipe"], 2),
         "ratio_to_same_commands": round(best["podpipe"] / best["same_commands"], 3),
         "ratio_to_single_command": round(best["podpipe"] / best["single_command"], 3),
+        "cpu_seconds": {name: round(min(CPU[name]), 2) for name in timings},
+        "cpu_ratio_to_same_commands": round(min(CPU["podpipe"]) / min(CPU["same_commands"]), 3),
+        "cpu_ratio_to_single_command": round(min(CPU["podpipe"]) / min(CPU["single_command"]), 3),
         "before": {
             # The same bench at d6aa9c1: loudnorm analysis and loudnorm's linear mode (192 kHz)
             # per clip, one repeat, podpipe always first.
