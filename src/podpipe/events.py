@@ -224,6 +224,19 @@ class VideoSubtitled(PodpipeEvent):
     elapsed_seconds: float = 0.0
 
 
+class YoutubePrepared(PodpipeEvent):
+    """``outputs/youtube.md`` (title, description, chapters, tags) and thumbnail candidates
+    exist for a video episode."""
+
+    SOURCE: ClassVar[str] = "podpipe.transcode"
+    DETAIL_TYPE: ClassVar[str] = "YouTube Prepared"
+    youtube_md: S3Location
+    thumbnails: list[S3Location] = Field(default_factory=list)
+    chapters: int
+    """Chapters in the description (0: YouTube's rules could not be met, see notes)."""
+    notes: list[str] = Field(default_factory=list)
+
+
 class VideoFailed(PodpipeEvent):
     """A video output could not be made; the MP3 and everything audio-only go on without it."""
 
@@ -370,6 +383,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ClipsFailed,
     VideoTranscoded,
     VideoSubtitled,
+    YoutubePrepared,
     VideoFailed,
     TranscriptionStarted,
     TranscriptReady,

@@ -201,6 +201,10 @@ class EpisodeKeys:
         """The video with the captions burned into the picture."""
         return self._k("video-captioned.mp4")
 
+    def thumbnail(self, index: int) -> str:
+        """A 1280x720 thumbnail candidate for a video episode."""
+        return self._k(f"thumbnails/thumb-{index:02d}.jpg")
+
     @property
     def video_subtitles_record(self) -> str:
         """Which transcript the subtitled videos were made from (the idempotency check)."""

@@ -63,7 +63,22 @@ def transcript_of_first_seconds(episode_id: str) -> Transcript:
 def frame(path: Path, at: float) -> np.ndarray:
     """One grey frame at ``at`` seconds, as a HEIGHT x WIDTH array."""
     raw = subprocess.run(
-        [find_ffmpeg(), "-v", "error", "-ss", f"{at:.2f}", "-i", str(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+        [
+            find_ffmpeg(),
+            "-v",
+            "error",
+            "-ss",
+            f"{at:.2f}",
+            "-i",
+            str(path),
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-",
+        ],
         capture_output=True,
         check=True,
     ).stdout

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -11,8 +12,11 @@ from podpipe_transcode.youtube import (
     MIN_CHAPTER_SECONDS,
     Chapter,
     YoutubeChapters,
+    first_title_idea,
     fit_youtube_chapters,
     plain_description,
+    thumbnail_args,
+    thumbnail_times,
     timestamp,
     youtube_markdown,
     youtube_tags,
@@ -120,3 +124,27 @@ def test_youtube_md_lists_the_chapters_after_the_description() -> None:
     assert "## Notes" not in text
     fallback = youtube_markdown("T", "D", fit_youtube_chapters(chapters[:2], 90), [], 90)
     assert "no chapters in the description" in fallback
+
+
+def test_thumbnails_are_a_second_into_each_pick_else_spread_over_the_episode() -> None:
+    assert thumbnail_times([60.0, 300.0, 60.0, 900.0, 1200.0], 1000.0) == [61.0, 301.0, 901.0]
+    assert thumbnail_times([999.8], 1000.0) == [999.5]
+    assert thumbnail_times([], 400.0) == [100.0, 200.0, 300.0]
+
+
+def test_one_run_seeks_each_moment_and_writes_1280x720_jpegs() -> None:
+    outputs = [Path("t1.jpg"), Path("t2.jpg")]
+    args = thumbnail_args(Path("v.mp4"), [61.0, 301.0], outputs, Path("title.txt"), None)
+    assert args[:4] == ["-ss", "61.000", "-i", "v.mp4"]
+    assert args.count("-i") == 2
+    assert args.count("-frames:v") == 2
+    chain = args[args.index("-vf") + 1]
+    assert "crop=1280:720" in chain
+    assert "textfile=title.txt" in chain
+    assert args[-1] == "t2.jpg"
+
+
+def test_the_first_title_idea_is_read_from_the_titles_prompt() -> None:
+    ideas = "# Title ideas\n\n1. **Boats, Explained** — because\n2. **Other** — no\n"
+    assert first_title_idea(ideas) == "Boats, Explained"
+    assert first_title_idea("nothing here") == ""

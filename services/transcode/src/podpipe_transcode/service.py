@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from podpipe.events import ObjectCreated
 from podpipe.runtime.service import Consumer, Route, Service
@@ -12,6 +12,7 @@ from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
 from podpipe_transcode.settings import TranscodeSettings
 from podpipe_transcode.store import S3ObjectStore
 from podpipe_transcode.subtitled import subtitles_routes
+from podpipe_transcode.youtube_handler import youtube_route
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -77,7 +78,12 @@ def build_service(
         font_file=settings.clips_font_file,
         work_dir=settings.work_dir,
     )
-    return Service(
-        name=SERVICE_NAME,
-        consumers=[Consumer(queue=QUEUE, routes=[transcode_route(handler), clips, *subtitles])],
+    youtube = youtube_route(
+        s3,
+        settings.bucket,
+        ffmpeg=settings.ffmpeg_path,
+        font_file=settings.clips_font_file,
+        work_dir=settings.work_dir,
     )
+    routes: list[Route[Any]] = [transcode_route(handler), clips, *subtitles, youtube]
+    return Service(name=SERVICE_NAME, consumers=[Consumer(queue=QUEUE, routes=routes)])

@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+from podpipe_transcode.clips.graph import escape_filter_value
 
 MIN_CHAPTERS = 3
 MIN_CHAPTER_SECONDS = 10.0
@@ -149,3 +152,54 @@ def youtube_markdown(
     if fitted.notes:
         lines += ["## Notes", "", *(f"- chapters: {note}" for note in fitted.notes), ""]
     return "\n".join(lines)
+
+
+THUMBNAIL_WIDTH, THUMBNAIL_HEIGHT = 1280, 720
+THUMBNAIL_LEAD_SECONDS = 1.0
+"""A clip pick starts on a word boundary; a second in, the speaker is mid-sentence."""
+_TITLE_IDEA = re.compile(r"^\s*1[.)]\s+\*\*(.+?)\*\*", re.MULTILINE)
+
+
+def first_title_idea(titles_md: str) -> str:
+    """The first of the titles prompt's ideas (``1. **Title** — why``), or ''."""
+    match = _TITLE_IDEA.search(titles_md)
+    return match.group(1).strip() if match else ""
+
+
+def thumbnail_times(starts: Sequence[float], duration: float, count: int = 3) -> list[float]:
+    """Strong moments: a second into each clip pick (best first), else evenly spread."""
+    times = [min(s + THUMBNAIL_LEAD_SECONDS, max(0.0, duration - 0.5)) for s in starts]
+    times = list(dict.fromkeys(round(t, 2) for t in times))[:count]
+    if not times and duration > 0:
+        times = [round(duration * (i + 1) / (count + 1), 2) for i in range(count)]
+    return times
+
+
+def thumbnail_args(
+    video: Path,
+    times: Sequence[float],
+    outputs: Sequence[Path],
+    title_file: Path | None,
+    font_file: Path | None,
+) -> list[str]:
+    """One run for every candidate: an input seek per moment (only that moment decodes), each
+    frame filled to 1280x720 and the title set over a dark band, as JPEG."""
+    args: list[str] = []
+    for at in times:
+        args += ["-ss", f"{at:.3f}", "-i", str(video)]
+    fill = (
+        f"scale={THUMBNAIL_WIDTH}:{THUMBNAIL_HEIGHT}:force_original_aspect_ratio=increase,"
+        f"crop={THUMBNAIL_WIDTH}:{THUMBNAIL_HEIGHT},setsar=1"
+    )
+    text = ""
+    if title_file is not None:
+        font = f"fontfile={escape_filter_value(str(font_file))}:" if font_file else ""
+        text = (
+            f",drawbox=y=ih*0.70:w=iw:h=ih*0.30:color=black@0.55:t=fill,"
+            f"drawtext={font}expansion=none:textfile={escape_filter_value(str(title_file))}"
+            ":fontcolor=white:fontsize=64:line_spacing=12:x=(w-tw)/2:y=h*0.85-th/2"
+        )
+    for index, output in enumerate(outputs):
+        args += ["-map", f"{index}:v:0", "-vf", fill + text, "-frames:v", "1"]
+        args += ["-q:v", "3", "-f", "image2", str(output)]
+    return args
