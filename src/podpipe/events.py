@@ -170,6 +170,8 @@ class ClipSummary(BaseModel):
     captions: S3Location | None = None
     audio_url: str
     video_url: str | None = None
+    video_vertical: S3Location | None = None
+    """A video episode's 1080x1920 clip cut from its picture (``video`` is the square one)."""
 
 
 class ClipsRendered(PodpipeEvent):

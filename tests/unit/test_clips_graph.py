@@ -7,12 +7,19 @@ from pathlib import Path
 import pytest
 
 from podpipe_transcode.clips.graph import (
+    SQUARE,
+    VERTICAL,
     AudiogramText,
     AudioOptions,
+    CropBox,
+    PictureFormat,
+    PictureText,
     VideoOptions,
     audiogram_args,
     clip_encode_args,
+    crop_filter,
     escape_filter_value,
+    picture_clip_args,
     trailer_measure_args,
     wrap_heading,
 )
@@ -143,3 +150,33 @@ def test_settings_default_to_a_square_1080_audiogram_and_accept_vertical() -> No
 def test_odd_or_malformed_sizes_are_refused(size: str) -> None:
     with pytest.raises(ValueError, match="clips_video_size"):
         ClipsSettings(clips_video_size=size)
+
+
+def test_picture_clips_default_to_vertical_and_square_centre_crops() -> None:
+    assert (VERTICAL.width, VERTICAL.height, SQUARE.width, SQUARE.height) == (
+        1080,
+        1920,
+        1080,
+        1080,
+    )
+    assert (
+        crop_filter(VERTICAL)
+        == "crop='min(iw,ih*1080/1920)':'min(ih,iw*1920/1080)',scale=1080:1920"
+    )
+    known = PictureFormat(1080, 1080, CropBox(0.0, 0.0, 0.5, 1.0))  # the left camera of two
+    assert crop_filter(known).startswith("crop=iw*0.5000:ih*1.0000:iw*0.0000:ih*0.0000,")
+    with pytest.raises(ValueError, match="not inside"):
+        CropBox(0.6, 0.0, 0.5, 1.0)
+    text = PictureText(font_file=None, captions=[Path("v.ass"), None], title_file=Path("t.txt"))
+    args = picture_clip_args(
+        Path("ep.mp4"), Path("c.mp3"), 12.5, 40.0, [VERTICAL, SQUARE],
+        [Path("v.mp4"), Path("s.mp4")], text, VideoOptions(),
+    )  # fmt: skip
+    assert args[:6] == ["-ss", "12.500", "-t", "40.000", "-i", "ep.mp4"]
+    graph = value_after(args, "-filter_complex")
+    assert graph.startswith("[0:v]fps=25,split=2[p0][p1]")  # one decode, two shapes
+    assert "subtitles=filename=v.ass" in graph.split(";")[1]
+    assert "subtitles" not in graph.split(";")[2]
+    assert "enable='lt(t,2.5)'" in graph  # the title card
+    assert args.count("-movflags") == 2
+    assert args[-1] == "s.mp4"

@@ -336,3 +336,109 @@ def audiogram_args(
         "+faststart",
         str(output),
     ]
+
+
+# --------------------------------------------------------------------------- picture clips
+
+
+@dataclass(frozen=True)
+class CropBox:
+    """A region of the source picture, in fractions of its width and height (a known layout:
+    e.g. the host's camera on the left half of a two-up recording)."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+
+    def __post_init__(self) -> None:
+        inside = 0 <= self.x < 1 and 0 <= self.y < 1 and self.width > 0 and self.height > 0
+        if not inside or self.x + self.width > 1.0001 or self.y + self.height > 1.0001:
+            raise ValueError(f"crop box {self} is not inside the picture")
+
+
+@dataclass(frozen=True)
+class PictureFormat:
+    """One output shape cut from the episode's picture."""
+
+    width: int
+    height: int
+    crop: CropBox | None = None
+    """None: the largest centred region of the output's shape."""
+
+
+VERTICAL = PictureFormat(1080, 1920)
+SQUARE = PictureFormat(1080, 1080)
+
+
+def crop_filter(shape: PictureFormat) -> str:
+    if shape.crop is not None:
+        box = shape.crop
+        return (
+            f"crop=iw*{box.width:.4f}:ih*{box.height:.4f}:iw*{box.x:.4f}:ih*{box.y:.4f},"
+            f"scale={shape.width}:{shape.height}:force_original_aspect_ratio=increase,"
+            f"crop={shape.width}:{shape.height}"
+        )
+    w, h = shape.width, shape.height
+    # The largest centred region of the output's aspect ratio (crop centres by default).
+    return f"crop='min(iw,ih*{w}/{h})':'min(ih,iw*{h}/{w})',scale={w}:{h}"
+
+
+@dataclass(frozen=True)
+class PictureText:
+    """Files the picture clip's text is read from (per output shape, the ASS captions)."""
+
+    font_file: Path | None
+    captions: Sequence[Path | None]
+    """One ASS file per shape (None: no captions)."""
+    title_file: Path | None = None
+    """Optional title card: the clip's title over the first seconds."""
+
+
+TITLE_CARD_SECONDS = 2.5
+
+
+def picture_clip_args(
+    video: Path,
+    audio: Path,
+    start: float,
+    duration: float,
+    shapes: Sequence[PictureFormat],
+    outputs: Sequence[Path],
+    text: PictureText,
+    options: VideoOptions,
+) -> list[str]:
+    """Clips cut from the episode's own picture: ONE decode of the cut feeds every shape
+    (vertical, square), each cropped, scaled, captioned (libass) and encoded; the audio is the
+    clip's normalised MP3. Input seeking plus re-encoding is frame-exact."""
+    labels = [f"p{i}" for i in range(len(shapes))]
+    graph = [f"[0:v]fps={options.fps},split={len(shapes)}" + "".join(f"[{x}]" for x in labels)]
+    for index, (shape, label) in enumerate(zip(shapes, labels, strict=True)):
+        chain = f"[{label}]{crop_filter(shape)},setsar=1"
+        ass = text.captions[index]
+        if ass is not None:
+            fonts = (
+                f":fontsdir={escape_filter_value(str(text.font_file.parent))}"
+                if text.font_file
+                else ""
+            )
+            chain += f",subtitles=filename={escape_filter_value(str(ass))}{fonts}"
+        if text.title_file is not None:
+            size = heading_font_size(VideoOptions(width=shape.width, height=shape.height))
+            chain += "," + _drawtext(
+                text.font_file,
+                text.title_file,
+                f"fontsize={size}:borderw={max(1, size // 14)}:bordercolor=black"
+                f":x=(w-tw)/2:y=h*0.12:enable='lt(t,{TITLE_CARD_SECONDS})'",
+            )
+        graph.append(chain + f",format=yuv420p[v{index}]")
+    args = ["-ss", _t(start), "-t", _t(duration), "-i", str(video), "-i", str(audio)]
+    args += ["-filter_complex", ";".join(graph)]
+    for index, output in enumerate(outputs):
+        args += [
+            *("-map", f"[v{index}]", "-map", "1:a"),
+            *("-c:v", "libx264", "-preset", options.preset, "-crf", str(options.crf)),
+            *("-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", f"{options.audio_bitrate_kbps}k"),
+            *("-t", _t(duration), "-movflags", "+faststart", str(output)),
+        ]  # fmt: skip
+    return args

@@ -91,6 +91,7 @@ class ManifestClip(BaseModel):
     audio_key: str
     captions_key: str
     video_key: str | None = None
+    vertical_key: str | None = None
 
 
 class ClipsManifest(BaseModel):
@@ -110,7 +111,12 @@ class ClipsManifest(BaseModel):
     rendered_at: float = 0.0
 
     def object_keys(self) -> set[str]:
-        keys = {k for c in self.clips for k in (c.audio_key, c.captions_key, c.video_key) if k}
+        keys = {
+            k
+            for c in self.clips
+            for k in (c.audio_key, c.captions_key, c.video_key, c.vertical_key)
+            if k
+        }
         trailer = (self.trailer_audio_key, self.trailer_video_key, self.trailer_captions_key)
         return keys | {k for k in trailer if k}
 
@@ -180,9 +186,17 @@ class ClipsHandler:
                 # Transcode and transcribe run in parallel: the picks can beat the MP3.
                 raise RetryableError(f"{keys.audio} does not exist yet (transcode not finished)")
             cover = self._download_cover(workdir)
+            # A video episode's clips are cut from its picture (audio-only: audiograms).
+            picture = workdir / "video.mp4"
+            video = picture if self._store.download(keys.video, picture) else None
             result = self._render(
                 EpisodeInput(
-                    audio=audio, transcript=transcript, title=title, show=show, cover=cover
+                    audio=audio,
+                    transcript=transcript,
+                    title=title,
+                    show=show,
+                    cover=cover,
+                    video=video,
                 ),
                 picks.clips,
                 self._config.options,
@@ -318,6 +332,7 @@ class ClipsHandler:
                     audio_key=upload(clip.audio),
                     captions_key=upload(clip.captions),
                     video_key=put(clip.video),
+                    vertical_key=put(clip.vertical),
                 )
             )
         trailer = result.trailer
@@ -361,6 +376,7 @@ class ClipsHandler:
                 captions=location(clip.captions_key),
                 audio_url=url(clip.audio_key) or "",
                 video_url=url(clip.video_key),
+                video_vertical=location(clip.vertical_key),
             )
             for clip in manifest.clips
         ]

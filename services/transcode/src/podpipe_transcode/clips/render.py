@@ -10,6 +10,7 @@ loudness target.
 from __future__ import annotations
 
 import shutil
+import textwrap
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -27,14 +28,19 @@ from podpipe_transcode.clips.captions import (
     to_srt,
 )
 from podpipe_transcode.clips.graph import (
+    SQUARE,
+    VERTICAL,
     AudiogramText,
     AudioOptions,
     CaptionMode,
+    PictureFormat,
+    PictureText,
     VideoOptions,
     audiogram_args,
     clip_encode_args,
     clip_measure_args,
     decode_args,
+    picture_clip_args,
     trailer_encode_args,
     trailer_measure_args,
     wrap_heading,
@@ -68,6 +74,11 @@ class RenderOptions:
     font_file: str = ""
     clip_rules: ClipRules = field(default_factory=ClipRules)
     trailer_rules: TrailerRules = field(default_factory=TrailerRules)
+    square: PictureFormat = SQUARE
+    vertical: PictureFormat = VERTICAL
+    """Shapes cut from a video episode's picture (centre crop unless a crop box is set)."""
+    title_card: bool = True
+    """Picture clips: the clip's title over its first seconds."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,8 @@ class EpisodeInput:
     title: str = ""
     show: str = ""
     cover: Path | None = None
+    video: Path | None = None
+    """A video episode's picture: clips are cut from it instead of drawn as audiograms."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,8 @@ class RenderedClip:
     video: Path | None
     loudness: LoudnessMeasurement
     """The cut's own loudness, measured before its gain (pass one)."""
+    vertical: Path | None = None
+    """A video episode's 1080x1920 clip (``video`` is then the square one)."""
 
     @property
     def name(self) -> str:
@@ -215,8 +230,28 @@ def render_episode(
         )
         captions = workdir / f"{name}.srt"
         captions.write_text(to_srt(cues), encoding="utf-8")
-        video = None
-        if options.render_video:
+        video = vertical = None
+        if options.render_video and episode.video is not None:
+            video, vertical = workdir / f"{name}.mp4", workdir / f"{name}-vertical.mp4"
+            shapes = [options.square, options.vertical]
+            picture_text = _picture_text(
+                private_font, cues, mode, shapes, workdir, name, clip.title, options.title_card
+            )
+            run(
+                picture_clip_args(
+                    episode.video,
+                    audio,
+                    clip.start,
+                    clip.duration,
+                    shapes,
+                    [video, vertical],
+                    picture_text,
+                    options.video,
+                ),
+                f"{name}-picture",
+                clip.duration,
+            )
+        elif options.render_video:
             video = workdir / f"{name}.mp4"
             text = _caption_files(text_base, cues, mode, options.video, workdir, name)
             run(
@@ -224,7 +259,9 @@ def render_episode(
                 f"{name}-video",
                 clip.duration,
             )
-        rendered.append(RenderedClip(len(rendered) + 1, clip, audio, captions, video, loudness))
+        rendered.append(
+            RenderedClip(len(rendered) + 1, clip, audio, captions, video, loudness, vertical)
+        )
         log.info("clips.clip_rendered", clip=name, start=clip.start, end=clip.end)
 
     trailer = None
@@ -299,6 +336,32 @@ def _caption_files(
             files.append((cue.start, cue.end, path))
         return replace(base, caption_cue_files=tuple(files))
     return base
+
+
+def _picture_text(
+    font: Path | None,
+    cues: Sequence[Cue],
+    mode: CaptionMode,
+    shapes: Sequence[PictureFormat],
+    workdir: Path,
+    name: str,
+    title: str,
+    title_card: bool,
+) -> PictureText:
+    """ASS captions per shape (libass only: the picture clips need its layout) and the title."""
+    captions: list[Path | None] = []
+    for shape in shapes:
+        if mode != "libass":
+            captions.append(None)
+            continue
+        ass = workdir / f"{name}-{shape.width}x{shape.height}.ass"
+        ass.write_text(to_ass(cues, CaptionStyle(shape.width, shape.height)), encoding="utf-8")
+        captions.append(ass)
+    title_file = None
+    if title_card and title and font is not None:
+        title_file = workdir / f"{name}-title.txt"
+        title_file.write_text("\n".join(textwrap.wrap(title, 24, max_lines=3)), encoding="utf-8")
+    return PictureText(font_file=font, captions=captions, title_file=title_file)
 
 
 def trailer_cues(plan: TrailerPlan, words: Sequence[Word]) -> list[Cue]:
