@@ -124,7 +124,7 @@ def test_video_mp4_reuses_the_mp3_loudness_filter_and_plays_while_it_downloads()
         "volume=2.00dB",
         Mp3Encoding(),
         plan_video(_stream()),
-        VideoOptions(),
+        VideoOptions(meter_audio=True),
         channel_map=channel_filter(1, 2),
     )
     assert args[args.index("-c:v") + 1] == "copy"
@@ -143,3 +143,4 @@ def test_a_fixed_picture_is_encoded_with_x264_in_4_2_0() -> None:
     assert args[args.index("-vf") + 1] == "scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p"
     assert args[args.index("-c:v") + 1] == "libx264"
     assert args[args.index("-pix_fmt") + 1] == "yuv420p"
+    assert "-dec" not in args  # unmetered by default: the MP3's measurement stands

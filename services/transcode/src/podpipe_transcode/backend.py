@@ -221,7 +221,12 @@ class FfmpegBackend:
                 label="video",
                 log_every_seconds=self.progress_log_seconds,
             )
-            loudness = parse_ebur128_summary(made.stderr)
+            # Unmetered: the MP3's measurement, which went through the same filter.
+            loudness = (
+                parse_ebur128_summary(made.stderr)
+                if job.video.meter_audio
+                else audio.output_loudness
+            )
         except FfmpegError as exc:
             raise _conversion_error(source.name, exc) from exc
         except LoudnormParseError as exc:
