@@ -19,6 +19,7 @@ from podpipe.events import (
     S3Location,
     StageTiming,
     TranscodeFailed,
+    VideoFailed,
 )
 from podpipe_notify import messages
 from podpipe_notify.messages import (
@@ -124,6 +125,19 @@ def test_stage_failed_names_the_stage_and_reason() -> None:
     assert note.title == f"Transcode failed: {EP}"
     assert "the upload is not audio" in email_body(note)
     assert "dlq replay" in email_body(note)
+
+
+def test_a_failed_video_output_says_the_audio_goes_on() -> None:
+    event = VideoFailed(
+        episode_id=EP,
+        source=S3Location(bucket="b", key=f"uploads/{EP}.mov"),
+        output="video.mp4",
+        failure=Failure(reason="ep.mov has a 160x8 picture", error_type="BadInputError"),
+    )
+    note = messages.stage_failed(event)
+    assert note.title == f"Video failed: {EP}"
+    assert "160x8" in email_body(note)
+    assert "other outputs are unaffected" in email_body(note)
 
 
 # --------------------------------------------------------------------------- escaping

@@ -28,6 +28,10 @@ from podpipe.events import (
     TranscriptionFailed,
     TranscriptionStarted,
     TranscriptReady,
+    VideoFailed,
+    VideoSubtitled,
+    VideoTranscoded,
+    YoutubePrepared,
 )
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import Consumer, MessageContext, Route, Service
@@ -137,7 +141,7 @@ class NotifyHandlers:
         )
 
     def stage_failed(
-        self, event: TranscodeFailed | TranscriptionFailed | ClipsFailed, ctx: MessageContext
+        self, event: messages.StageFailedEvent, ctx: MessageContext
     ) -> Sequence[Event]:
         self._send(messages.stage_failed(event), ctx)
         return []
@@ -186,10 +190,15 @@ class NotifyHandlers:
             Route(TranscodeFailed, self.stage_failed),
             Route(TranscriptionFailed, self.stage_failed),
             Route(ClipsFailed, self.stage_failed),
+            Route(VideoFailed, self.stage_failed),
             Route(ClipsRendered, self.clips_rendered),
             Route(EpisodeCompleted, self.episode_completed),
             Route(TranscriptionStarted, self.quiet),
             Route(PromptRequested, self.quiet),
+            # Video episodes' outputs: listed by `podpipe outputs`, no message of their own.
+            Route(VideoTranscoded, self.quiet),
+            Route(VideoSubtitled, self.quiet),
+            Route(YoutubePrepared, self.quiet),
         ]
 
     def service(self) -> Service:

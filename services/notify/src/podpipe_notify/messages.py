@@ -29,6 +29,7 @@ from podpipe.events import (
     TranscodeFailed,
     TranscriptionFailed,
     TranscriptReady,
+    VideoFailed,
 )
 
 SUBJECT_MAX = 99  # SNS: "must be less than 100 characters long"
@@ -192,11 +193,12 @@ def prompt_failed(event: PromptFailed) -> Notification:
     )
 
 
-StageFailedEvent = TranscodeFailed | TranscriptionFailed | ClipsFailed
+StageFailedEvent = TranscodeFailed | TranscriptionFailed | ClipsFailed | VideoFailed
 _STAGE_NAME = {
     TranscodeFailed: "Transcode",
     TranscriptionFailed: "Transcription",
     ClipsFailed: "Clips",
+    VideoFailed: "Video",
 }
 
 
@@ -205,7 +207,7 @@ def stage_failed(event: StageFailedEvent) -> Notification:
     failure = event.failure
     advice = (
         "The message is in the DLQ: fix the cause, then `podpipe dlq replay` it."
-        if not isinstance(event, ClipsFailed)
+        if not isinstance(event, ClipsFailed | VideoFailed)
         else "The episode's other outputs are unaffected."
     )
     return Notification(
