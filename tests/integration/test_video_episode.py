@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from podpipe.events import AudioTranscoded, ObjectCreated, VideoFailed, VideoTranscoded
+from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import EpisodeKeys
 from podpipe_transcode.backend import FfmpegBackend
@@ -31,10 +32,11 @@ CTX = MessageContext(message_id="m1", queue="transcode", receive_count=1, max_re
 
 
 def make_video(path: Path, picture: str, *extra: str) -> Path:
-    """``picture`` (a lavfi source) over the sample's first SECONDS, as H.264 + AAC."""
+    """``picture`` (a lavfi source, maybe with filters) over the sample's first SECONDS."""
+    source, comma, filters = picture.partition(",")
     run_ffmpeg(
         [
-            *("-f", "lavfi", "-i", f"{picture}:d={SECONDS}"),
+            *("-f", "lavfi", "-i", f"{source}:d={SECONDS}{comma}{filters}"),
             *("-t", str(SECONDS), "-i", str(SAMPLE)),
             *("-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast"),
             *("-c:a", "aac", "-b:a", "64k", "-shortest", *extra, str(path)),
@@ -54,7 +56,15 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     run_ffmpeg(["-display_rotation", "90", "-i", str(sideways), "-c", "copy", str(rotated)])
     # 8 pixels high: no H.264 encoder can take it, but the sound is fine.
     sliver = make_video(folder / "sliver.mkv", "testsrc=s=160x8:r=10", "-pix_fmt", "yuv420p")
-    return {"web": web, "phone": rotated, "sliver": sliver}
+    # Variable frame rate (a phone's screen recording): 30 fps, then every other frame.
+    vfr = make_video(
+        folder / "vfr.mp4",
+        "testsrc=s=160x120:r=30,select='lt(t\\,4)+not(mod(n\\,2))'",
+        *("-fps_mode", "vfr", "-pix_fmt", "yuv420p"),
+    )
+    mute = folder / "mute.mp4"
+    run_ffmpeg(["-i", str(web), "-map", "0:v", "-c", "copy", str(mute)])
+    return {"web": web, "phone": rotated, "sliver": sliver, "vfr": vfr, "mute": mute}
 
 
 def handler_for(stack: Stack) -> TranscodeHandler:
@@ -135,3 +145,18 @@ def test_a_failed_video_never_holds_the_mp3_back(stack: Stack, videos: dict[str,
     assert failed.output == "video.mp4"
     assert "160x8" in failed.failure.reason
     assert stack.s3.head_object(Bucket=stack.bucket, Key=EpisodeKeys("vid-sliver").audio)
+
+
+def test_variable_frame_rate_is_made_constant(
+    stack: Stack, videos: dict[str, Path], tmp_path: Path
+) -> None:
+    _audio, video = handler_for(stack).handle(upload(stack, "vid-vfr", videos["vfr"]), CTX)
+    assert isinstance(video, VideoTranscoded)
+    assert any("variable frame rate" in r for r in video.reencode_reasons)
+    [picture] = probe(download_video(stack, tmp_path, "vid-vfr")).video_streams
+    assert picture.fps == picture.tbr == 30.0
+
+
+def test_a_video_without_sound_fails_clearly(stack: Stack, videos: dict[str, Path]) -> None:
+    with pytest.raises(PermanentError, match="video without a sound track"):
+        handler_for(stack).handle(upload(stack, "vid-mute", videos["mute"]), CTX)
