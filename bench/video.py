@@ -7,6 +7,8 @@ rotating each round:
 - video.mp4: ``FfmpegBackend.render_video`` (picture stream-copied, the AAC through the MP3's
   loudness filter; the optional in-run AAC meter is off by default) vs the one bare command that does the same
   copy + filter + AAC + faststart;
+- picture clip: a 30 s clip cut from the picture as 1080x1920 and 1080x1080 with burned
+  captions, podpipe's one run (one decode split to both shapes) vs one bare command per shape;
 - subtitled: podpipe's step (probe, cues from the transcript, ASS, ONE ffmpeg run making the
   soft-subtitled and the burned-in file) vs the two bare commands a person would type
   (``-c copy -c:s mov_text`` and ``-vf subtitles=...``).
@@ -36,7 +38,9 @@ from podpipe.documents import Transcript
 from podpipe.logging import configure_logging
 from podpipe.storage import EpisodeKeys
 from podpipe_transcode.backend import FfmpegBackend, TranscodeJob
-from podpipe_transcode.clips.captions import build_cues, to_srt
+from podpipe_transcode.clips.captions import CaptionStyle, build_cues, to_ass, to_srt
+from podpipe_transcode.clips.graph import SQUARE, VERTICAL, PictureText, picture_clip_args
+from podpipe_transcode.clips.graph import VideoOptions as ClipVideoOptions
 from podpipe_transcode.commands import Mp3Encoding, encode_chain
 from podpipe_transcode.ffmpeg import find_ffmpeg, run_ffmpeg
 from podpipe_transcode.loudness import LoudnessTargets
@@ -186,6 +190,46 @@ def main() -> dict[str, Any]:
             {"podpipe": podpipe_subtitles, "bare": bare_subtitles}, ROUNDS
         )
 
+        # A 30 s clip cut from the picture at the production shapes, captions burned in.
+        clip_start, clip_seconds = 15.0, 30.0
+        clip_cues = build_cues(
+            [w for w in transcript.words if clip_start <= w.start and w.end <= clip_start + 30],
+            offset=clip_start,
+            clip_duration=clip_seconds,
+        )
+        clip_audio = work / "clip.mp3"
+        run_ffmpeg(["-ss", "15", "-t", "30", "-i", str(work / "audio.mp3"), str(clip_audio)])
+        asses = []
+        for shape in (VERTICAL, SQUARE):
+            ass = work / f"clip-{shape.height}.ass"
+            ass.write_text(to_ass(clip_cues, CaptionStyle(shape.width, shape.height)))
+            asses.append(ass)
+        text = PictureText(font_file=None, captions=asses)
+
+        def podpipe_picture(run: int) -> None:
+            outputs = [work / f"pv-{run}.mp4", work / f"ps-{run}.mp4"]
+            run_ffmpeg(
+                picture_clip_args(
+                    video, clip_audio, clip_start, clip_seconds, [VERTICAL, SQUARE],
+                    outputs, text, ClipVideoOptions(),
+                )
+            )  # fmt: skip
+
+        def bare_picture(run: int) -> None:
+            for shape, ass, name in ((VERTICAL, asses[0], "v"), (SQUARE, asses[1], "s")):
+                w, h = shape.width, shape.height
+                bare(
+                    ffmpeg, "-ss", "15", "-t", "30", "-i", str(video), "-i", str(clip_audio),
+                    "-filter_complex",
+                    f"[0:v]fps=25,crop='min(iw,ih*{w}/{h})':'min(ih,iw*{h}/{w})',scale={w}:{h},"
+                    f"setsar=1,subtitles={ass},format=yuv420p[v]",
+                    "-map", "[v]", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast",
+                    "-crf", "23", "-c:a", "aac", "-b:a", "128k", "-t", "30",
+                    "-movflags", "+faststart", str(work / f"bare-{name}-{run}.mp4"),
+                )  # fmt: skip
+
+        clip_wall, clip_cpu = compare({"podpipe": podpipe_picture, "bare": bare_picture}, ROUNDS)
+
     result: dict[str, Any] = {
         "what": (
             "podpipe's video jobs vs the bare ffmpeg commands for the same outputs, same run, "
@@ -201,6 +245,11 @@ def main() -> dict[str, Any]:
         "subtitled": {
             **figures(subs_wall, subs_cpu),
             "note": "podpipe: one run, two outputs; bare: two commands",
+        },
+        "picture_clip": {
+            **figures(clip_wall, clip_cpu),
+            "note": "30 s clip, 1080x1920 + 1080x1080 with captions: podpipe one decode split "
+            "to both shapes; bare: one command per shape",
         },
         "machine": {
             "cpus": os.cpu_count(),
