@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -360,9 +361,10 @@ def stop(name: str, state: StateDir, timeout: float = 30.0) -> bool:
 class LocalStack:
     """The pinned LocalStack in its own virtual environment, run on the host."""
 
-    def __init__(self, state: StateDir, endpoint: str = DEFAULT_ENDPOINT) -> None:
+    def __init__(self, state: StateDir, endpoint: str | None = None) -> None:
         self.state = state
-        self.endpoint = endpoint
+        # The endpoint the CLI and services use is the one LocalStack listens on.
+        self.endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT
         self.venv = Path(
             os.environ.get(
                 "PODPIPE_LOCALSTACK_VENV", str(Path.home() / ".cache/podpipe/localstack")
@@ -418,7 +420,7 @@ class LocalStack:
         if self.healthy():
             return False
         self.install()
-        env = {**os.environ, **LOCALSTACK_ENV}
+        env = {**os.environ, **LOCALSTACK_ENV, **self.listen_env()}
         spawn("localstack", [str(self.python), "-m", "localstack.runtime.main"], env, self.state)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -428,6 +430,11 @@ class LocalStack:
         raise LocalStackError(
             f"LocalStack did not become healthy in {timeout:.0f} s; see {self.state.log_file('localstack')}"
         )
+
+    def listen_env(self) -> dict[str, str]:
+        """Bind the gateway to loopback at the endpoint's port, whatever the endpoint says."""
+        port = urllib.parse.urlsplit(self.endpoint).port or 4566
+        return {"GATEWAY_LISTEN": f"127.0.0.1:{port}", "LOCALSTACK_HOST": f"127.0.0.1:{port}"}
 
     def stop(self) -> bool:
         return stop("localstack", self.state)
