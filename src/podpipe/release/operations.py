@@ -335,7 +335,10 @@ class ReleaseDesk:
         existing, _ = self._load(keys.episode_id)
         if existing and existing.notes and self._text(existing.notes.key) == text:
             return existing.notes
-        number = len(existing.notes_versions) + 1 if existing else 1
+        host_versions = (
+            [v for v in existing.notes_versions if v.source == "host"] if existing else []
+        )
+        number = len(host_versions) + 1
         for _ in range(20):
             key = keys.notes_version(number)
             try:
