@@ -112,7 +112,7 @@ def test_conditional_writes_work_on_localstack(stack: Stack) -> None:
 
 def test_the_public_files_are_served_on_loopback_only(stack: Stack) -> None:
     with pytest.raises(NotLoopbackError):
-        make_server(stack.s3, stack.bucket, host="0.0.0.0")  # noqa: S104
+        make_server(stack.s3, stack.bucket, host="0.0.0.0")
     stack.s3.put_object(Bucket=stack.bucket, Key="episodes/x/secret.txt", Body=b"private")
     with serving(stack.s3, stack.bucket) as base_url:
         for path in ("/../episodes/x/secret.txt", "/%2e%2e/episodes/x/secret.txt"):
@@ -126,8 +126,10 @@ def test_stored_outputs_to_a_feed_podcast_apps_read(release: Release, tmp_path: 
     release.add_episode(episode, number=42)
 
     draft = release.cli("release", episode)
-    assert "1. Shipping on Fridays" in draft and "2. Why Our Pipeline Never Sleeps" in draft
-    assert "Queues" in draft and "The Friday rule" in draft
+    assert "1. Shipping on Fridays" in draft
+    assert "2. Why Our Pipeline Never Sleeps" in draft
+    assert "Queues" in draft
+    assert "The Friday rule" in draft
 
     notes = tmp_path / "notes.md"
     notes.write_text("# Approved notes\n\nEdited by **Maya**. <script>alert(1)</script>\n")
@@ -147,7 +149,9 @@ def test_stored_outputs_to_a_feed_podcast_apps_read(release: Release, tmp_path: 
     assert item["title"] == "Why Our Pipeline Never Sleeps"
     assert "Edited by <strong>Maya</strong>" in item["description_html"]
     assert "<script" not in item["description_html"]
-    assert item["total_time"] == 3725 and item["number"] == 42 and item["season"] == 2
+    assert item["total_time"] == 3725
+    assert item["number"] == 42
+    assert item["season"] == 2
     (enclosure,) = item["enclosures"]
     assert enclosure["mime_type"] == "audio/mpeg"
     with urllib.request.urlopen(enclosure["url"], timeout=10) as mp3:
@@ -156,7 +160,8 @@ def test_stored_outputs_to_a_feed_podcast_apps_read(release: Release, tmp_path: 
     feed = feedparser.parse(release.feed_url)  # feedparser fetches it itself, over HTTP
     assert not feed.bozo
     (entry,) = feed.entries
-    assert entry.id == item["guid"] and entry.itunes_duration == "01:02:05"
+    assert entry.id == item["guid"]
+    assert entry.itunes_duration == "01:02:05"
     chapters_url = entry.podcast_chapters["url"]
     assert entry.podcast_chapters["type"] == "application/json+chapters"
     persons = [(p.get("role"), p.text) for p in root.iter(f"{{{PODCAST_NS}}}person")]
@@ -166,18 +171,21 @@ def test_stored_outputs_to_a_feed_podcast_apps_read(release: Release, tmp_path: 
 
     with urllib.request.urlopen(chapters_url, timeout=10) as reply:
         chapters = json.load(reply)
-    assert chapters["version"] == "1.2.0" and chapters["chapters"][1]["title"] == "Queues"
+    assert chapters["version"] == "1.2.0"
+    assert chapters["chapters"][1]["title"] == "Queues"
     transcripts = {t.get("type"): t.get("url") for t in root.iter(f"{{{PODCAST_NS}}}transcript")}
     with urllib.request.urlopen(transcripts["text/vtt"], timeout=10) as reply:
         vtt = reply.read().decode()
-    assert vtt.startswith("WEBVTT") and len(pysubs2.SSAFile.from_string(vtt)) == 2
+    assert vtt.startswith("WEBVTT")
+    assert len(pysubs2.SSAFile.from_string(vtt)) == 2
     with urllib.request.urlopen(transcripts["application/x-subrip"], timeout=10) as reply:
         assert len(pysubs2.SSAFile.from_string(reply.read().decode(), format_="srt")) == 2
     with urllib.request.urlopen(transcripts["application/json"], timeout=10) as reply:
         assert json.load(reply)["segments"][0]["speaker"] == "Maya"
 
     (event,) = release.published_events(expect=1, timeout=5)
-    assert event.episode_id == episode and event.feed_url == release.feed_url
+    assert event.episode_id == episode
+    assert event.feed_url == release.feed_url
 
     assert "unpublished" in release.cli("unpublish", episode)
     assert (
