@@ -17,10 +17,12 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from podpipe.events import EpisodePublished, ReleaseTimeReached, parse_envelope
+from podpipe.release.consumer import ReleaseHandlers
 from podpipe.release.model import InvalidTransitionError, ReleaseError, UnsafeTextError, feed_key
 from podpipe.release.operations import ReleaseDesk
 from podpipe.release.scheduling import EventBridgeScheduleTrigger, LocalScheduleIndex, run_due
 from podpipe.release.shows import ShowConfigError
+from podpipe.runtime.service import MessageContext
 from podpipe.storage import EpisodeMetadata
 from tests.support.release import (
     ARTWORK,
@@ -264,3 +266,30 @@ def trigger_message(trigger: EventBridgeScheduleTrigger, at: datetime) -> str:
         Capture(), group="g", target_arn="a", role_arn="r", name_prefix="p"
     ).schedule("ep1", at)
     return captured["input"]
+
+
+def test_the_release_queue_consumer_returns_the_published_event_once() -> None:
+    world = World()
+    world.add_episode("ep1")
+    world.desk.approve("ep1", title_number=1)
+    at = world.clock.now + timedelta(minutes=5)
+    world.desk.publish("ep1", at=at)
+    handlers = ReleaseHandlers(
+        lambda sink: ReleaseDesk(
+            world.store,
+            events=sink,
+            trigger=world.trigger,
+            metadata=lambda ep: world.metadata[ep],
+            clock=world.clock,
+        )
+    )
+    message = ReleaseTimeReached(episode_id="ep1", scheduled_for=at)
+    ctx = MessageContext(message_id="m1", queue="release", receive_count=1, max_receive_count=5)
+    assert handlers.release_time_reached(message, ctx) == []  # early delivery: not due yet
+    world.clock.now = at
+    (event,) = handlers.release_time_reached(message, ctx)
+    assert isinstance(event, EpisodePublished)
+    assert event.scheduled
+    assert handlers.release_time_reached(message, ctx) == []  # redelivered: published once
+    assert world.trigger.cancelled == ["ep1"]
+    assert handlers.service().consumers[0].queue == "release"

@@ -1,7 +1,9 @@
-"""`python -m podpipe.release`: the local scheduler loop `podpipe local up` starts.
+"""`python -m podpipe.release`: what fires scheduled releases.
 
-It scans ``release-schedule/`` in the bucket and publishes what is due; on AWS, EventBridge
-Scheduler does this instead (PODPIPE_RELEASE_SCHEDULER=eventbridge).
+With ``PODPIPE_RELEASE_SCHEDULER=local`` (the default, started by `podpipe local up`) it is the
+loop that scans ``release-schedule/`` in the bucket and publishes what is due. With
+``eventbridge`` (AWS) it consumes the release queue, where EventBridge Scheduler's one-time
+schedules deliver "Release Time Reached".
 """
 
 from __future__ import annotations
@@ -12,16 +14,24 @@ import threading
 import boto3
 
 from podpipe.logging import configure_logging
+from podpipe.release.consumer import ReleaseHandlers
 from podpipe.release.scheduling import LocalScheduleIndex, run_loop
 from podpipe.release.store import S3BlobStore
 from podpipe.release.wiring import ReleaseSettings, build_desk
+from podpipe.runtime import run_service
 
 
 def main() -> int:
-    settings = ReleaseSettings(release_scheduler="local")
+    settings = ReleaseSettings()
     configure_logging(settings.log_level, settings.log_json)
     session = boto3.Session(region_name=settings.region)
     s3 = session.client("s3")
+    if settings.release_scheduler == "eventbridge":
+        scheduler = session.client("scheduler")
+        handlers = ReleaseHandlers(
+            lambda sink: build_desk(settings, s3=s3, scheduler=scheduler, sink=sink)
+        )
+        return run_service(handlers.service(), settings)
     desk = build_desk(settings, s3=s3, events=session.client("events"))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -16,11 +16,18 @@ from botocore.exceptions import ClientError
 
 from podpipe.artifacts import is_missing
 from podpipe.events import Event
+from podpipe.release.model import PUBLIC_PREFIX
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 _CONFLICT_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+
+
+def _encryption(key: str) -> dict[str, str]:
+    """Public files are SSE-S3: CloudFront (Origin Access Control) reads them without a grant
+    on the bucket's KMS key, which keeps protecting everything private."""
+    return {"ServerSideEncryption": "AES256"} if key.startswith(PUBLIC_PREFIX) else {}
 
 
 class PreconditionFailedError(Exception):
@@ -91,7 +98,7 @@ class S3BlobStore:
         if_absent: bool = False,
         cache_control: str | None = None,
     ) -> str:
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = _encryption(key)
         if if_match is not None:
             extra["IfMatch"] = if_match
         if if_absent:
@@ -124,6 +131,7 @@ class S3BlobStore:
             CopySource={"Bucket": self.bucket, "Key": source},
             ContentType=content_type,
             MetadataDirective="REPLACE",
+            **_encryption(target),  # type: ignore[arg-type]
         )
 
     def delete(self, key: str) -> None:

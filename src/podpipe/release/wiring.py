@@ -9,7 +9,7 @@ from pydantic import Field
 from podpipe.artifacts import read_episode_metadata
 from podpipe.release.operations import ReleaseDesk, ScheduleTrigger
 from podpipe.release.scheduling import EventBridgeScheduleTrigger, LocalScheduleIndex
-from podpipe.release.store import S3BlobStore
+from podpipe.release.store import EventSink, S3BlobStore
 from podpipe.runtime.publisher import EventPublisher
 from podpipe.settings import CoreSettings
 
@@ -51,9 +51,11 @@ def build_desk(
     settings: ReleaseSettings,
     *,
     s3: S3Client,
-    events: EventBridgeClient,
+    events: EventBridgeClient | None = None,
     scheduler: Any | None = None,
+    sink: EventSink | None = None,
 ) -> ReleaseDesk:
+    """The desk; events go to the bus (``events``) or to ``sink`` (the queue consumer)."""
     store = S3BlobStore(s3, settings.bucket)
     trigger: ScheduleTrigger
     if settings.release_scheduler == "eventbridge":
@@ -71,9 +73,13 @@ def build_desk(
         )
     else:
         trigger = LocalScheduleIndex(store)
+    if sink is None:
+        if events is None:
+            raise ValueError("build_desk needs an EventBridge client or an event sink")
+        sink = EventPublisher(events, settings.event_bus)
     return ReleaseDesk(
         store,
-        events=EventPublisher(events, settings.event_bus),
+        events=sink,
         trigger=trigger,
         metadata=lambda episode_id: read_episode_metadata(s3, settings.bucket, episode_id),
     )
