@@ -131,6 +131,10 @@ def test_stored_outputs_to_a_feed_podcast_apps_read(release: Release, tmp_path: 
     assert "Queues" in draft
     assert "The Friday rule" in draft
 
+    hostile = release.runner.invoke(app, ["release", episode, "--title-text", "x\x00" * 5_000])
+    assert hostile.exit_code == 3
+    assert "control characters" in hostile.output
+
     notes = tmp_path / "notes.md"
     notes.write_text("# Approved notes\n\nEdited by **Maya**. <script>alert(1)</script>\n")
     approved = release.cli("release", episode, "--title", "2", "--notes", str(notes))
@@ -156,6 +160,11 @@ def test_stored_outputs_to_a_feed_podcast_apps_read(release: Release, tmp_path: 
     assert enclosure["mime_type"] == "audio/mpeg"
     with urllib.request.urlopen(enclosure["url"], timeout=10) as mp3:
         assert len(mp3.read()) == enclosure["file_size"] == 48_000
+    seek = urllib.request.Request(enclosure["url"], headers={"Range": "bytes=100-199"})
+    with urllib.request.urlopen(seek, timeout=10) as part:  # apps seek with Range requests
+        assert part.status == 206
+        assert part.headers["Content-Range"] == "bytes 100-199/48000"
+        assert len(part.read()) == 100
 
     feed = feedparser.parse(release.feed_url)  # feedparser fetches it itself, over HTTP
     assert not feed.bozo

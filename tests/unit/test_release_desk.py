@@ -22,6 +22,7 @@ from podpipe.release.model import InvalidTransitionError, ReleaseError, UnsafeTe
 from podpipe.release.operations import ReleaseDesk
 from podpipe.release.scheduling import EventBridgeScheduleTrigger, LocalScheduleIndex, run_due
 from podpipe.release.shows import ShowConfigError
+from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import EpisodeMetadata
 from tests.support.release import (
@@ -293,3 +294,5 @@ def test_the_release_queue_consumer_returns_the_published_event_once() -> None:
     assert handlers.release_time_reached(message, ctx) == []  # redelivered: published once
     assert world.trigger.cancelled == ["ep1"]
     assert handlers.service().consumers[0].queue == "release"
+    with pytest.raises(PermanentError, match="no release yet"):
+        handlers.release_time_reached(ReleaseTimeReached(episode_id="nope", scheduled_for=at), ctx)

@@ -11,8 +11,11 @@ from collections.abc import Callable, Sequence
 import structlog
 
 from podpipe.events import Event, ReleaseTimeReached
+from podpipe.release.model import ReleaseError
 from podpipe.release.operations import ReleaseDesk
+from podpipe.release.shows import ShowConfigError
 from podpipe.release.store import EventSink
+from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import Consumer, MessageContext, Route, Service
 
 log = structlog.get_logger()
@@ -38,7 +41,12 @@ class ReleaseHandlers:
         self, event: ReleaseTimeReached, ctx: MessageContext
     ) -> Sequence[Event]:
         sink = CollectedEvents()
-        outcome = self._desk_for(sink).fire(event.episode_id)
+        try:
+            outcome = self._desk_for(sink).fire(event.episode_id)
+        except (ReleaseError, ShowConfigError) as exc:
+            # No release, no audio, a broken show file: retrying the message cannot fix it.
+            # It waits in the release DLQ; `podpipe publish EP` publishes by hand once fixed.
+            raise PermanentError(f"release of {event.episode_id} not published: {exc}") from exc
         log.info(
             "release.time_reached",
             episode_id=event.episode_id,

@@ -145,7 +145,7 @@ class ReleaseKeys:
 
     @property
     def release(self) -> str:
-        return f"episodes/{self.episode_id}/release.json"
+        return release_key(self.episode_id)
 
     def notes_version(self, number: int) -> str:
         """Host-edited notes: beside the model's outputs/show-notes.md, never over it."""
@@ -157,11 +157,21 @@ class ReleaseKeys:
 
     @property
     def schedule(self) -> str:
-        return f"{SCHEDULE_INDEX_PREFIX}{self.episode_id}.json"
+        return schedule_key(self.episode_id)
 
     @property
     def public_episode(self) -> str:
         return f"{PUBLIC_PREFIX}{self.show_id}/episodes/{self.episode_id}/"
+
+
+def release_key(episode_id: str) -> str:
+    """``episodes/<id>/release.json``: the release itself (compare-and-swap)."""
+    return f"episodes/{episode_id}/release.json"
+
+
+def schedule_key(episode_id: str) -> str:
+    """The local loop's index entry of a scheduled release."""
+    return f"{SCHEDULE_INDEX_PREFIX}{episode_id}.json"
 
 
 def show_public_root(show_id: str) -> str:

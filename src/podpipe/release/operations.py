@@ -182,7 +182,7 @@ class ReleaseDesk:
     # ------------------------------------------------------------------ reading
 
     def _load(self, episode_id: str) -> tuple[Release | None, str | None]:
-        blob = self._store.get(ReleaseKeys(validate_episode_id(episode_id), "-").release)
+        blob = self._store.get(model.release_key(validate_episode_id(episode_id)))
         if blob is None:
             return None, None
         return Release.model_validate_json(blob.body), blob.etag

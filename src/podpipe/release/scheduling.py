@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from podpipe.events import ReleaseTimeReached, to_envelope
-from podpipe.release.model import SCHEDULE_INDEX_PREFIX, ReleaseError, ReleaseKeys
+from podpipe.release.model import SCHEDULE_INDEX_PREFIX, ReleaseError, schedule_key
 from podpipe.release.operations import ReleaseDesk
 from podpipe.release.shows import ShowConfigError
 from podpipe.release.store import BlobStore
@@ -48,13 +48,13 @@ class LocalScheduleIndex:
     def schedule(self, episode_id: str, at: datetime) -> None:
         entry = ScheduleEntry(episode_id=episode_id, at=at.astimezone(UTC))
         self._store.put(
-            ReleaseKeys(episode_id, "-").schedule,
+            schedule_key(episode_id),
             entry.model_dump_json().encode(),
             content_type="application/json",
         )
 
     def cancel(self, episode_id: str) -> None:
-        self._store.delete(ReleaseKeys(episode_id, "-").schedule)
+        self._store.delete(schedule_key(episode_id))
 
     def entries(self) -> list[ScheduleEntry]:
         found: list[ScheduleEntry] = []
