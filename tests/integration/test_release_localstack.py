@@ -196,6 +196,23 @@ def test_stored_outputs_to_a_feed_podcast_apps_read(release: Release, tmp_path: 
     assert event.episode_id == episode
     assert event.feed_url == release.feed_url
 
+    # The team edits the show file in the bucket (no redeploy) and rebuilds the feed: the
+    # podcast: tags under the namespace's older URI, which gPodder's parser reads too.
+    release.stack.s3.put_object(
+        Bucket=release.stack.bucket,
+        Key=f"shows/{SHOW_ID}.json",
+        Body=json.dumps(
+            show_config(release.base_url, podcast_namespace="legacy", title="The Weekly Show")
+        ).encode(),
+    )
+    assert "1 episode(s), written" in release.cli("feed", "rebuild", SHOW_ID)
+    parsed = podcastparser.parse(release.feed_url, urllib.request.urlopen(release.feed_url))
+    assert parsed["title"] == "The Weekly Show"
+    (item,) = parsed["episodes"]
+    assert item["chapters_json_url"] == chapters_url
+    assert item["transcript_url"] in transcripts.values()
+    assert [(p["name"], p["role"]) for p in item["persons"]] == [("Maya", "host"), ("Tom", "guest")]
+
     assert "unpublished" in release.cli("unpublish", episode)
     assert (
         podcastparser.parse(release.feed_url, urllib.request.urlopen(release.feed_url))["episodes"]

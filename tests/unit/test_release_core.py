@@ -242,3 +242,21 @@ def test_feed_reads_back_in_podcast_clients() -> None:
     assert entry.podcast_transcript["url"].endswith("/g2/transcript.json")
     assert entry.podcast_soundbite == {"starttime": "12", "duration": "40.5"}
     assert "<script" not in entry.summary
+
+
+def test_legacy_namespace_lets_gpodder_read_the_podcast_tags() -> None:
+    body = build_feed(
+        _show(podcast_namespace="legacy"),
+        [_item("g1", "First", 1)],
+        artwork_url=f"{BASE}/{SHOW_ID}/artwork.jpg",
+        last_build=NOW,
+    )
+    (episode,) = podcastparser.parse(f"{BASE}/{SHOW_ID}/feed.xml", io.BytesIO(body))["episodes"]
+    assert episode["chapters_json_url"] == f"{BASE}/{SHOW_ID}/episodes/g1/chapters.json"
+    assert episode["transcript_url"].startswith(f"{BASE}/{SHOW_ID}/episodes/g1/transcript.")
+    assert [(p["name"], p["role"]) for p in episode["persons"]] == [
+        ("Maya", "host"),
+        ("Tom", "guest"),
+    ]
+    feed = feedparser.parse(body)
+    assert feed.entries[0].podcast_chapters["url"].endswith("/g1/chapters.json")

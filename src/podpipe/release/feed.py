@@ -24,6 +24,9 @@ from markdown_it import MarkdownIt
 from podpipe.release.shows import Show, ShowConfigError
 
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"
+# The spec says clients must treat this older URI as identical; some (gPodder's podcastparser
+# 0.6) only know this one. A show picks it with ``podcast_namespace: legacy``.
+PODCAST_NS_LEGACY = "https://github.com/Podcastindex-org/podcast-namespace/blob/main/docs/1.0.md"
 ALLOWED_TAGS = {
     "p", "br", "a", "strong", "b", "em", "i", "ul", "ol", "li", "blockquote", "code", "pre",
     "h1", "h2", "h3", "h4", "hr",
@@ -102,19 +105,21 @@ def notes_html(markdown: str) -> str:
 class PodcastIndexExtension(BaseExtension):  # type: ignore[misc]
     """``podcast:guid`` on the channel."""
 
+    namespace = PODCAST_NS
+
     def __init__(self) -> None:
         self.guid: str | None = None
         self.locked_owner: str | None = None
 
     def extend_ns(self) -> dict[str, str]:
-        return {"podcast": PODCAST_NS}
+        return {"podcast": self.namespace}
 
     def extend_rss(self, rss_feed: Any) -> Any:
         channel = rss_feed[0]
         if self.guid:
-            xml_elem(f"{{{PODCAST_NS}}}guid", channel).text = self.guid
+            xml_elem(f"{{{self.namespace}}}guid", channel).text = self.guid
         if self.locked_owner:
-            locked = xml_elem(f"{{{PODCAST_NS}}}locked", channel)
+            locked = xml_elem(f"{{{self.namespace}}}locked", channel)
             locked.attrib["owner"] = self.locked_owner
             locked.text = "no"
         return rss_feed
@@ -123,6 +128,8 @@ class PodcastIndexExtension(BaseExtension):  # type: ignore[misc]
 class PodcastIndexEntryExtension(BaseEntryExtension):  # type: ignore[misc]
     """Transcripts, chapters, soundbites and persons on an item."""
 
+    namespace = PODCAST_NS
+
     def __init__(self) -> None:
         self.transcripts: list[Transcript] = []
         self.chapters_url: str | None = None
@@ -130,11 +137,11 @@ class PodcastIndexEntryExtension(BaseEntryExtension):  # type: ignore[misc]
         self.persons: list[Person] = []
 
     def extend_ns(self) -> dict[str, str]:
-        return {"podcast": PODCAST_NS}
+        return {"podcast": self.namespace}
 
     def extend_rss(self, entry: Any) -> Any:
         for transcript in self.transcripts:
-            tag = xml_elem(f"{{{PODCAST_NS}}}transcript", entry)
+            tag = xml_elem(f"{{{self.namespace}}}transcript", entry)
             tag.attrib["url"] = transcript.url
             tag.attrib["type"] = transcript.type
             if transcript.language:
@@ -142,16 +149,16 @@ class PodcastIndexEntryExtension(BaseEntryExtension):  # type: ignore[misc]
             if transcript.type in {"text/vtt", "application/x-subrip"}:
                 tag.attrib["rel"] = "captions"
         if self.chapters_url:
-            tag = xml_elem(f"{{{PODCAST_NS}}}chapters", entry)
+            tag = xml_elem(f"{{{self.namespace}}}chapters", entry)
             tag.attrib["url"] = self.chapters_url
             tag.attrib["type"] = CHAPTERS_TYPE
         for bite in self.soundbites:
-            tag = xml_elem(f"{{{PODCAST_NS}}}soundbite", entry)
+            tag = xml_elem(f"{{{self.namespace}}}soundbite", entry)
             tag.attrib["startTime"] = f"{bite.start_seconds:.3f}".rstrip("0").rstrip(".")
             tag.attrib["duration"] = f"{bite.duration_seconds:.3f}".rstrip("0").rstrip(".")
             tag.text = bite.title
         for person in self.persons:
-            tag = xml_elem(f"{{{PODCAST_NS}}}person", entry)
+            tag = xml_elem(f"{{{self.namespace}}}person", entry)
             tag.attrib["role"] = person.role
             tag.text = person.name
         return entry
@@ -173,7 +180,12 @@ def build_feed(
     """The feed XML (UTF-8). Items appear newest first; ``last_build`` is lastBuildDate."""
     fg = FeedGenerator()
     fg.load_extension("podcast")
-    fg.register_extension("podcastindex", PodcastIndexExtension, PodcastIndexEntryExtension)
+    namespace = {"standard": PODCAST_NS, "legacy": PODCAST_NS_LEGACY}[show.podcast_namespace]
+    fg.register_extension(
+        "podcastindex",
+        type("ChannelExtension", (PodcastIndexExtension,), {"namespace": namespace}),
+        type("ItemExtension", (PodcastIndexEntryExtension,), {"namespace": namespace}),
+    )
     fg.title(show.title)
     fg.description(show.description)
     fg.link(href=show.feed_url, rel="self")

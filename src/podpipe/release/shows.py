@@ -66,6 +66,11 @@ class Show(BaseModel):
     season: int | None = Field(default=None, ge=1, description="itunes:season of new releases")
     show_type: Literal["episodic", "serial"] = "episodic"
     hosts: list[str] = Field(default_factory=list, description="Default podcast:person hosts")
+    podcast_namespace: Literal["standard", "legacy"] = Field(
+        default="standard",
+        description="standard: xmlns:podcast https://podcastindex.org/namespace/1.0 (the spec's); "
+        "legacy: its older GitHub URI, which the spec makes identical and gPodder still needs",
+    )
 
     @property
     def public_root(self) -> str:
