@@ -147,6 +147,11 @@ def test_republishing_is_idempotent_and_edits_keep_the_guid() -> None:
     assert "Edited." in episode["description_html"]
     assert len(world.published_events()) == 1
 
+    notes_only = world.desk.approve("ep1", notes_markdown="# Third\n\nAgain.")
+    assert notes_only.title == edited.title
+    assert notes_only.notes is not None
+    assert notes_only.notes.key.endswith("show-notes.v002.md")
+
 
 def test_refusals_are_clear() -> None:
     world = World()

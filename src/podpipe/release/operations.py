@@ -297,8 +297,11 @@ class ReleaseDesk:
         keys = EpisodeKeys(validate_episode_id(episode_id))
         now = self._clock()
         draft = self.draft(episode_id)
-        title, source = model.choose_title(draft.titles, title_number, title_text)
-        choice = TitleChoice(text=title, source=source, at=now)
+        if title_number is None and title_text is None and draft.release.title is not None:
+            choice = draft.release.title  # editing only the notes keeps the approved title
+        else:
+            title, source = model.choose_title(draft.titles, title_number, title_text)
+            choice = TitleChoice(text=title, source=source, at=now)
         release_keys = ReleaseKeys(episode_id, draft.show.show_id)
         if notes_markdown is not None:
             notes = self._store_notes_version(release_keys, model.clean_notes(notes_markdown), now)
@@ -328,7 +331,7 @@ class ReleaseDesk:
         )
         if after.state == "published":
             self.rebuild_feed(show.show_id)
-        log.info("release.approved", episode_id=episode_id, state=after.state, title_source=source)
+        log.info("release.approved", episode_id=episode_id, state=after.state, title=choice.source)
         return after
 
     def _store_notes_version(self, keys: ReleaseKeys, text: str, now: datetime) -> NotesVersion:
