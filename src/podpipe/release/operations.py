@@ -407,9 +407,13 @@ class ReleaseDesk:
             return published.model_copy(update={"media": media})
 
         before, after = self._update(episode_id, change)
-        published_now = after.state == "published" and (
-            before is None or before.state != "published"
-        )
+        if after.state != "published":
+            # Unpublished (or rescheduled) between our read and our write: take back the
+            # copies we made, unless someone published it meanwhile.
+            if self.release(episode_id).state != "published":
+                self._remove_public_files(after)
+            return PublishOutcome(after, show.feed_url, published_now=False)
+        published_now = before is None or before.state != "published"
         self.rebuild_feed(show.show_id)
         if before is not None and before.state == "scheduled" and after.state == "published":
             self._trigger.cancel(episode_id)
@@ -499,11 +503,16 @@ class ReleaseDesk:
             episode_id, lambda r: model.unpublish(self._existing(episode_id, r), now)
         )
         self._trigger.cancel(episode_id)
-        for key in self._store.list_keys(ReleaseKeys(episode_id, after.show_id).public_episode):
-            self._store.delete(key)
+        self._remove_public_files(after)
         self.rebuild_feed(after.show_id)
         log.info("release.unpublished", episode_id=episode_id, was=before.state if before else None)
         return after
+
+    def _remove_public_files(self, release: Release) -> None:
+        for key in self._store.list_keys(
+            ReleaseKeys(release.episode_id, release.show_id).public_episode
+        ):
+            self._store.delete(key)
 
     # ------------------------------------------------------------------ the feed
 
