@@ -147,6 +147,11 @@ def test_republishing_is_idempotent_and_edits_keep_the_guid() -> None:
     assert "Edited." in episode["description_html"]
     assert len(world.published_events()) == 1
 
+    bonus = world.desk.approve("ep1", episode_type="bonus", season=3)
+    assert (bonus.episode_type, bonus.season, bonus.title) == ("bonus", 3, edited.title)
+    (episode,) = world.feed()["episodes"]  # type: ignore[misc]
+    assert (episode["type"], episode["season"]) == ("bonus", 3)
+
     notes_only = world.desk.approve("ep1", notes_markdown="# Third\n\nAgain.")
     assert notes_only.title == edited.title
     assert notes_only.notes is not None

@@ -6,6 +6,7 @@ these commands only turn options into calls and results into lines.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +29,14 @@ from podpipe.release.serve import LOOPBACK, make_server
 from podpipe.release.wiring import ReleaseSettings, build_desk
 
 console = Console()
+
+
+class EpisodeTypeChoice(StrEnum):
+    full = "full"
+    trailer = "trailer"
+    bonus = "bonus"
+
+
 feed_app = typer.Typer(help="The shows' public feeds.", no_args_is_help=True)
 
 
@@ -82,6 +91,13 @@ def release(
         Path | None,
         typer.Option("--notes", help="Edited show notes (Markdown); default: the generated ones."),
     ] = None,
+    episode_type: Annotated[
+        EpisodeTypeChoice | None,
+        typer.Option("--episode-type", help="itunes:episodeType (default: full)."),
+    ] = None,
+    season: Annotated[
+        int | None, typer.Option("--season", help="itunes:season (default: the show's).")
+    ] = None,
     profile: str | None = ProfileOption,
     region: str | None = RegionOption,
 ) -> None:
@@ -91,12 +107,17 @@ def release(
         aws = aws_context(profile, region)
         aws.require_bucket()
         desk = _desk(aws)
-        if title is None and title_text is None and notes is None:
+        if (title, title_text, notes, episode_type, season) == (None,) * 5:
             _print_draft(desk.draft(episode))
             return
         text = notes.read_text(encoding="utf-8") if notes else None
         approved = desk.approve(
-            episode, title_number=title, title_text=title_text, notes_markdown=text
+            episode,
+            title_number=title,
+            title_text=title_text,
+            notes_markdown=text,
+            episode_type=episode_type.value if episode_type else None,
+            season=season,
         )
     assert approved.title is not None
     typer.echo(f"{episode}: {approved.state} — {approved.title.text}")

@@ -305,6 +305,22 @@ def approve(release: Release, title: TitleChoice, notes: NotesVersion, now: date
     return release.model_copy(update=changes)
 
 
+def with_details(
+    release: Release, episode_type: EpisodeType | None, season: int | None, now: datetime
+) -> Release:
+    """itunes:episodeType and itunes:season of the item (None keeps what is there)."""
+    if season is not None and season < 1:
+        raise ReleaseError("--season starts at 1")
+    changes: dict[str, object] = {}
+    if episode_type is not None and episode_type != release.episode_type:
+        changes["episode_type"] = episode_type
+    if season is not None and season != release.season:
+        changes["season"] = season
+    if not changes:
+        return release
+    return release.model_copy(update={**changes, "updated_at": now})
+
+
 def publish(release: Release, now: datetime) -> Release:
     """Publish now. Publishing a published release changes nothing (idempotent)."""
     if release.state == "published":

@@ -30,6 +30,7 @@ from podpipe.events import EpisodePublished
 from podpipe.release import model
 from podpipe.release.feed import FeedItem, Person, Soundbite, Transcript, build_feed
 from podpipe.release.model import (
+    EpisodeType,
     MediaPerson,
     MediaSoundbite,
     NotesVersion,
@@ -288,8 +289,11 @@ class ReleaseDesk:
         title_number: int | None = None,
         title_text: str | None = None,
         notes_markdown: str | None = None,
+        episode_type: EpisodeType | None = None,
+        season: int | None = None,
     ) -> Release:
-        """Approve (or edit) the release: a chosen or written title, generated or edited notes.
+        """Approve (or edit) the release: a chosen or written title, generated or edited notes
+        (and, optionally, the item's itunes:episodeType and itunes:season).
 
         Edited notes become a new version beside the model's; nothing is overwritten. An
         edit of a published release rebuilds the feed; the item keeps its guid and pubDate.
@@ -321,7 +325,9 @@ class ReleaseDesk:
 
         def change(current: Release | None) -> Release:
             base = current or model.new_release(episode_id, show.show_id, show.podcast_guid, now)
-            return model.approve(base, choice, notes, now)
+            return model.with_details(
+                model.approve(base, choice, notes, now), episode_type, season, now
+            )
 
         _, after = self._update(episode_id, change)
         self._store.put(
