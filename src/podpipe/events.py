@@ -318,6 +318,32 @@ class EpisodeCompleted(PodpipeEvent):
     wall_seconds: float = 0.0
 
 
+# --------------------------------------------------------------------------- release
+
+
+class ReleaseTimeReached(PodpipeEvent):
+    """A scheduled release's time came (sent by EventBridge Scheduler, or the local loop)."""
+
+    SOURCE: ClassVar[str] = "podpipe.release"
+    DETAIL_TYPE: ClassVar[str] = "Release Time Reached"
+    scheduled_for: datetime
+
+
+class EpisodePublished(PodpipeEvent):
+    """An episode went into its show's public feed (once per publication, never on a replay)."""
+
+    SOURCE: ClassVar[str] = "podpipe.release"
+    DETAIL_TYPE: ClassVar[str] = "Episode Published"
+    show_id: str
+    show_title: str
+    title: str
+    guid: str
+    feed_url: str
+    episode_url: str = Field(description="the episode's permanent public MP3 URL")
+    published_at: datetime
+    scheduled: bool = False
+
+
 # --------------------------------------------------------------------------- the envelope
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -335,6 +361,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     PromptCompleted,
     PromptFailed,
     EpisodeCompleted,
+    ReleaseTimeReached,
+    EpisodePublished,
 )
 PODPIPE_EVENT_TYPES: tuple[type[PodpipeEvent], ...] = tuple(
     t for t in EVENT_TYPES if issubclass(t, PodpipeEvent)

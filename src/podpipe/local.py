@@ -63,6 +63,12 @@ LOCALSTACK_ENV = {
 }
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
 SERVICES = ("transcode", "transcribe", "llm", "notify")
+# Started by `podpipe local up` next to the services: the loop that fires scheduled releases,
+# and the bucket's public/ prefix over HTTP on 127.0.0.1 (PODPIPE_FEED_PORT, default 8765).
+RELEASE_PROCESSES = {
+    "release-scheduler": [sys.executable, "-m", "podpipe.release"],
+    "feed-server": [sys.executable, "-m", "podpipe.cli", "feed", "serve"],
+}
 LOCAL_AWS_ENV = {
     "AWS_ENDPOINT_URL": DEFAULT_ENDPOINT,
     "AWS_ACCESS_KEY_ID": "test",

@@ -28,6 +28,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 LOCALSTACK_PORT = 4591
 LLM_PORT = 8937
+FEED_PORT = 8767
 
 
 def podpipe(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -79,6 +80,7 @@ def test_every_server_of_the_local_stack_binds_loopback_and_down_stops_them(
         "PODPIPE_BUCKET": f"lo-{uuid.uuid4().hex[:12]}",
         "PODPIPE_LOCAL_LLM_MODEL": SMALL_MODEL,
         "PODPIPE_LOCAL_LLM_PORT": str(LLM_PORT),
+        "PODPIPE_FEED_PORT": str(FEED_PORT),
     }
     for key in ("PODPIPE_LLM_PROVIDER", "PODPIPE_LLM_OPENAI_BASE_URL", "PODPIPE_LLM_MODEL"):
         env.pop(key, None)
@@ -88,11 +90,17 @@ def test_every_server_of_the_local_stack_binds_loopback_and_down_stops_them(
         assert "localstack started" in up.stdout  # its own emulator, not the shared one
         processes = started_processes(state)
         names = set(state.started())
-        assert {"localstack", "local-llm", "llm", "notify"} <= names, names
+        assert {"localstack", "local-llm", "llm", "notify", "feed-server"} <= names, names
+        # Servers that come up after `up` returns (the feed server) get a moment to bind.
+        deadline = time.monotonic() + 30
+        while FEED_PORT not in {p for _, p, _ in listening(processes)}:
+            assert time.monotonic() < deadline, "the feed server never listened"
+            time.sleep(0.5)
+            processes = started_processes(state)
 
         sockets = listening(processes)
         ports = {port for _, port, _ in sockets}
-        assert {LOCALSTACK_PORT, LLM_PORT} <= ports, sockets  # both servers really listen
+        assert {LOCALSTACK_PORT, LLM_PORT, FEED_PORT} <= ports, sockets  # they really listen
         exposed = [s for s in sockets if not ipaddress.ip_address(s[0]).is_loopback]
         assert exposed == [], f"bound beyond loopback: {exposed}"
     finally:
@@ -107,6 +115,6 @@ def test_every_server_of_the_local_stack_binds_loopback_and_down_stops_them(
     still = [
         c.laddr
         for c in psutil.net_connections(kind="inet")
-        if c.status == psutil.CONN_LISTEN and c.laddr.port in {LOCALSTACK_PORT, LLM_PORT}
+        if c.status == psutil.CONN_LISTEN and c.laddr.port in {LOCALSTACK_PORT, LLM_PORT, FEED_PORT}
     ]
     assert still == [], f"still listening after make down: {still}"

@@ -32,6 +32,8 @@ from botocore.exceptions import (
 )
 from rich.console import Console
 
+from podpipe.release.model import ReleaseError
+from podpipe.release.shows import ShowConfigError
 from podpipe.settings import CoreSettings
 from podpipe.storage import InvalidEpisodeKeyError
 
@@ -112,7 +114,7 @@ def aws_context(profile: str | None, region: str | None) -> AwsContext:
 def describe(exc: BaseException, endpoint: str = "") -> str | None:
     """One actionable line for the errors a host meets, or None for a real bug."""
     where = endpoint or os.environ.get("AWS_ENDPOINT_URL") or "AWS"
-    if isinstance(exc, CliError | InvalidEpisodeKeyError):
+    if isinstance(exc, CliError | InvalidEpisodeKeyError | ReleaseError | ShowConfigError):
         return str(exc)
     if isinstance(exc, ProfileNotFound):
         return f"{exc}: check --profile / AWS_PROFILE and ~/.aws/config"

@@ -19,11 +19,13 @@ from podpipe.events import (
     ClipsFailed,
     ClipsRendered,
     EpisodeCompleted,
+    EpisodePublished,
     Event,
     PromptCompleted,
     PromptFailed,
     PromptRequested,
     PromptsDispatched,
+    ReleaseTimeReached,
     TranscodeFailed,
     TranscriptionFailed,
     TranscriptionStarted,
@@ -156,6 +158,11 @@ class NotifyHandlers:
         self._completion.mark_notified(event.episode_id)
         return []
 
+    def episode_published(self, event: EpisodePublished, ctx: MessageContext) -> Sequence[Event]:
+        # Emitted once per publication (the release's compare-and-swap decides who emits).
+        self._send(messages.episode_published(event), ctx)
+        return []
+
     def quiet(self, event: Event, ctx: MessageContext) -> Sequence[Event]:
         """Events nobody needs a message about (progress the other messages already cover)."""
         return []
@@ -188,6 +195,8 @@ class NotifyHandlers:
             Route(ClipsFailed, self.stage_failed),
             Route(ClipsRendered, self.clips_rendered),
             Route(EpisodeCompleted, self.episode_completed),
+            Route(EpisodePublished, self.episode_published),
+            Route(ReleaseTimeReached, self.quiet),
             Route(TranscriptionStarted, self.quiet),
             Route(PromptRequested, self.quiet),
         ]

@@ -24,6 +24,7 @@ from podpipe.events import (
     ClipsFailed,
     ClipsRendered,
     EpisodeCompleted,
+    EpisodePublished,
     PromptCompleted,
     PromptFailed,
     TranscodeFailed,
@@ -302,6 +303,24 @@ def all_outputs_ready(event: EpisodeCompleted, replayed: str, *, title: str = ""
         title=f"All outputs ready after replaying {replayed}: {event.episode_id}",
         level="success",
         sections=digest.sections,
+    )
+
+
+def episode_published(event: EpisodePublished) -> Notification:
+    """The episode is in its show's public feed: the feed and the episode's links."""
+    how = "on schedule" if event.scheduled else "now"
+    return Notification(
+        kind="episode-published",
+        episode_id=event.episode_id,
+        title=f"Published: {event.title}",
+        level="success",
+        sections=(
+            Section(
+                text=f"{event.show_title} · {event.episode_id} went out {how}, "
+                f"{when_text(event.published_at)}.\nguid {event.guid}",
+                links=(Link("Feed", event.feed_url), Link("Episode (MP3)", event.episode_url)),
+            ),
+        ),
     )
 
 
