@@ -78,6 +78,11 @@ LOCAL_AWS_ENV = {
 }
 
 
+def local_endpoint() -> str:
+    """The emulator's endpoint: AWS_ENDPOINT_URL when set (e.g. another port), else 4566."""
+    return os.environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT
+
+
 class LocalStackError(RuntimeError):
     """LocalStack could not be installed or did not come up."""
 
@@ -370,7 +375,7 @@ class LocalStack:
     def __init__(self, state: StateDir, endpoint: str | None = None) -> None:
         self.state = state
         # The endpoint the CLI and services use is the one LocalStack listens on.
-        self.endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT
+        self.endpoint = endpoint or local_endpoint()
         self.venv = Path(
             os.environ.get(
                 "PODPIPE_LOCALSTACK_VENV", str(Path.home() / ".cache/podpipe/localstack")
@@ -452,7 +457,8 @@ def service_argv(service: str) -> list[str]:
 
 def local_env(settings: CoreSettings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment a local service process runs with."""
-    env = {**os.environ, **LOCAL_AWS_ENV}
+    # Never the user's own AWS credentials; the endpoint the emulator was started on.
+    env = {**os.environ, **LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": local_endpoint()}
     env.update(
         {
             "PODPIPE_NAME_PREFIX": settings.name_prefix,

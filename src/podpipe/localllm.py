@@ -325,6 +325,8 @@ class LocalLlmServer:
             # One local server, no account quota: the single consumer is the only throttle.
             "PODPIPE_LLM_REQUESTS_PER_MINUTE": "0",
             "PODPIPE_LLM_CONTEXT_TOKENS": str(CONTEXT_TOKENS),
+            # CPU generation is slow, and a call retried after a timeout only doubles the work.
+            "PODPIPE_LLM_REQUEST_TIMEOUT_SECONDS": "1800",
         }
 
 

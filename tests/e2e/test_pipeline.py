@@ -151,6 +151,7 @@ def run(
                 shutil.copy(log, kept / log.name)
 
 
+@pytest.mark.timeout(1200)  # Whisper and eight prompts on a real model, on two cores
 def test_sample_episode_becomes_a_release(run: Run) -> None:
     episode = "e2e-happy"
     run.upload(episode)
@@ -224,6 +225,7 @@ def test_sample_episode_becomes_a_release(run: Run) -> None:
     assert any("Audio ready" in n.subject or "audio" in n.subject.lower() for n in run.email)
 
 
+@pytest.mark.timeout(1200)
 def test_one_failed_prompt_is_replayed_alone(run: Run) -> None:
     """A prompt that cannot run fails alone; its replay command finishes the episode."""
     episode = "e2e-fault"

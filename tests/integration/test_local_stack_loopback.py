@@ -94,7 +94,9 @@ def test_every_server_of_the_local_stack_binds_loopback_and_down_stops_them(
         # Servers that come up after `up` returns (the feed server) get a moment to bind.
         deadline = time.monotonic() + 30
         while FEED_PORT not in {p for _, p, _ in listening(processes)}:
-            assert time.monotonic() < deadline, "the feed server never listened"
+            assert time.monotonic() < deadline, (
+                "the feed server never listened: " + state.log_file("feed-server").read_text()
+            )
             time.sleep(0.5)
             processes = started_processes(state)
 
