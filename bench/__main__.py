@@ -12,7 +12,7 @@ import json
 import sys
 import time
 
-BENCHES = ("runtime", "transcode", "transcribe", "llm", "clips", "pipeline")
+BENCHES = ("runtime", "transcode", "transcribe", "llm", "localllm", "clips", "pipeline")
 
 
 def main(argv: list[str]) -> int:

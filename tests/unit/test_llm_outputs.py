@@ -132,5 +132,7 @@ def test_constrained_decoding_bounds_each_list_for_the_episode() -> None:
     assert decoding_schema("chapters", three_minutes)["properties"]["chapters"]["maxItems"] == 4
     assert decoding_schema("chapters", TRANSCRIPT)["properties"]["chapters"]["maxItems"] == 30
     assert decoding_schema("clip-picks", TRANSCRIPT)["properties"]["clips"]["maxItems"] == 5
+    # Every string is bounded too: an unbounded "note" is where a small model loops.
+    assert decoding_schema("clip-picks", TRANSCRIPT)["properties"]["note"]["maxLength"] == 300
     # Validation keeps the wider bound: an answer with more is still accepted.
     assert SCHEMAS_FOR_TEST["clip-picks"].schema()["properties"]["clips"]["maxItems"] == 10

@@ -220,10 +220,25 @@ _DECODING_LISTS: dict[str, tuple[str, Callable[[Transcript], int]]] = {
 }
 
 
+DECODING_STRING_LIMIT = 300  # an unbounded string is where a small model loops forever
+
+
+def _bound_strings(node: Any) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "string" and "maxLength" not in node:
+            node["maxLength"] = DECODING_STRING_LIMIT
+        for value in node.values():
+            _bound_strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            _bound_strings(value)
+
+
 def decoding_schema(name: str, transcript: Transcript) -> dict[str, Any]:
     """The JSON Schema sent for constrained decoding: the output schema with its list bounded
     for this episode, so a small model cannot run on until its token limit."""
     schema = copy.deepcopy(SCHEMAS[name].schema())
+    _bound_strings(schema)
     bound = _DECODING_LISTS.get(name)
     if bound is not None:
         field_name, limit = bound
