@@ -147,6 +147,8 @@ class AudioTranscoded(PodpipeEvent):
     presigned_url: str
     presigned_url_expires_at: datetime
     elapsed_seconds: float = 0.0
+    metadata_problems: list[str] = Field(default_factory=list)
+    """What was wrong with the host's sidecar/upload metadata (skipped, never fatal)."""
 
 
 class TranscodeFailed(PodpipeEvent):

@@ -90,3 +90,33 @@ def test_uploads_become_events_and_bad_ones_fail_once(running: Stack, tmp_path: 
     assert not any(
         isinstance(e.detail, TranscodeFailed) and e.detail.episode_id == "rt-good" for e in seen
     )
+
+
+def test_a_malformed_sidecar_never_blocks_the_audio(running: Stack, tmp_path: Path) -> None:
+    """Issue #16: ``{"title": "oops", `` next to a good m4a used to fail transcode three
+    times (JSONDecodeError) and dead-letter it. Now the audio goes on and the host is told."""
+    stack = running
+    clip = tmp_path / "clip.m4a"
+    run_ffmpeg(
+        ["-f", "lavfi", "-i", "anoisesrc=c=pink:a=0.1:d=3:r=44100", "-c:a", "aac", str(clip)]
+    )
+    stack.s3.put_object(Bucket=stack.bucket, Key="uploads/rt-oops.json", Body=b'{"title": "oops", ')
+    stack.s3.put_object(
+        Bucket=stack.bucket,
+        Key="uploads/rt-oops.m4a",
+        Body=clip.read_bytes(),
+        Metadata={"podpipe-show": '"Small Steps"'},
+    )
+
+    seen: list[Envelope] = []
+    done = wait_for(
+        stack, lambda e: isinstance(e.detail, (AudioTranscoded, TranscodeFailed)), seen, 120
+    ).detail
+    assert isinstance(done, AudioTranscoded), done
+    assert done.episode_id == "rt-oops"
+    [problem] = done.metadata_problems
+    assert problem.startswith("uploads/rt-oops.json ignored: not valid JSON")
+    record = stack.s3.get_object(
+        Bucket=stack.bucket, Key=EpisodeKeys("rt-oops").stage_record("transcode")
+    )
+    assert b'"status": "done"' in record["Body"].read()

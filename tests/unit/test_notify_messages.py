@@ -228,6 +228,28 @@ def test_audio_ready_has_url_and_expiry() -> None:
     assert "expires 2026-11-27 08:30 UTC" in body
     assert "1:02:05" in body
     assert "-16.0 LUFS" in body
+    assert "metadata problems" not in body
+
+
+def test_audio_ready_tells_the_host_what_was_wrong_with_the_sidecar() -> None:
+    problem = f"uploads/{EP}.json ignored: not valid JSON (Expecting value at line 1 column 19)"
+    event = AudioTranscoded(
+        episode_id=EP,
+        source=S3Location(bucket="b", key=f"uploads/{EP}.m4a"),
+        audio=S3Location(bucket="b", key=f"episodes/{EP}/audio.mp3"),
+        duration_seconds=60,
+        integrated_lufs=-16.0,
+        true_peak_dbtp=-1.4,
+        size_bytes=1_000_000,
+        bitrate_kbps=128,
+        channels=2,
+        presigned_url="https://s3/audio.mp3?sig=1",
+        presigned_url_expires_at=datetime(2026, 11, 27, 8, 30, tzinfo=UTC),
+        metadata_problems=[problem],
+    )
+    note = messages.audio_ready(event)
+    assert problem in email_body(note)
+    assert "Episode metadata problems" in json.dumps(slack_payload(note))
 
 
 def test_clips_rendered_lists_each_clip_with_links() -> None:

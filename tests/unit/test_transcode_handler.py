@@ -102,6 +102,10 @@ class FakeStore:
         obj = self.objects.get((bucket, key))
         return None if obj is None else json.loads(obj.body)
 
+    def get_bytes(self, bucket: str, key: str) -> bytes | None:
+        obj = self.objects.get((bucket, key))
+        return None if obj is None else obj.body
+
     def put_json(self, bucket: str, key: str, value: Any) -> None:
         body = value.model_dump_json() if hasattr(value, "model_dump_json") else json.dumps(value)
         self.put(key, body.encode())
@@ -255,6 +259,25 @@ def test_a_broken_sidecar_does_not_stop_the_audio(
     store.put("uploads/ep1.json", json.dumps({"episode_number": "not a number"}).encode())
     [event] = handler.handle(created("uploads/ep1.m4a"), CTX)
     assert isinstance(event, AudioTranscoded)
+    assert [p for p in event.metadata_problems if "'episode_number' ignored" in p]
+
+
+def test_a_sidecar_that_is_not_json_is_reported_and_the_audio_goes_on(
+    handler: TranscodeHandler, store: FakeStore, tmp_path: Path
+) -> None:
+    store.put("uploads/ep1.m4a", b"audio", {"podpipe-show": '"The Show"'})
+    store.put("uploads/ep1.json", b'{"title": "oops", ')
+    [event] = handler.handle(created("uploads/ep1.m4a"), CTX)
+    assert isinstance(event, AudioTranscoded)
+    [problem] = event.metadata_problems
+    assert problem.startswith("uploads/ep1.json ignored: not valid JSON")
+    mp3 = tmp_path / "a.mp3"
+    mp3.write_bytes(store.objects[(BUCKET, "episodes/ep1/audio.mp3")].body)
+    assert read_tags(mp3).album == "The Show"  # the upload's own metadata still tags it
+    # A redelivery reuses the MP3 and still tells the host what was wrong.
+    [again] = handler.handle(created("uploads/ep1.m4a"), CTX)
+    assert isinstance(again, AudioTranscoded)
+    assert again.metadata_problems == event.metadata_problems
 
 
 def test_a_redelivered_upload_is_not_converted_again(

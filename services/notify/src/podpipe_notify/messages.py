@@ -108,17 +108,26 @@ def audio_ready(event: AudioTranscoded) -> Notification:
         f"{event.integrated_lufs:.1f} LUFS · true peak {event.true_peak_dbtp:.1f} dBTP · "
         f"{event.bitrate_kbps} kbps, {event.size_bytes / 1_000_000:.1f} MB"
     )
+    sections = [
+        Section(
+            text=f"{facts}\nThe download link expires {when_text(event.presigned_url_expires_at)}.",
+            links=(Link("Download the MP3", event.presigned_url),),
+        )
+    ]
+    if event.metadata_problems:
+        # The audio went on without these parts; the host fixes the sidecar and re-uploads it.
+        sections.append(
+            Section(
+                heading="Episode metadata problems (the episode went on without them)",
+                text="\n".join(f"• {problem}" for problem in event.metadata_problems),
+            )
+        )
     return Notification(
         kind="audio-ready",
         episode_id=event.episode_id,
         title=f"Audio ready: {event.episode_id}",
         level="success",
-        sections=(
-            Section(
-                text=f"{facts}\nThe download link expires {when_text(event.presigned_url_expires_at)}.",
-                links=(Link("Download the MP3", event.presigned_url),),
-            ),
-        ),
+        sections=tuple(sections),
     )
 
 

@@ -175,6 +175,7 @@ class AudioInfo(BaseModel):
     sample_rate: int
     targets: dict[str, float]
     tags: dict[str, str] = Field(default_factory=dict)
+    metadata_problems: list[str] = Field(default_factory=list)
     backend: str
     elapsed_seconds: float
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
@@ -222,4 +223,5 @@ def audio_transcoded(info: AudioInfo, url: str, expires_at: datetime) -> AudioTr
         presigned_url=url,
         presigned_url_expires_at=expires_at,
         elapsed_seconds=round(info.elapsed_seconds, 3),
+        metadata_problems=info.metadata_problems,
     )

@@ -21,11 +21,11 @@ from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import (
     EpisodeKeys,
-    EpisodeMetadata,
     InvalidEpisodeKeyError,
+    MetadataReading,
     episode_id_from_upload_key,
     is_audio_upload,
-    resolve_episode_metadata,
+    read_episode_metadata_from,
     sidecar_key,
 )
 from podpipe_transcode.backend import TranscodeBackend, TranscodeJob, TranscodeResult
@@ -106,8 +106,8 @@ class TranscodeHandler:
             attempts=ctx.receive_count,
             details={"source": source.uri, "backend": self.backend.name},
         )
-        metadata = self._metadata(source.bucket, episode_id, head)
-        info = self._convert(episode_id, source, head, metadata)
+        reading = self._metadata(source.bucket, episode_id, head)
+        info = self._convert(episode_id, source, head, reading)
         self.store.put_json(self.config.bucket, keys.audio_info, info)
         self.store.record_stage(
             self.config.bucket,
@@ -163,17 +163,18 @@ class TranscodeHandler:
 
     # ----------------------------------------------------------------- steps
 
-    def _metadata(self, bucket: str, episode_id: str, head: ObjectHead) -> EpisodeMetadata:
-        """x-amz-meta-podpipe-* on the upload, overridden by the sidecar uploads/<id>.json."""
-        sidecar = self.store.get_json(bucket, sidecar_key(episode_id))
-        metadata, problems = resolve_episode_metadata(head.metadata, sidecar)
-        for problem in problems:
+    def _metadata(self, bucket: str, episode_id: str, head: ObjectHead) -> MetadataReading:
+        """x-amz-meta-podpipe-* on the upload, overridden by the sidecar uploads/<id>.json
+        (the one shared reader: a broken sidecar is reported, never fatal)."""
+        sidecar = self.store.get_bytes(bucket, sidecar_key(episode_id))
+        reading = read_episode_metadata_from(episode_id, head.metadata, sidecar)
+        for problem in reading.problems:
             # Wrong tags are fixable later; refusing to publish the audio is not.
             log.warning("transcode.bad_metadata", problem=problem)
-        return metadata
+        return reading
 
     def _convert(
-        self, episode_id: str, source: S3Location, head: ObjectHead, metadata: EpisodeMetadata
+        self, episode_id: str, source: S3Location, head: ObjectHead, reading: MetadataReading
     ) -> AudioInfo:
         keys = EpisodeKeys(episode_id)
         audio = S3Location(bucket=self.config.bucket, key=keys.audio)
@@ -182,7 +183,7 @@ class TranscodeHandler:
             encoding=self.config.encoding,
             max_duration_seconds=self.config.max_duration_seconds,
         )
-        tags = tags_for(metadata, episode_id)
+        tags = tags_for(reading.metadata, episode_id)
         started = time.monotonic()
         with tempfile.TemporaryDirectory(
             prefix="podpipe-transcode-", dir=self.config.work_dir or None
@@ -218,6 +219,7 @@ class TranscodeHandler:
             tags,
             self.backend.name,
             elapsed=time.monotonic() - started,
+            metadata_problems=list(reading.problems),
         )
 
     def _announce(self, info: AudioInfo) -> Event:
@@ -248,6 +250,7 @@ def _audio_info(
     backend: str,
     *,
     elapsed: float,
+    metadata_problems: list[str],
 ) -> AudioInfo:
     return AudioInfo(
         episode_id=episode_id,
@@ -278,6 +281,7 @@ def _audio_info(
             "loudness_range_lu": job.targets.loudness_range_lu,
         },
         tags={k: v for k, v in vars(tags).items() if v},
+        metadata_problems=metadata_problems,
         backend=backend,
         elapsed_seconds=elapsed,
     )

@@ -25,6 +25,8 @@ class ObjectStore(Protocol):
 
     def get_json(self, bucket: str, key: str) -> Any: ...
 
+    def get_bytes(self, bucket: str, key: str) -> bytes | None: ...
+
     def put_json(self, bucket: str, key: str, value: Any) -> None: ...
 
     def presign(self, bucket: str, key: str, expires_in: int) -> tuple[str, datetime]: ...
@@ -79,6 +81,9 @@ class S3ObjectStore:
 
     def get_json(self, bucket: str, key: str) -> Any:
         return artifacts.get_json_or_none(self._s3, bucket, key)
+
+    def get_bytes(self, bucket: str, key: str) -> bytes | None:
+        return artifacts.get_bytes_or_none(self._s3, bucket, key)
 
     def put_json(self, bucket: str, key: str, value: Any) -> None:
         artifacts.put_json(self._s3, bucket, key, value)
