@@ -22,4 +22,13 @@ class PermanentError(Exception):
 
 
 class RetryableError(Exception):
-    """A transient failure worth another attempt (any other exception counts as one too)."""
+    """A transient failure worth another attempt (any other exception counts as one too).
+
+    ``events`` are published even though the message is retried: what the handler already
+    decided (e.g. notify's "Episode Completed") does not wait for the part that failed.
+    """
+
+    def __init__(self, reason: str, *, events: Sequence[Event] = ()) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.events = tuple(events)

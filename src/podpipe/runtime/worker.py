@@ -7,8 +7,10 @@ visibility heartbeat task, the sync handler in a worker thread, then publish →
 Ack rules (the pitfalls of hand-written SQS loops this avoids):
 - success: publish the returned events, THEN delete (a failed publish keeps the message);
 - retryable error: ChangeMessageVisibility with capped exponential backoff on the receive
-  count — never delete-and-resend, so SQS's own maxReceiveCount moves a poison message to
-  the DLQ; on the last attempt the route's failure events are published first;
+  count — never delete-and-resend to the source queue, so the count is never reset; on the
+  last attempt (receive count = maxReceiveCount) the route's failure events are published,
+  then the runtime sends the body to the DLQ with the error as message attributes and
+  deletes it (SQS's own redrive remains the net for a worker that dies first);
 - permanent error (unparseable body, unknown type, no route, PermanentError): failure
   events, then the body goes to the DLQ with the reason as message attributes, then delete —
   no retries burned on a message that cannot succeed.
@@ -39,7 +41,7 @@ from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from podpipe.events import Event, EventParseError, Failure, parse_envelope
-from podpipe.runtime.errors import PermanentError
+from podpipe.runtime.errors import PermanentError, RetryableError
 from podpipe.runtime.metrics import MessageMetrics, MetricsSink, StreamMetricsSink, emf_record
 from podpipe.runtime.ports import SqsClient, error_code, is_stale_receipt
 from podpipe.runtime.publisher import (
@@ -493,6 +495,7 @@ class QueueWorker:
             )
         except Exception as exc:
             reason = str(exc) or type(exc).__name__
+            decided = list(exc.events) if isinstance(exc, RetryableError) else []
             if context.is_last_attempt:
                 failure = Failure(
                     reason=reason,
@@ -500,10 +503,12 @@ class QueueWorker:
                     retryable=True,
                     attempts=message.receive_count,
                 )
+                # The runtime dead-letters it itself, so the DLQ copy carries the real cause
+                # (SQS's own redrive stays the safety net if this worker dies first).
                 return Plan(
                     "failed",
-                    "redrive",
-                    events=self._failure_events(route, event, failure),
+                    "dead-letter",
+                    events=[*self._failure_events(route, event, failure), *decided],
                     reason=reason,
                     error_type=type(exc).__name__,
                     error=exc,
@@ -511,6 +516,7 @@ class QueueWorker:
             return Plan(
                 "retrying",
                 "backoff",
+                events=decided,
                 visibility_timeout=self._backoff(message),
                 reason=reason,
                 error_type=type(exc).__name__,
@@ -540,9 +546,9 @@ class QueueWorker:
         try:
             await self._publisher.publish(plan.events)
         except PublishError as exc:
-            if plan.action == "redrive":
-                # Last attempt: SQS moves the message to the DLQ on its next receive anyway;
-                # the failure events are lost, which this error line says out loud.
+            if plan.outcome == "failed":
+                # Last attempt: the message goes to the DLQ anyway; the failure events are
+                # lost, which this error line says out loud.
                 log.error("failure events could not be published", error=str(exc))
                 return plan
             return Plan(
