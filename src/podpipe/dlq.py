@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from podpipe.events import EventParseError, ObjectCreated, PromptRequested, parse_envelope
+from podpipe.events import (
+    EventParseError,
+    ObjectCreated,
+    PromptCompleted,
+    PromptFailed,
+    PromptRequested,
+    parse_envelope,
+)
 from podpipe.settings import CoreSettings
 from podpipe.storage import InvalidEpisodeKeyError, episode_id_from_upload_key
 from podpipe.topology import load_topology
@@ -90,7 +97,8 @@ def decode(queue: str, raw: dict[str, Any], *, now: datetime | None = None) -> D
                 episode_id = episode_id_from_upload_key(event.object.key)
             except InvalidEpisodeKeyError:
                 episode_id = None
-        if isinstance(event, PromptRequested):
+        if isinstance(event, PromptRequested | PromptCompleted | PromptFailed):
+            # Requests in the llm DLQ, and the notify DLQ's undelivered prompt messages.
             prompt_id, model = event.prompt_id, event.model
         decode_problem = None
     except EventParseError as exc:

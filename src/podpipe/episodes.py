@@ -260,12 +260,25 @@ def episode_status(
     existing_keys: Iterable[str],
     dlq_entries: Iterable[DlqEntry] = (),
     upload_exists: bool = False,
+    undelivered: Iterable[Mapping[str, Any]] = (),
 ) -> EpisodeStatus:
-    """Combine stage records, the manifest, artifact keys and DLQ entries into one status."""
+    """Combine stage records, the manifest, artifact keys and DLQ entries into one status.
+
+    ``undelivered``: notify's delivery markers left failed — what the team was not told.
+    """
     keys = EpisodeKeys(episode_id)
     existing = frozenset(existing_keys)
     entries = [e for e in dlq_entries if e.episode_id == episode_id]
     notes: list[str] = []
+    for marker in undelivered:
+        notes.append(
+            f"notification {marker.get('notification', '?')} not delivered to "
+            f"{marker.get('channel', '?')}: {marker.get('reason', 'unknown reason')}"
+        )
+    for entry in entries:
+        if entry.queue == "notify":
+            what = f" (prompt {entry.prompt_id})" if entry.prompt_id else ""
+            notes.append(f"a notification{what} is in the notify DLQ: {entry.reason}")
 
     prompts: tuple[ManifestPrompt, ...] | None = None
     if manifest is not None:
@@ -300,6 +313,8 @@ def episode_status(
     by_name = {s.stage: s for s in stages}
     has_anything = bool(existing) or bool(records) or upload_exists or bool(entries)
     state = _overall_state(by_name, prompt_ids if prompts is not None else None, has_anything)
+    if state == "completed" and keys.completed_marker not in existing:
+        notes.append("every stage is done, but 'Episode completed' has not been announced yet")
     return EpisodeStatus(
         episode_id=episode_id,
         state=state,

@@ -149,6 +149,8 @@ class AudioTranscoded(PodpipeEvent):
     elapsed_seconds: float = 0.0
     metadata_problems: list[str] = Field(default_factory=list)
     """What was wrong with the host's sidecar/upload metadata (skipped, never fatal)."""
+    source_etag: str = ""
+    """The upload's ETag: which recording this MP3 was made from."""
 
 
 class TranscodeFailed(PodpipeEvent):

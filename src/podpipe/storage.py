@@ -338,6 +338,14 @@ class EpisodeKeys:
         return self._k("stages/")
 
     @property
+    def notifications_prefix(self) -> str:
+        return self._k("notifications/")
+
+    def notification_marker(self, delivery_id: str, channel: str) -> str:
+        """notify's delivery marker for one notification on one channel (exactly-once)."""
+        return self._k(f"notifications/{_safe_name(delivery_id)}.{_safe_name(channel)}.json")
+
+    @property
     def completed_marker(self) -> str:
         """Written once with If-None-Match: * — the 'Episode Completed' exactly-once guard."""
         return self._k("completed.json")

@@ -223,3 +223,38 @@ def test_event_overlay_never_undoes_done() -> None:
     assert merged["prompt-a"].status == "done"
     merged = with_event_overlay({}, "prompt-a", rec("prompt-a", "failed"))
     assert merged["prompt-a"].status == "failed"
+
+
+def test_status_says_what_the_team_was_not_told() -> None:
+    undelivered = [
+        {
+            "notification": "audio-ready-0123",
+            "channel": "slack",
+            "reason": "slack: webhook request failed: ConnectError",
+        }
+    ]
+    dead = [DlqEntry("notify", EP, "titles", "notification not delivered: slack: HTTP 500")]
+    status = episode_status(
+        EP,
+        records=done_records("titles", "show-notes"),
+        manifest=MANIFEST,
+        existing_keys=[],
+        dlq_entries=dead,
+        undelivered=undelivered,
+    )
+    assert status.state == "completed"
+    assert status.stage("prompt-titles").state == "done"  # type: ignore[union-attr]
+    assert status.notes == (
+        "notification audio-ready-0123 not delivered to slack: "
+        "slack: webhook request failed: ConnectError",
+        "a notification (prompt titles) is in the notify DLQ: "
+        "notification not delivered: slack: HTTP 500",
+        "every stage is done, but 'Episode completed' has not been announced yet",
+    )
+    announced = episode_status(
+        EP,
+        records=done_records("titles", "show-notes"),
+        manifest=MANIFEST,
+        existing_keys=[KEYS.completed_marker],
+    )
+    assert announced.notes == ()

@@ -72,11 +72,15 @@ def read_status(
     """Read an episode. ``"if-unsettled"`` looks into the DLQs only when S3 alone does not
     settle it (listing a DLQ briefly hides its messages from a concurrent replay)."""
     entries = dlq_entries(aws, episode_id) if with_dlq is True else []
-    snapshot = read_episode(aws.s3, aws.bucket, episode_id, dlq_entries=entries)
+    snapshot = read_episode(
+        aws.s3, aws.bucket, episode_id, dlq_entries=entries, with_notifications=True
+    )
     if with_dlq == "if-unsettled" and not snapshot.status.is_settled:
         entries = dlq_entries(aws, episode_id)
         if entries:
-            snapshot = read_episode(aws.s3, aws.bucket, episode_id, dlq_entries=entries)
+            snapshot = read_episode(
+                aws.s3, aws.bucket, episode_id, dlq_entries=entries, with_notifications=True
+            )
     if not snapshot.status.exists:
         raise CliError(
             f"no such episode {episode_id!r} in bucket {aws.bucket!r} "

@@ -475,6 +475,7 @@ class QueueWorker:
             max_receive_count=self.queue.max_receive_count,
             first_received_at=message.first_received_at,
             sent_at=message.sent_at,
+            event_id=envelope.id,
         )
         try:
             events = _checked_events(await run_in_thread(route.handle, event, context))

@@ -224,4 +224,5 @@ def audio_transcoded(info: AudioInfo, url: str, expires_at: datetime) -> AudioTr
         presigned_url_expires_at=expires_at,
         elapsed_seconds=round(info.elapsed_seconds, 3),
         metadata_problems=info.metadata_problems,
+        source_etag=info.source_etag,
     )
