@@ -273,7 +273,8 @@ def test_a_text_file_named_m4a_fails_once_through_the_runtime(running: Running) 
         timeout=120,
     ).detail
     assert isinstance(failed, TranscriptionFailed)
-    assert "not a readable audio file" in failed.failure.reason
+    # The same words as transcode, not ffmpeg's jargon.
+    assert "notes-ep.m4a is a text file, not audio" in failed.failure.reason
     assert failed.failure.attempts == 1
     dead = stack.drain(stack.dlq_url("transcribe"), expect=1, timeout=30)
     assert len(dead) == 1  # parked at once, not after three receives
@@ -337,10 +338,10 @@ def direct_handler(stack: Stack, model: LazyWhisperModel, **overrides: Any) -> T
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
-        ("text", "not a readable audio file"),
-        ("empty", "the upload is empty (0 bytes)"),
+        ("text", "bad-text.m4a is a text file, not audio"),
+        ("empty", "bad-empty.m4a is empty (0 bytes)"),
         ("cut-data", "truncated or corrupt"),
-        ("cut-index", "not a readable audio file"),
+        ("cut-index", "bad-cut-index.m4a is incomplete: its index"),
         ("long", "the limit is 1.0 minutes"),
         pytest.param("silence", "no speech", marks=pytest.mark.slow),
     ],

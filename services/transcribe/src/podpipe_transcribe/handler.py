@@ -27,6 +27,7 @@ from podpipe.events import (
     TranscriptionStarted,
     TranscriptReady,
 )
+from podpipe.media import empty_upload_reason
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import (
@@ -89,7 +90,7 @@ class TranscribeHandler:
         if head is None:
             raise PermanentError(f"the upload {source.uri} no longer exists")
         if head.size == 0:
-            raise PermanentError("the upload is empty (0 bytes)")
+            raise PermanentError(empty_upload_reason(Path(key).name))
         previous = self.store.read_stage(episode_id)
         ready = self._already_done(episode_id, source, head.etag, previous)
         if ready is not None:
