@@ -531,3 +531,34 @@ def test_slack_unreachable_holds_back_neither_the_email_nor_the_completion(
     undelivered = [n for n in snapshot.status.notes if "not delivered to slack" in n]
     assert len(undelivered) == 2
     assert all("ConnectError" in n for n in undelivered)
+
+
+def test_an_identical_re_upload_does_not_announce_the_audio_again(
+    stack: Stack, sns_capture: SnsCapture
+) -> None:
+    """Issue #16: re-uploading the same file re-emits "Audio Transcoded" (the MP3 is reused)
+    and used to send "Audio ready" twice. The announcement is keyed on the recording."""
+    settings = notify_settings(stack, notify_topic_arn=sns_capture.topic_arn)
+    handlers = handlers_for(stack, settings)
+
+    def transcoded(etag: str) -> AudioTranscoded:
+        return AudioTranscoded(
+            episode_id=EP,
+            source=loc(stack, f"uploads/{EP}.m4a"),
+            audio=loc(stack, KEYS.audio),
+            duration_seconds=60,
+            integrated_lufs=-16.0,
+            true_peak_dbtp=-1.5,
+            size_bytes=1_000_000,
+            bitrate_kbps=128,
+            channels=2,
+            presigned_url="https://example.test/audio.mp3",
+            presigned_url_expires_at=datetime.now(UTC) + timedelta(hours=2),
+            source_etag=etag,
+        )
+
+    handlers.audio_transcoded(transcoded("etag-1"), ctx())
+    handlers.audio_transcoded(transcoded("etag-1"), ctx())  # identical re-upload
+    handlers.audio_transcoded(transcoded("etag-2"), ctx())  # a new recording
+    mails = sns_capture.messages(expect=3, timeout=10)
+    assert [m["Subject"] for m in mails] == [f"[podpipe] Audio ready: {EP}"] * 2

@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from podpipe.events import AudioTranscoded, Envelope, TranscodeFailed, parse_envelope
+from podpipe.events import (
+    AudioTranscoded,
+    Envelope,
+    TranscodeFailed,
+    UploadRejected,
+    parse_envelope,
+)
 from podpipe.runtime import RuntimeOptions
 from podpipe.storage import EpisodeKeys
 from podpipe_transcode.ffmpeg import run_ffmpeg
@@ -120,3 +126,17 @@ def test_a_malformed_sidecar_never_blocks_the_audio(running: Stack, tmp_path: Pa
         Bucket=stack.bucket, Key=EpisodeKeys("rt-oops").stage_record("transcode")
     )
     assert b'"status": "done"' in record["Body"].read()
+
+
+def test_a_rejected_key_tells_the_host_and_shows_the_key_as_uploaded(running: Stack) -> None:
+    """Issue #16: a path-traversal key was dead-lettered with no notification, and a key with
+    a literal %2F was shown double-encoded (S3 → EventBridge percent-encodes keys)."""
+    stack = running
+    key = "uploads/..%2Fescape.m4a"
+    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=b"not looked at")
+    seen: list[Envelope] = []
+    rejected = wait_for(stack, lambda e: isinstance(e.detail, UploadRejected), seen, 60).detail
+    assert isinstance(rejected, UploadRejected)
+    assert rejected.source.key == key
+    assert "'uploads/..%2Fescape.m4a'" in rejected.reason
+    assert "%252F" not in rejected.reason

@@ -19,6 +19,7 @@ from podpipe.events import (
     S3Location,
     StageTiming,
     TranscodeFailed,
+    UploadRejected,
 )
 from podpipe_notify import messages
 from podpipe_notify.messages import (
@@ -250,6 +251,18 @@ def test_audio_ready_tells_the_host_what_was_wrong_with_the_sidecar() -> None:
     note = messages.audio_ready(event)
     assert problem in email_body(note)
     assert "Episode metadata problems" in json.dumps(slack_payload(note))
+
+
+def test_a_rejected_upload_tells_the_host_what_to_do() -> None:
+    event = UploadRejected(
+        source=S3Location(bucket="b", key="uploads/..%2Fescape.m4a"),
+        reason="invalid episode id '..%2Fescape': use 1-64 characters from a-z, 0-9 and '-'",
+    )
+    note = messages.upload_rejected(event)
+    assert note.level == "failure"
+    assert email_subject(note) == "[podpipe] Upload failed: uploads/..%2Fescape.m4a"
+    assert "Rename the file" in email_body(note)
+    assert event.reason in email_body(note)
 
 
 def test_clips_rendered_lists_each_clip_with_links() -> None:

@@ -17,6 +17,7 @@ from podpipe.events import (
     ObjectCreated,
     S3Location,
     TranscodeFailed,
+    UploadRejected,
 )
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
@@ -352,9 +353,13 @@ def test_a_vanished_upload_is_permanent(handler: TranscodeHandler) -> None:
         handler.handle(created("uploads/ep1.m4a"), CTX)
 
 
-def test_a_hostile_key_is_permanent(handler: TranscodeHandler) -> None:
-    with pytest.raises(PermanentError, match="invalid episode id"):
+def test_a_hostile_key_is_permanent_and_the_host_is_told(handler: TranscodeHandler) -> None:
+    with pytest.raises(PermanentError, match="invalid episode id") as caught:
         handler.handle(created("uploads/My Episode.m4a"), CTX)
+    [rejected] = caught.value.events
+    assert isinstance(rejected, UploadRejected)
+    assert rejected.source.key == "uploads/My Episode.m4a"
+    assert "invalid episode id 'My Episode'" in rejected.reason
 
 
 def test_a_transient_s3_error_is_left_to_retry(

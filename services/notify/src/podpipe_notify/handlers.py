@@ -33,6 +33,7 @@ from podpipe.events import (
     TranscriptionFailed,
     TranscriptionStarted,
     TranscriptReady,
+    UploadRejected,
 )
 from podpipe.runtime.errors import PermanentError, RetryableError
 from podpipe.runtime.service import Consumer, MessageContext, Route, Service
@@ -175,6 +176,11 @@ class NotifyHandlers:
         delivery = f"{note.kind}-{_short(ctx.event_id or ctx.message_id)}"
         return self._deliver(ctx, [(note, delivery)])
 
+    def upload_rejected(self, event: UploadRejected, ctx: MessageContext) -> Sequence[Event]:
+        # No episode folder to keep a delivery marker in: told once per event, best effort.
+        self._notifier.send(messages.upload_rejected(event))
+        return []
+
     def clips_rendered(self, event: ClipsRendered, ctx: MessageContext) -> Sequence[Event]:
         delivery = f"clips-rendered-{_short(ctx.event_id or ctx.message_id)}"
         return self._deliver(ctx, [(messages.clips_rendered(event), delivery)])
@@ -218,6 +224,7 @@ class NotifyHandlers:
             Route(TranscriptionFailed, self.stage_failed),
             Route(ClipsFailed, self.stage_failed),
             Route(ClipsRendered, self.clips_rendered),
+            Route(UploadRejected, self.upload_rejected),
             Route(EpisodeCompleted, self.episode_completed),
             Route(TranscriptionStarted, self.quiet),
             Route(PromptRequested, self.quiet),

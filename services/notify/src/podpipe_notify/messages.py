@@ -29,6 +29,7 @@ from podpipe.events import (
     TranscodeFailed,
     TranscriptionFailed,
     TranscriptReady,
+    UploadRejected,
 )
 
 SUBJECT_MAX = 99  # SNS: "must be less than 100 characters long"
@@ -226,6 +227,22 @@ def stage_failed(event: StageFailedEvent) -> Notification:
             Section(
                 text=f"{failure.error_type} after {failure.attempts} attempt(s): "
                 f"{failure.reason}\n{advice}"
+            ),
+        ),
+    )
+
+
+def upload_rejected(event: UploadRejected) -> Notification:
+    """An upload with a name podpipe refuses (no episode exists to report on)."""
+    return Notification(
+        kind="upload-rejected",
+        episode_id="",
+        title=f"Upload failed: {event.source.key[:80]}",
+        level="failure",
+        sections=(
+            Section(
+                text=f"{event.reason}\nRename the file (a-z, 0-9 and '-', e.g. "
+                "uploads/2026-11-27-ep42.m4a) and upload it again."
             ),
         ),
     )

@@ -16,7 +16,14 @@ from pathlib import Path
 
 import structlog
 
-from podpipe.events import Event, Failure, ObjectCreated, S3Location, TranscodeFailed
+from podpipe.events import (
+    Event,
+    Failure,
+    ObjectCreated,
+    S3Location,
+    TranscodeFailed,
+    UploadRejected,
+)
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import (
@@ -75,12 +82,15 @@ class TranscodeHandler:
             # The sidecar uploads/<id>.json (and anything else) arrives here too: not an episode.
             log.info("transcode.skipped_non_audio", key=key)
             return []
+        source = S3Location(bucket=event.bucket.name, key=key)
         try:
             episode_id = episode_id_from_upload_key(key)
         except InvalidEpisodeKeyError as exc:
-            raise PermanentError(str(exc)) from exc
+            # No episode to fail: the host still hears why (transcode speaks for the upload;
+            # transcribe skips the same key quietly).
+            rejected = UploadRejected(source=source, reason=str(exc))
+            raise PermanentError(str(exc), events=[rejected]) from exc
         structlog.contextvars.bind_contextvars(episode_id=episode_id)
-        source = S3Location(bucket=event.bucket.name, key=key)
         name = Path(key).name
 
         head = self.store.head(source.bucket, source.key)
@@ -140,7 +150,7 @@ class TranscodeHandler:
         try:
             episode_id = episode_id_from_upload_key(event.object.key)
         except InvalidEpisodeKeyError:
-            return []  # no episode to report on; the DLQ message carries the reason
+            return []  # no episode to report on: handle() attached "Upload Rejected"
         try:
             previous = self.store.read_stage(self.config.bucket, episode_id)
             self.store.record_stage(

@@ -83,7 +83,10 @@ class TranscribeHandler:
         try:
             episode_id = episode_id_from_upload_key(key)
         except InvalidEpisodeKeyError as exc:
-            raise PermanentError(str(exc)) from exc
+            # Not an episode. Transcode sees the same upload and tells the host ("Upload
+            # Rejected"); a second report or a DLQ entry from here would only repeat it.
+            log.warning("transcribe.rejected_key", key=key, reason=str(exc))
+            return []
         source = S3Location(bucket=event.bucket.name, key=key)
         structlog.contextvars.bind_contextvars(episode_id=episode_id)
         head = self.store.head(source)  # a transient S3 error raises: the message is retried
