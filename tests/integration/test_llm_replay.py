@@ -128,7 +128,7 @@ def test_a_poison_prompt_is_dead_lettered_alone_and_replayed_without_transcripti
 
         listed = cli(stack, "dlq", "list", "--queue", "llm", "--json")
         assert listed.exit_code == 0, listed.output
-        rows = [json.loads(line) for line in listed.output.splitlines() if line.strip()]
+        rows = json.loads(listed.stdout)  # one JSON document
         assert [(r["episode_id"], r["prompt_id"]) for r in rows] == [(EPISODE, "pull-quotes")]
         assert "model identifier is invalid" in rows[0]["reason"]
 
@@ -209,7 +209,7 @@ def test_replay_all_moves_the_whole_dlq_back_and_filters_leave_others_visible(
     )  # type: ignore[attr-defined]
     # The two others were released at once, not after a visibility timeout.
     listed = cli(stack, "dlq", "list", "--queue", "llm", "--json")
-    assert sorted(json.loads(line)["prompt_id"] for line in listed.output.splitlines()) == [
+    assert sorted(row["prompt_id"] for row in json.loads(listed.stdout)) == [
         "chapters",
         "newsletter",
     ]

@@ -159,7 +159,7 @@ def status(
     region: str | None = RegionOption,
 ) -> None:
     """Per stage (transcode, transcribe, each prompt): pending / running / done / failed / in DLQ."""
-    with friendly_errors():
+    with friendly_errors(json_output=as_json):
         episode_id = validate_episode_id(episode) if episode is not None else None
         aws = aws_context(profile, region)
         aws.require_bucket()
