@@ -69,6 +69,18 @@ class StageStatus:
     attempts: int = 0
     reason: str | None = None
     prompt_id: str | None = None
+    made_without: tuple[str, ...] = ()
+    """Done, but without these dependencies' outputs (they failed): never plain done."""
+    waiting_for: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """The state as a host reads it: "done (without chapters)", "running (waiting for …)"."""
+        if self.state == "done" and self.made_without:
+            return f"done (without {', '.join(self.made_without)})"
+        if self.state == "running" and self.waiting_for:
+            return f"running (waiting for {', '.join(self.waiting_for)})"
+        return self.state
 
     @property
     def seconds(self) -> float | None:
@@ -93,6 +105,8 @@ class StageStatus:
             "seconds": self.seconds,
             "attempts": self.attempts,
             "reason": self.reason,
+            "made_without": list(self.made_without),
+            "waiting_for": list(self.waiting_for),
         }
 
 
@@ -196,7 +210,13 @@ def _from_record(stage: str, record: StageRecord | None, prompt_id: str | None) 
         attempts=record.attempts,
         reason=record.reason,
         prompt_id=prompt_id,
+        made_without=_names(record.details.get("missing_dependencies")) if state == "done" else (),
+        waiting_for=_names(record.details.get("waiting_for")) if state == "running" else (),
     )
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
 
 def _artifact_done(stage: str, keys: EpisodeKeys, existing: frozenset[str]) -> bool:

@@ -299,6 +299,8 @@ class PromptCompleted(PodpipeEvent):
     latency_seconds: float
     attempts: int
     estimated_cost_usd: float
+    missing_dependencies: list[str] = Field(default_factory=list)
+    """Prompts whose output this one was made without (they failed for good): not plain done."""
 
 
 class PromptFailed(PodpipeEvent):
@@ -340,6 +342,8 @@ class EpisodeCompleted(PodpipeEvent):
     estimated_cost_usd: float = 0.0
     cost_breakdown: dict[str, float] = Field(default_factory=dict)
     wall_seconds: float = 0.0
+    made_without: dict[str, list[str]] = Field(default_factory=dict)
+    """Prompts done without a dependency's output (it failed), by prompt id."""
 
 
 # --------------------------------------------------------------------------- the envelope

@@ -333,3 +333,30 @@ def test_slack_header_is_within_limit(title: str) -> None:
     header = payload["blocks"][0]
     assert header["type"] == "header"
     assert len(header["text"]["text"]) <= 150
+
+
+def test_the_digest_and_the_prompt_line_flag_outputs_made_without_a_dependency() -> None:
+    digest = EpisodeCompleted(
+        episode_id=EP,
+        outputs=[],
+        failed_prompts=["chapters"],
+        made_without={"blog-post": ["chapters"]},
+    )
+    body = email_body(messages.episode_completed(digest))
+    assert "blog-post (without chapters)" in body
+    line = PromptCompleted(
+        episode_id=EP,
+        prompt_id="blog-post",
+        model="m",
+        output=S3Location(bucket="b", key="o"),
+        metadata=S3Location(bucket="b", key="m"),
+        output_format="markdown",
+        preview="A post",
+        input_tokens=1,
+        output_tokens=1,
+        latency_seconds=1.0,
+        attempts=1,
+        estimated_cost_usd=0.0,
+        missing_dependencies=["chapters"],
+    )
+    assert "made WITHOUT chapters" in email_body(messages.prompt_line(line, None))

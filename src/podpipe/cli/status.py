@@ -111,7 +111,7 @@ def render_episode(status: EpisodeStatus, out: Console) -> None:
     for stage in status.stages:
         table.add_row(
             stage.stage,
-            f"[{STATE_STYLE.get(stage.state, '')}]{stage.state}[/]",
+            f"[{STATE_STYLE.get(stage.state, '')}]{stage.label}[/]",
             _clock(stage.started_at),
             _seconds(stage),
             str(stage.attempts or ""),

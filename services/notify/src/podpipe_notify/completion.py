@@ -248,7 +248,13 @@ class CompletionTracker:
             prompt_metadata=prompt_meta,
         )
         failed = [s.prompt_id for s in status.prompt_stages if s.prompt_id and s.failed]
+        made_without = {
+            s.prompt_id: list(s.made_without)
+            for s in status.prompt_stages
+            if s.prompt_id and s.state == "done" and s.made_without
+        }
         return EpisodeCompleted(
+            made_without=made_without,
             episode_id=status.episode_id,
             outputs=outputs,
             failed_prompts=failed,

@@ -154,7 +154,12 @@ def transcript_ready(event: TranscriptReady, links: Sequence[Link] = ()) -> Noti
 def prompt_line(event: PromptCompleted, url: str | None) -> Notification:
     """The default per-prompt message: one line (the digest at the end has everything)."""
     preview = first_line(event.preview)
-    text = f"{event.prompt_id} ({event.model}, {event.latency_seconds:.1f} s): {preview}"
+    without = (
+        f" — made WITHOUT {', '.join(event.missing_dependencies)} (it failed)"
+        if event.missing_dependencies
+        else ""
+    )
+    text = f"{event.prompt_id} ({event.model}, {event.latency_seconds:.1f} s){without}: {preview}"
     return Notification(
         kind="prompt-completed",
         episode_id=event.episode_id,
@@ -293,6 +298,14 @@ def episode_completed(event: EpisodeCompleted, *, title: str = "") -> Notificati
         summary.append(
             "Failed prompts (see their 'Prompt failed' message for the replay command): "
             + ", ".join(sorted(failed))
+        )
+    if event.made_without:
+        summary.append(
+            "Made without a failed dependency (replay the dependency, then these): "
+            + ", ".join(
+                f"{prompt} (without {', '.join(deps)})"
+                for prompt, deps in sorted(event.made_without.items())
+            )
         )
     timings = "\n".join(
         f"{t.stage:<24} {t.status:<6} {duration_text(t.seconds):>8}" for t in event.timings
