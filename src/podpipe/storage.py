@@ -11,6 +11,7 @@ the two the same way for every service.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 UPLOADS_PREFIX = "uploads/"
 EPISODES_PREFIX = "episodes/"
 PROMPTS_PREFIX = "prompts/"
+REJECTED_PREFIX = "rejected/"
 MAX_KEY_BYTES = 512
 EPISODE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 AUDIO_EXTENSIONS = frozenset(
@@ -78,6 +80,13 @@ def episode_id_from_upload_key(key: str) -> str:
 def is_audio_upload(key: str) -> bool:
     """True for ``uploads/<id>.<audio ext>`` (sidecar JSON and other files are not episodes)."""
     return key.startswith(UPLOADS_PREFIX) and any(key.lower().endswith(e) for e in AUDIO_EXTENSIONS)
+
+
+def rejected_record_key(upload_key: str) -> str:
+    """Where an upload that is no episode at all is kept on record (``rejected/<hash>.json``;
+    the key itself may be hostile, so it is never part of the path)."""
+    digest = hashlib.sha256(upload_key.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+    return f"{REJECTED_PREFIX}{digest}.json"
 
 
 def sidecar_key(episode_id: str) -> str:

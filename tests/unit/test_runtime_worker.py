@@ -17,7 +17,7 @@ from tenacity import wait_none
 
 from podpipe.events import ClipsFailed, Event, Failure, PromptsDispatched, S3Location, to_envelope
 from podpipe.runtime import Consumer, MessageContext, PermanentError, Route, Service, serve
-from podpipe.runtime.errors import RetryableError
+from podpipe.runtime.errors import RejectedInputError, RetryableError
 from podpipe.runtime.metrics import ListMetricsSink
 from podpipe.runtime.publisher import RetryPolicy
 from podpipe.runtime.worker import (
@@ -191,6 +191,28 @@ async def test_retryable_error_backs_off_growing_and_capped_then_redrives_to_dlq
         "attempts": 4,
     }
     assert h.outcomes() == ["retrying", "retrying", "retrying", "failed"]
+
+
+async def test_rejected_input_tells_the_host_and_is_done_without_a_dlq_entry() -> None:
+    h = Harness(max_receive=5)
+    calls: list[int] = []
+
+    def refuse(event: PromptsDispatched, ctx: MessageContext) -> list[Event]:
+        calls.append(ctx.receive_count)
+        raise RejectedInputError("ep-1.m4a is a text file, not audio")
+
+    message_id = h.send(dispatched())
+    await h.run(service_of(refuse), lambda: bool(h.sqs.deleted))
+
+    assert calls == [1]
+    assert h.sqs.deleted == [message_id]
+    assert h.sqs.messages(h.dlq_url) == []
+    [failure] = h.events.accepted
+    assert failure["DetailType"] == "Clips Failed"
+    assert (
+        json.loads(failure["Detail"])["failure"]["reason"] == "ep-1.m4a is a text file, not audio"
+    )
+    assert h.outcomes() == ["rejected"]
 
 
 async def test_a_retryable_error_can_still_publish_what_was_decided() -> None:

@@ -13,7 +13,9 @@ Ack rules (the pitfalls of hand-written SQS loops this avoids):
   deletes it (SQS's own redrive remains the net for a worker that dies first);
 - permanent error (unparseable body, unknown type, no route, PermanentError): failure
   events, then the body goes to the DLQ with the reason as message attributes, then delete —
-  no retries burned on a message that cannot succeed.
+  no retries burned on a message that cannot succeed;
+- rejected input (RejectedInputError, a PermanentError): failure events, then delete — bad
+  input is the host's to fix, never a DLQ entry (whose alarm means podpipe is broken).
 
 Shutdown (SIGTERM from ECS, which kills 30 s later): stop receiving, let in-flight handlers
 finish within ``shutdown_grace_seconds``, release what never started (visibility 0).
@@ -41,7 +43,7 @@ from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from podpipe.events import Event, EventParseError, Failure, parse_envelope
-from podpipe.runtime.errors import PermanentError, RetryableError
+from podpipe.runtime.errors import PermanentError, RejectedInputError, RetryableError
 from podpipe.runtime.metrics import MessageMetrics, MetricsSink, StreamMetricsSink, emf_record
 from podpipe.runtime.ports import SqsClient, error_code, is_stale_receipt
 from podpipe.runtime.publisher import (
@@ -147,8 +149,9 @@ class Plan:
 
     @property
     def failed(self) -> bool:
-        # A message released on shutdown neither succeeded nor failed: it was not handled.
-        return not self.succeeded and self.action != "release"
+        # A message released on shutdown neither succeeded nor failed: it was not handled; a
+        # rejected one was handled (the input was bad, podpipe was not).
+        return not self.succeeded and self.action != "release" and self.outcome != "rejected"
 
 
 # --------------------------------------------------------------------------- messages
@@ -486,6 +489,15 @@ class QueueWorker:
                 retryable=False,
                 attempts=message.receive_count,
             )
+            if isinstance(exc, RejectedInputError):
+                # Bad input: the host is told, the message is done, no DLQ (no operator page).
+                return Plan(
+                    "rejected",
+                    "delete",
+                    events=[*self._failure_events(route, event, failure), *exc.events],
+                    reason=exc.reason,
+                    error_type=type(exc).__name__,
+                )
             return Plan(
                 "dead-lettered",
                 "dead-letter",
@@ -630,7 +642,7 @@ class QueueWorker:
             fields["published"] = [e.DETAIL_TYPE for e in plan.events]
         if plan.succeeded or plan.outcome == "released":
             log.info("message handled", **fields)
-        elif plan.outcome == "retrying":
+        elif plan.outcome in ("retrying", "rejected"):
             log.warning("message handled", exc_info=plan.error, **fields)
         else:
             log.error("message handled", exc_info=plan.error, **fields)

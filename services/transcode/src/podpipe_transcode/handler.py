@@ -1,8 +1,8 @@
 """The "Object Created" handler: an imperative shell over the pure core in ``core.py``.
 
 Gathers facts through the ports (ObjectStore, TranscodeBackend), asks the core what they
-mean, and returns the events to publish. Bad input raises PermanentError with a reason a
-host can act on (one attempt, then "Transcode Failed"); anything else — a flaky S3, a full
+mean, and returns the events to publish. Bad input raises RejectedInputError with a reason a
+host can act on (one attempt, then "Transcode Failed"; no DLQ entry); anything else — a flaky S3, a full
 disk — propagates and is retried by the runtime.
 """
 
@@ -24,7 +24,7 @@ from podpipe.events import (
     TranscodeFailed,
     UploadRejected,
 )
-from podpipe.runtime.errors import PermanentError
+from podpipe.runtime.errors import PermanentError, RejectedInputError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import (
     EpisodeKeys,
@@ -33,6 +33,7 @@ from podpipe.storage import (
     episode_id_from_upload_key,
     is_audio_upload,
     read_episode_metadata_from,
+    rejected_record_key,
     sidecar_key,
 )
 from podpipe_transcode.backend import TranscodeBackend, TranscodeJob, TranscodeResult
@@ -89,7 +90,8 @@ class TranscodeHandler:
             # No episode to fail: the host still hears why (transcode speaks for the upload;
             # transcribe skips the same key quietly).
             rejected = UploadRejected(source=source, reason=str(exc))
-            raise PermanentError(str(exc), events=[rejected]) from exc
+            self.store.put_json(self.config.bucket, rejected_record_key(key), rejected)
+            raise RejectedInputError(str(exc), events=[rejected]) from exc
         structlog.contextvars.bind_contextvars(episode_id=episode_id)
         name = Path(key).name
 
@@ -97,7 +99,7 @@ class TranscodeHandler:
         if head is None:
             raise PermanentError(f"{name} no longer exists in s3://{source.bucket}: nothing to do.")
         if head.size == 0:
-            raise PermanentError(empty_upload_reason(name))
+            raise RejectedInputError(empty_upload_reason(name))
 
         keys = EpisodeKeys(episode_id)
         existing = parse_audio_info(self.store.get_json(self.config.bucket, keys.audio_info))
@@ -204,7 +206,7 @@ class TranscodeHandler:
             try:
                 result = self.backend.transcode(local_source, local_audio, job)
             except BadInputError as exc:
-                raise PermanentError(exc.reason) from exc
+                raise RejectedInputError(exc.reason) from exc
             write_tags(local_audio, tags)
             size = local_audio.stat().st_size
             self.store.upload(

@@ -28,7 +28,7 @@ from podpipe.events import (
     TranscriptReady,
 )
 from podpipe.media import empty_upload_reason
-from podpipe.runtime.errors import PermanentError
+from podpipe.runtime.errors import PermanentError, RejectedInputError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import (
     EpisodeKeys,
@@ -93,7 +93,7 @@ class TranscribeHandler:
         if head is None:
             raise PermanentError(f"the upload {source.uri} no longer exists")
         if head.size == 0:
-            raise PermanentError(empty_upload_reason(Path(key).name))
+            raise RejectedInputError(empty_upload_reason(Path(key).name))
         previous = self.store.read_stage(episode_id)
         ready = self._already_done(episode_id, source, head.etag, previous)
         if ready is not None:
@@ -125,7 +125,7 @@ class TranscribeHandler:
                     self.store.download(source, local)
                     outcome = self.backend.submit(request, local)
         except _BAD_INPUT as exc:
-            raise PermanentError(str(exc)) from exc
+            raise RejectedInputError(str(exc)) from exc
         if isinstance(outcome, Started):
             self.store.record_stage(
                 episode_id,
@@ -177,7 +177,7 @@ class TranscribeHandler:
         try:
             outcome = self.backend.check(job_name)
         except _BAD_INPUT as exc:
-            raise PermanentError(str(exc)) from exc
+            raise RejectedInputError(str(exc)) from exc
         if isinstance(outcome, Started):
             if event.transcription_job_status == SELF_CHECK_STATUS:
                 self._schedule_check(job_name)  # keep exactly one self-check chain alive
