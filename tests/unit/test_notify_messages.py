@@ -127,6 +127,17 @@ def test_stage_failed_names_the_stage_and_reason() -> None:
     assert "dlq replay" in email_body(note)
 
 
+def test_a_rejected_upload_is_the_hosts_to_fix_not_a_replay() -> None:
+    event = TranscodeFailed(
+        episode_id=EP,
+        source=S3Location(bucket="b", key=f"uploads/{EP}.m4a"),
+        failure=Failure(reason="ep.m4a is a text file, not audio", error_type="RejectedInputError"),
+    )
+    body = email_body(messages.stage_failed(event))
+    assert "upload it again" in body
+    assert "dlq replay" not in body
+
+
 # --------------------------------------------------------------------------- escaping
 
 

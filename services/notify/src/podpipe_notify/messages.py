@@ -218,11 +218,13 @@ _STAGE_NAME = {
 def stage_failed(event: StageFailedEvent) -> Notification:
     stage = _STAGE_NAME[type(event)]
     failure = event.failure
-    advice = (
-        "The message is in the DLQ: fix the cause, then `podpipe dlq replay` it."
-        if not isinstance(event, ClipsFailed)
-        else "The episode's other outputs are unaffected."
-    )
+    if isinstance(event, ClipsFailed):
+        advice = "The episode's other outputs are unaffected."
+    elif failure.error_type == "RejectedInputError":
+        # Bad input never waits in a DLQ: a replay would fail the same way.
+        advice = "Fix the file and upload it again under the same name."
+    else:
+        advice = "The message is in the DLQ: fix the cause, then `podpipe dlq replay` it."
     return Notification(
         kind=f"{stage.lower()}-failed",
         episode_id=event.episode_id,
