@@ -219,6 +219,22 @@ class UploadRejected(Event):
     reason: str
 
 
+# --------------------------------------------------------------------------- versions
+
+
+class EpisodeVersionStarted(PodpipeEvent):
+    """A different recording was uploaded under the same name: every stage runs again for it;
+    the previous version's outputs were moved aside, not lost."""
+
+    SOURCE: ClassVar[str] = "podpipe.versions"
+    DETAIL_TYPE: ClassVar[str] = "Episode Version Started"
+    version: int
+    previous_version: int
+    source: S3Location
+    archived_prefix: str
+    """Where the previous version's outputs now are (``episodes/<id>/versions/<n>/``)."""
+
+
 # --------------------------------------------------------------------------- transcribe
 
 
@@ -356,6 +372,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ClipsRendered,
     ClipsFailed,
     UploadRejected,
+    EpisodeVersionStarted,
     TranscriptionStarted,
     TranscriptReady,
     TranscriptionFailed,

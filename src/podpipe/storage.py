@@ -347,6 +347,19 @@ class EpisodeKeys:
         return self._k("stages/")
 
     @property
+    def version_record(self) -> str:
+        """Which recording the outputs are made from (podpipe.versions)."""
+        return self._k("version.json")
+
+    @property
+    def versions_prefix(self) -> str:
+        return self._k("versions/")
+
+    def version_prefix(self, number: int) -> str:
+        """Where version ``number``'s outputs are kept once a newer recording replaced it."""
+        return self._k(f"versions/{int(number)}/")
+
+    @property
     def notifications_prefix(self) -> str:
         return self._k("notifications/")
 

@@ -18,7 +18,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from podpipe.events import AudioTranscoded, Failure, ObjectCreated, TranscodeFailed
+from podpipe.events import (
+    AudioTranscoded,
+    EpisodeVersionStarted,
+    Failure,
+    ObjectCreated,
+    TranscodeFailed,
+)
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import EpisodeKeys, EpisodeMetadata
@@ -472,3 +478,42 @@ def test_a_transient_s3_error_is_retried_not_failed(stack: Stack, media: dict[st
 
 def test_ffmpeg_comes_from_path_or_the_wheel() -> None:
     assert Path(find_ffmpeg()).exists()
+
+
+def test_a_different_recording_under_the_same_name_is_a_new_version(
+    stack: Stack, media: dict[str, Path]
+) -> None:
+    """Issue #16: a re-upload of a different recording re-ran transcode only; the transcript,
+    prompts, clips and digest stayed those of the old one. Now it is version 2: version 1's
+    outputs move to episodes/<id>/versions/1/ and every stage runs again."""
+    handler = make_handler(stack)
+    keys = EpisodeKeys("ep-take")
+    first = handler.handle(upload(stack, "ep-take", media["m4a"], "m4a"), CTX)
+    assert [type(e) for e in first] == [AudioTranscoded]
+    # What the other stages made from take 1.
+    for key in (keys.transcript_json, keys.prompt_output("titles", "md"), keys.completed_marker):
+        stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=b"take 1")
+
+    retake = upload(stack, "ep-take", media["mp3"], "m4a")  # another recording, same name
+    started, transcoded = handler.handle(retake, CTX)
+    assert isinstance(started, EpisodeVersionStarted)
+    assert (started.version, started.previous_version) == (2, 1)
+    assert started.archived_prefix == "episodes/ep-take/versions/1/"
+    assert isinstance(transcoded, AudioTranscoded)
+
+    def names(prefix: str) -> set[str]:
+        listed = stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix=prefix)
+        return {o["Key"][len(prefix) :] for o in listed.get("Contents", [])}
+
+    kept = names(keys.version_prefix(1))
+    assert {"audio.mp3", "audio.json", "transcript.json", "outputs/titles.md"} <= kept
+    assert "completed.json" in kept  # so the new version gets its own digest
+    current = {n for n in names(keys.root) if not n.startswith("versions/")}
+    assert "transcript.json" not in current  # transcribe and the prompts run again
+    assert "completed.json" not in current
+    assert {"audio.mp3", "audio.json", "version.json"} <= current
+
+    # The identical file again: the same version, nothing moves, nothing is announced.
+    again = handler.handle(upload(stack, "ep-take", media["mp3"], "m4a"), CTX)
+    assert [type(e) for e in again] == [AudioTranscoded]
+    assert names(keys.version_prefix(2)) == set()

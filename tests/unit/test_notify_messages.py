@@ -12,6 +12,7 @@ from podpipe.events import (
     ClipsRendered,
     ClipSummary,
     EpisodeCompleted,
+    EpisodeVersionStarted,
     Failure,
     OutputLink,
     PromptCompleted,
@@ -371,3 +372,16 @@ def test_the_digest_and_the_prompt_line_flag_outputs_made_without_a_dependency()
         missing_dependencies=["chapters"],
     )
     assert "made WITHOUT chapters" in email_body(messages.prompt_line(line, None))
+
+
+def test_the_team_is_told_a_new_version_is_processing() -> None:
+    event = EpisodeVersionStarted(
+        episode_id=EP,
+        version=2,
+        previous_version=1,
+        source=S3Location(bucket="b", key=f"uploads/{EP}.m4a"),
+        archived_prefix=f"episodes/{EP}/versions/1/",
+    )
+    note = messages.version_started(event)
+    assert email_subject(note) == f"[podpipe] New version processing: {EP} (version 2)"
+    assert f"kept under episodes/{EP}/versions/1/" in email_body(note)

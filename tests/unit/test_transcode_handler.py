@@ -22,6 +22,7 @@ from podpipe.events import (
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import EpisodeKeys, StageRecord
+from podpipe.versions import VersionStart
 from podpipe_transcode.backend import TranscodeJob, TranscodeResult
 from podpipe_transcode.commands import Mp3Encoding
 from podpipe_transcode.core import AudioInfo, BadInputError, MeasuredLoudness, ObjectHead
@@ -138,6 +139,11 @@ class FakeStore:
                 details=details or {},
             )
         )
+
+    def begin_version(
+        self, bucket: str, episode_id: str, source_etag: str, owner: str
+    ) -> VersionStart:
+        return VersionStart(1)  # versions have their own tests (tests/unit/test_versions.py)
 
     def read_stage(self, bucket: str, episode_id: str) -> StageRecord | None:
         return self.stages[-1] if self.stages else None

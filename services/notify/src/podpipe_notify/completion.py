@@ -116,9 +116,9 @@ def is_deliverable(keys: EpisodeKeys, key: str) -> bool:
     """Artifacts a host wants a link to (not stage records, markers or manifests)."""
     name = output_name(keys, key)
     return not (
-        name.startswith(("stages/", "prompts/", "notifications/"))
+        name.startswith(("stages/", "prompts/", "notifications/", "versions/"))
         or name.endswith(".meta.json")
-        or key in {keys.completed_marker, keys.audio_info}
+        or key in {keys.completed_marker, keys.audio_info, keys.version_record}
     )
 
 

@@ -24,6 +24,7 @@ from podpipe.events import (
     ClipsFailed,
     ClipsRendered,
     EpisodeCompleted,
+    EpisodeVersionStarted,
     Event,
     PromptCompleted,
     PromptFailed,
@@ -176,6 +177,10 @@ class NotifyHandlers:
         delivery = f"{note.kind}-{_short(ctx.event_id or ctx.message_id)}"
         return self._deliver(ctx, [(note, delivery)])
 
+    def version_started(self, event: EpisodeVersionStarted, ctx: MessageContext) -> Sequence[Event]:
+        note = messages.version_started(event)
+        return self._deliver(ctx, [(note, f"version-started-{event.version}")])
+
     def upload_rejected(self, event: UploadRejected, ctx: MessageContext) -> Sequence[Event]:
         # No episode folder to keep a delivery marker in: told once per event, best effort.
         self._notifier.send(messages.upload_rejected(event))
@@ -225,6 +230,7 @@ class NotifyHandlers:
             Route(ClipsFailed, self.stage_failed),
             Route(ClipsRendered, self.clips_rendered),
             Route(UploadRejected, self.upload_rejected),
+            Route(EpisodeVersionStarted, self.version_started),
             Route(EpisodeCompleted, self.episode_completed),
             Route(TranscriptionStarted, self.quiet),
             Route(PromptRequested, self.quiet),

@@ -24,6 +24,7 @@ from podpipe.events import (
     ClipsFailed,
     ClipsRendered,
     EpisodeCompleted,
+    EpisodeVersionStarted,
     PromptCompleted,
     PromptFailed,
     TranscodeFailed,
@@ -234,6 +235,25 @@ def stage_failed(event: StageFailedEvent) -> Notification:
             Section(
                 text=f"{failure.error_type} after {failure.attempts} attempt(s): "
                 f"{failure.reason}\n{advice}"
+            ),
+        ),
+    )
+
+
+def version_started(event: EpisodeVersionStarted) -> Notification:
+    return Notification(
+        kind="version-started",
+        episode_id=event.episode_id,
+        title=f"New version processing: {event.episode_id} (version {event.version})",
+        level="info",
+        sections=(
+            Section(
+                text=(
+                    f"A different recording was uploaded as {event.source.key}: the audio, "
+                    "transcript, every prompt, the clips and the digest are made again for it. "
+                    f"Version {event.previous_version}'s outputs are kept under "
+                    f"{event.archived_prefix}."
+                )
             ),
         ),
     )

@@ -36,6 +36,7 @@ from podpipe.storage import (
     rejected_record_key,
     sidecar_key,
 )
+from podpipe.versions import version_started
 from podpipe_transcode.backend import TranscodeBackend, TranscodeJob, TranscodeResult
 from podpipe_transcode.commands import Mp3Encoding
 from podpipe_transcode.core import (
@@ -101,13 +102,19 @@ class TranscodeHandler:
         if head.size == 0:
             raise RejectedInputError(empty_upload_reason(name))
 
+        # A different recording under this name starts a new version: the old outputs move
+        # aside and every stage runs again (an identical re-upload is the same version).
+        version = self.store.begin_version(
+            self.config.bucket, episode_id, head.etag, ctx.message_id
+        )
+        announced = version_started(episode_id, source, version)
         keys = EpisodeKeys(episode_id)
         existing = parse_audio_info(self.store.get_json(self.config.bucket, keys.audio_info))
         if existing is not None:
             audio_head = self.store.head(self.config.bucket, keys.audio)
             if reusable(existing, head.etag, audio_head):
                 log.info("transcode.reused", audio=existing.audio.uri, source_etag=head.etag)
-                return [self._announce(existing)]
+                return [*announced, self._announce(existing)]
 
         started = time.time()
         self.store.record_stage(
@@ -145,7 +152,7 @@ class TranscodeHandler:
             encodes=info.encodes,
             elapsed_seconds=round(info.elapsed_seconds, 2),
         )
-        return [self._announce(info)]
+        return [*announced, self._announce(info)]
 
     def on_failure(self, event: ObjectCreated, failure: Failure) -> Sequence[Event]:
         """The final failure: record it and tell the host why (when there is an episode)."""

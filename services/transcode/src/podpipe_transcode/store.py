@@ -6,8 +6,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from podpipe import artifacts
+from podpipe import artifacts, versions
 from podpipe.storage import StageRecord
+from podpipe.versions import VersionStart
 from podpipe_transcode.core import ObjectHead
 
 if TYPE_CHECKING:
@@ -44,6 +45,10 @@ class ObjectStore(Protocol):
     ) -> None: ...
 
     def read_stage(self, bucket: str, episode_id: str) -> StageRecord | None: ...
+
+    def begin_version(
+        self, bucket: str, episode_id: str, source_etag: str, owner: str
+    ) -> VersionStart: ...
 
 
 STAGE = "transcode"
@@ -116,3 +121,8 @@ class S3ObjectStore:
 
     def read_stage(self, bucket: str, episode_id: str) -> StageRecord | None:
         return artifacts.read_stage(self._s3, bucket, episode_id, STAGE)
+
+    def begin_version(
+        self, bucket: str, episode_id: str, source_etag: str, owner: str
+    ) -> VersionStart:
+        return versions.begin_version(self._s3, bucket, episode_id, source_etag, owner)

@@ -37,6 +37,7 @@ from podpipe.storage import (
     episode_id_from_upload_key,
     is_audio_upload,
 )
+from podpipe.versions import version_started
 from podpipe_transcribe import core
 from podpipe_transcribe.audio import BadAudioError
 from podpipe_transcribe.aws import episode_id_from_job_name
@@ -94,11 +95,14 @@ class TranscribeHandler:
             raise PermanentError(f"the upload {source.uri} no longer exists")
         if head.size == 0:
             raise RejectedInputError(empty_upload_reason(Path(key).name))
+        # A different recording under this name starts a new version (podpipe.versions).
+        version = self.store.begin_version(episode_id, head.etag, ctx.message_id)
+        announced = version_started(episode_id, source, version)
         previous = self.store.read_stage(episode_id)
         ready = self._already_done(episode_id, source, head.etag, previous)
         if ready is not None:
             log.info("transcript_exists", source_etag=head.etag)
-            return [ready]
+            return [*announced, ready]
         started_at = time.time()
         details = {
             "source_bucket": source.bucket,
@@ -136,14 +140,15 @@ class TranscribeHandler:
             )
             self._schedule_check(outcome.job_name)
             return [
+                *announced,
                 TranscriptionStarted(
                     episode_id=episode_id,
                     source=source,
                     backend=self.backend.name,
                     job_name=outcome.job_name,
-                )
+                ),
             ]
-        return [self._finish(episode_id, source, head.etag, outcome, started_at, ctx)]
+        return [*announced, self._finish(episode_id, source, head.etag, outcome, started_at, ctx)]
 
     def upload_failed(self, event: ObjectCreated, failure: Failure) -> Sequence[Event]:
         try:
