@@ -562,3 +562,79 @@ def test_an_identical_re_upload_does_not_announce_the_audio_again(
     handlers.audio_transcoded(transcoded("etag-2"), ctx())  # a new recording
     mails = sns_capture.messages(expect=3, timeout=10)
     assert [m["Subject"] for m in mails] == [f"[podpipe] Audio ready: {EP}"] * 2
+
+
+def test_chaos_two_notify_tasks_duplicates_and_a_flaky_webhook_still_deliver_once(
+    stack: Stack, sns_capture: SnsCapture, slack: SlackStandIn
+) -> None:
+    """Two notify tasks on one queue, every event delivered more than once, Slack failing
+    the first requests: each message reaches each channel exactly once, and there is one
+    "Episode Completed" with one digest."""
+    settings = notify_settings(
+        stack,
+        notify_topic_arn=sns_capture.topic_arn,
+        notify_slack_webhook_url=SecretStr(slack.url),
+        notify_prompt_messages="line",
+    )
+    slack.statuses = [500] * 7
+    prepare_episode(stack, done_prompts=PROMPTS[:-1])
+    final = complete_prompt(stack, PROMPTS[-1])
+    audio = AudioTranscoded(
+        episode_id=EP,
+        source=loc(stack, f"uploads/{EP}.m4a"),
+        audio=loc(stack, KEYS.audio),
+        duration_seconds=1800,
+        integrated_lufs=-16.0,
+        true_peak_dbtp=-1.5,
+        size_bytes=28_000_000,
+        bitrate_kbps=128,
+        channels=2,
+        presigned_url="https://example.test/audio.mp3",
+        presigned_url_expires_at=datetime.now(UTC) + timedelta(hours=2),
+        source_etag="take-1",
+    )
+    options = RuntimeOptions(retry_base_seconds=0.2, retry_max_seconds=1)
+
+    def task() -> Service:
+        return build_service(settings, s3=stack.s3, sns=stack.sns, http=httpx.Client(timeout=5))
+
+    with (
+        running_service(task(), settings, options=options),
+        running_service(task(), settings, options=options),
+    ):
+        for event, copies in ((audio, 2), (final, 3)):
+            body = json.dumps(to_envelope(event))
+            for _ in range(copies):
+                stack.sqs.send_message(QueueUrl=stack.queue_url("notify"), MessageBody=body)
+        mails = sns_capture.messages(expect=3, timeout=90)
+        deadline = time.monotonic() + 90
+        while len(slack.delivered) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        # Every message is handled (Episode Completed included) once the queue is empty.
+        while time.monotonic() < deadline and any(
+            int(v)
+            for v in stack.sqs.get_queue_attributes(
+                QueueUrl=stack.queue_url("notify"),
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
+            )["Attributes"].values()
+        ):
+            time.sleep(0.2)
+    subjects = sorted(m["Subject"] for m in mails)
+    assert subjects == [
+        f"[podpipe] Audio ready: {EP}",
+        f"[podpipe] Episode completed: {EP}",
+        f"[podpipe] Prompt done: {PROMPTS[-1]} for {EP}",
+    ]
+    headers = sorted(b["blocks"][0]["text"]["text"] for b in slack.delivered)
+    assert headers == sorted(
+        [f"Audio ready: {EP}", f"Episode completed: {EP}", f"Prompt done: {PROMPTS[-1]} for {EP}"]
+    )
+    assert len(slack.bodies) > len(slack.delivered)  # the webhook really did fail
+    assert stack.drain(stack.dlq_url("notify"), expect=1, timeout=1) == []
+    marker = json.loads(
+        stack.s3.get_object(Bucket=stack.bucket, Key=KEYS.completed_marker)["Body"].read()
+    )
+    assert marker["state"] == "notified"
