@@ -275,7 +275,14 @@ def test_wait_exit_codes(cli_env: Stack) -> None:
 
     done = invoke("wait", "ep-done", "--timeout", "30")
     assert done.exit_code == 0, done.output
-    assert "ep-done completed" in done.stdout
+    # Every output exists, but notify never announced it: wait says so (issue #16).
+    assert "ep-done completed (digest not announced yet)" in done.stdout
+    assert "'Episode completed' has not been announced yet" in done.output
+    put_json(
+        cli_env.s3, cli_env.bucket, EpisodeKeys("ep-done").completed_marker, {"state": "notified"}
+    )
+    announced = invoke("wait", "ep-done", "--timeout", "30", "--quiet")
+    assert announced.stdout.strip() == "ep-done completed"
 
     failed = invoke("wait", "ep-failed", "--timeout", "30")
     assert failed.exit_code == 1, failed.output
