@@ -118,7 +118,10 @@ def begin_version(
     record, record_etag = found
     step = next_step(record, etag, owner)
     if step == "same":
-        return VersionStart(record.number)
+        # The claiming message redelivered (it failed after archiving): announce again, so
+        # the team still hears of the version; notify delivers "version n" once.
+        again = record.claimed_by == owner and record.previous is not None
+        return VersionStart(record.number, started_here=again, previous=record.previous)
     if step == "busy":
         raise VersionBusyError(
             f"version {record.number} of {episode_id} is being set up by another stage"

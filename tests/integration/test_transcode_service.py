@@ -28,6 +28,7 @@ from podpipe.events import (
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import EpisodeKeys, EpisodeMetadata
+from podpipe.versions import begin_version
 from podpipe_transcode.backend import (
     FfmpegBackend,
     TranscodeBackend,
@@ -495,7 +496,7 @@ def test_a_different_recording_under_the_same_name_is_a_new_version(
         stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=b"take 1")
 
     retake = upload(stack, "ep-take", media["mp3"], "m4a")  # another recording, same name
-    started, transcoded = handler.handle(retake, CTX)
+    started, transcoded = handler.handle(retake, replace(CTX, message_id="m-retake"))
     assert isinstance(started, EpisodeVersionStarted)
     assert (started.version, started.previous_version) == (2, 1)
     assert started.archived_prefix == "episodes/ep-take/versions/1/"
@@ -514,6 +515,20 @@ def test_a_different_recording_under_the_same_name_is_a_new_version(
     assert {"audio.mp3", "audio.json", "version.json"} <= current
 
     # The identical file again: the same version, nothing moves, nothing is announced.
-    again = handler.handle(upload(stack, "ep-take", media["mp3"], "m4a"), CTX)
+    again = handler.handle(
+        upload(stack, "ep-take", media["mp3"], "m4a"), replace(CTX, message_id="m-same-again")
+    )
     assert [type(e) for e in again] == [AudioTranscoded]
     assert names(keys.version_prefix(2)) == set()
+
+
+def test_the_new_version_is_announced_even_when_its_first_attempt_failed(stack: Stack) -> None:
+    assert begin_version(stack.s3, stack.bucket, "ep-v", '"etag-1"', "m-1").number == 1
+    claimed = begin_version(stack.s3, stack.bucket, "ep-v", "etag-2", "m-2")
+    assert (claimed.number, claimed.started_here, claimed.previous) == (2, True, 1)
+    # m-2 failed after archiving and comes back: it still announces version 2 ...
+    again = begin_version(stack.s3, stack.bucket, "ep-v", "etag-2", "m-2")
+    assert (again.number, again.started_here) == (2, True)
+    # ... while the other stage, handling the same upload, just carries on.
+    other = begin_version(stack.s3, stack.bucket, "ep-v", "etag-2", "m-3")
+    assert (other.number, other.started_here) == (2, False)
