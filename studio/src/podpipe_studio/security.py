@@ -32,8 +32,8 @@ CSRF_HEADER = "x-csrf-token"
 TOKEN_PARAMETER = "token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOOPBACK_NAMES = ("127.0.0.1", "localhost")
-# What every page is sent with: no framing, no sniffing, no referrer (URLs carry presigned
-# signatures), and scripts only from the studio itself (htmx is a vendored static file).
+# What every page is sent with: no framing, no sniffing, no referrer to other sites (URLs carry
+# presigned signatures), and scripts only from the studio itself (htmx is a vendored static file).
 SECURITY_HEADERS = {
     "content-security-policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: http: https:; "
@@ -42,7 +42,7 @@ SECURITY_HEADERS = {
     ),
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",
     "cache-control": "no-store",
 }
 
@@ -79,13 +79,15 @@ class Guard:
         return self.port == 0 or port == str(self.port)
 
     def same_site(self, headers: Headers) -> bool:
-        """A POST from one of the studio's own pages (browsers send these headers)."""
+        """A POST from one of the studio's own pages. Browsers say where a request comes
+        from in ``Sec-Fetch-Site``; without it (older or non-browser clients) the ``Origin``,
+        when there is one, must be the studio's. The CSRF token is required either way."""
         fetch_site = headers.get("sec-fetch-site")
-        if fetch_site is not None and fetch_site not in {"same-origin", "none"}:
-            return False
+        if fetch_site is not None:
+            return fetch_site in {"same-origin", "none"}
         origin = headers.get("origin")
-        if origin is None or origin == "null":
-            return origin is None
+        if origin is None:
+            return True
         scheme, _, host = origin.partition("://")
         return scheme == "http" and self.allowed_host(host)
 
