@@ -26,6 +26,7 @@ from tests.support.studio import (
     EPISODE,
     FAILED_PROMPT,
     HOSTILE_TITLE,
+    SCREENSHOTS,
     LiveStudio,
     chromium_or_skip,
     live_studio,
@@ -133,11 +134,16 @@ def test_episode_review_release_and_replay(
     page.wait_for_function("() => document.getElementById('player').readyState >= 1")
     page.locator("#player").evaluate("p => { p.muted = true; }")
     page.locator("ol.chapters button.seek").nth(1).click()  # "Queues" at 95.5 s
-    page.wait_for_function("() => Math.abs(document.getElementById('player').currentTime - 95.5) < 2")
+    page.wait_for_function(
+        "() => Math.abs(document.getElementById('player').currentTime - 95.5) < 2"
+    )
     page.locator(".transcript button.seek").nth(1).click()  # Tom at 4 s
     page.wait_for_function("() => Math.abs(document.getElementById('player').currentTime - 4) < 2")
-    assert page.locator(".transcript .line").nth(2).inner_text().endswith(
-        "Now, queues <b>beat</b> sleeps."
+    assert (
+        page.locator(".transcript .line")
+        .nth(2)
+        .inner_text()
+        .endswith("Now, queues <b>beat</b> sleeps.")
     )
     page.locator("#player").evaluate("p => p.pause()")
     screenshot(page, "episode", full_page=True)
@@ -163,9 +169,15 @@ def test_episode_review_release_and_replay(
     assert "Edited in the studio: <strong>listen twice</strong>." in feed.replace(
         "&lt;", "<"
     ).replace("&gt;", ">")
-    assert studio.stack.s3.get_object(
-        Bucket=studio.stack.bucket, Key=f"episodes/{EPISODE}/outputs/show-notes.md"
-    )["Body"].read().decode().find("Edited in the studio") == -1  # the model's version kept
+    assert (
+        studio.stack.s3.get_object(
+            Bucket=studio.stack.bucket, Key=f"episodes/{EPISODE}/outputs/show-notes.md"
+        )["Body"]
+        .read()
+        .decode()
+        .find("Edited in the studio")
+        == -1
+    )  # the model's version kept
 
     # What failed: the prompt in the llm DLQ; Replay sends it back to the llm queue.
     page.locator("#failures").scroll_into_view_if_needed()
@@ -200,8 +212,6 @@ def submit(page: Any, button: str) -> None:
 
 
 def screenshot_path(name: str) -> Path:
-    from tests.support.studio import SCREENSHOTS
-
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS / f"{name}.png"
 
@@ -229,9 +239,7 @@ def test_no_token_no_page_and_no_csrf_no_change(
         approve = f"{studio.base}/episodes/{EPISODE}/approve"
         without = operator.request.post(approve, form={"title_choice": "1"})
         assert without.status == 403
-        forged = operator.request.post(
-            approve, form={"title_choice": "1", "csrf_token": "0" * 64}
-        )
+        forged = operator.request.post(approve, form={"title_choice": "1", "csrf_token": "0" * 64})
         assert forged.status == 403
         replay = operator.request.post(
             f"{studio.base}/episodes/{EPISODE}/replay",

@@ -67,20 +67,17 @@ def make_media(folder: Path) -> tuple[Path, Path]:
     """A 2-minute MP3 (the episode) and a 4-second H.264/AAC MP4 (a clip)."""
     mp3, mp4 = folder / "episode.mp3", folder / "clip-01.mp4"
     quiet = [ffmpeg(), "-hide_banner", "-loglevel", "error", "-y"]
-    subprocess.run(
-        [*quiet, "-f", "lavfi", "-i", f"sine=frequency=220:duration={AUDIO_SECONDS}"]
-        + ["-ac", "1", "-b:a", "32k", str(mp3)],
-        check=True,
-        timeout=120,
-    )
-    subprocess.run(
-        [*quiet, "-f", "lavfi", "-i", "color=c=navy:s=320x320:d=4:r=10"]
-        + ["-f", "lavfi", "-i", "sine=frequency=440:duration=4"]
-        + ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
-        + ["-c:a", "aac", "-b:a", "64k", "-shortest", "-movflags", "+faststart", str(mp4)],
-        check=True,
-        timeout=120,
-    )
+    tone = f"sine=frequency=220:duration={AUDIO_SECONDS}"
+    audio = [*quiet, "-f", "lavfi", "-i", tone, "-ac", "1", "-b:a", "32k", str(mp3)]
+    subprocess.run(audio, check=True, timeout=120)
+    video = [
+        *quiet,
+        *("-f", "lavfi", "-i", "color=c=navy:s=320x320:d=4:r=10"),
+        *("-f", "lavfi", "-i", "sine=frequency=440:duration=4"),
+        *("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"),
+        *("-c:a", "aac", "-b:a", "64k", "-shortest", "-movflags", "+faststart", str(mp4)),
+    ]
+    subprocess.run(video, check=True, timeout=120)
     return mp3, mp4
 
 
@@ -96,7 +93,9 @@ def seed_episode(stack: Stack, media: tuple[Path, Path]) -> None:
         _put(stack, key, body, content_type)
     mp3, mp4 = media
     _put(stack, keys.audio, mp3.read_bytes(), "audio/mpeg")
-    _put(stack, keys.audio_info, json.dumps({"duration_seconds": AUDIO_SECONDS}), "application/json")
+    _put(
+        stack, keys.audio_info, json.dumps({"duration_seconds": AUDIO_SECONDS}), "application/json"
+    )
     _put(stack, keys.clips_prefix + "clip-01.mp4", mp4.read_bytes(), "video/mp4")
     _put(stack, keys.clips_prefix + "trailer.mp4", mp4.read_bytes(), "video/mp4")
     transcript = Transcript(
@@ -127,9 +126,15 @@ def seed_episode(stack: Stack, media: tuple[Path, Path]) -> None:
     )
     now = time.time() - 600
     records = {
-        "transcode": StageRecord(stage="transcode", status="done", started_at=now, finished_at=now + 15.2),
-        "transcribe": StageRecord(stage="transcribe", status="done", started_at=now, finished_at=now + 31.0),
-        "dispatch": StageRecord(stage="dispatch", status="done", started_at=now + 31, finished_at=now + 31.2),
+        "transcode": StageRecord(
+            stage="transcode", status="done", started_at=now, finished_at=now + 15.2
+        ),
+        "transcribe": StageRecord(
+            stage="transcribe", status="done", started_at=now, finished_at=now + 31.0
+        ),
+        "dispatch": StageRecord(
+            stage="dispatch", status="done", started_at=now + 31, finished_at=now + 31.2
+        ),
         f"prompt-{FAILED_PROMPT}": StageRecord(
             stage=f"prompt-{FAILED_PROMPT}",
             status="failed",
@@ -141,7 +146,10 @@ def seed_episode(stack: Stack, media: tuple[Path, Path]) -> None:
     for offset, prompt_id in enumerate([*DONE_PROMPTS, "social-posts"]):
         stage = f"prompt-{prompt_id}"
         records[stage] = StageRecord(
-            stage=stage, status="done", started_at=now + 32 + offset, finished_at=now + 33.5 + offset
+            stage=stage,
+            status="done",
+            started_at=now + 32 + offset,
+            finished_at=now + 33.5 + offset,
         )
         meta = {
             "prompt_id": prompt_id,
@@ -158,8 +166,13 @@ def seed_episode(stack: Stack, media: tuple[Path, Path]) -> None:
         stack,
         f"uploads/{EPISODE}.json",
         json.dumps(
-            {"title": HOSTILE_TITLE, "show": "The Weekly", "episode_number": 42,
-             "hosts": ["Maya"], "guests": ["Tom"]}  # fmt: skip
+            {
+                "title": HOSTILE_TITLE,
+                "show": "The Weekly",
+                "episode_number": 42,
+                "hosts": ["Maya"],
+                "guests": ["Tom"],
+            }
         ),
         "application/json",
     )
@@ -217,7 +230,9 @@ def live_studio(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveS
         if key.startswith(("PODPIPE_", "AWS_")):
             monkeypatch.setenv(key, value)
     with serving(stack.s3, stack.bucket) as public_url:
-        _put(stack, f"shows/{SHOW_ID}.json", json.dumps(show_config(public_url)), "application/json")
+        _put(
+            stack, f"shows/{SHOW_ID}.json", json.dumps(show_config(public_url)), "application/json"
+        )
         stack.s3.put_object(Bucket=stack.bucket, Key=ARTWORK_KEY, Body=ARTWORK)
         studio = Studio.from_context(aws_context(None, None))
         with running(studio, 0) as live:
