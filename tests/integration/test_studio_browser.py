@@ -11,6 +11,7 @@ The episode's artifacts are written straight into the stack's bucket (no Whisper
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 
 from podpipe.events import PromptRequested, parse_envelope
-from podpipe.storage import EpisodeMetadata
+from podpipe.storage import EpisodeKeys, EpisodeMetadata, StageRecord
 from tests.support.localstack import Stack
 from tests.support.studio import (
     CHROMIUM_FLAGS,
@@ -100,6 +101,15 @@ def test_episode_review_release_and_replay(
     assert "15.2 s" in row.inner_text()  # the transcode's timing
     assert row.locator("td.title").inner_text() == HOSTILE_TITLE  # text, not markup
     screenshot(page, "episodes")
+
+    # Live: a stage that starts now shows up without a reload (htmx polls the status).
+    record = StageRecord(stage="clips", status="running", started_at=time.time())
+    studio.stack.s3.put_object(
+        Bucket=studio.stack.bucket,
+        Key=EpisodeKeys(EPISODE).stage_record("clips"),
+        Body=record.model_dump_json().encode(),
+    )
+    row.locator("[data-stage='clips'][data-state='running']").wait_for()
 
     # The episode: escaped title, the clip plays, chapters and transcript lines seek.
     row.locator("a").first.click()

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jinja2
+import structlog
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -27,9 +28,10 @@ from starlette.templating import Jinja2Templates
 from podpipe.storage import InvalidEpisodeKeyError
 from podpipe_studio import views
 from podpipe_studio.backend import Studio, StudioError, explain
-from podpipe_studio.security import CSRF_FIELD, Guard, GuardMiddleware
+from podpipe_studio.security import CSRF_FIELD, SECURITY_HEADERS, Guard, GuardMiddleware
 
 PACKAGE = Path(__file__).resolve().parent
+log = structlog.get_logger()
 Handler = Callable[[Request], Awaitable[Any]]
 
 
@@ -239,7 +241,19 @@ def create_app(studio: Studio, guard: Guard) -> Starlette:
         Route("/upload", upload, methods=["POST"]),
         Mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes)
+
+    async def unexpected(request: Request, exc: Exception) -> HTMLResponse:
+        # AWS unreachable, credentials expired...: one line the operator can act on. A real
+        # bug is logged with its traceback in the terminal, never shown in the page.
+        message = explain(exc)
+        if message is None:
+            log.exception("studio.error", path=request.url.path)
+            message = "unexpected error: see the terminal that runs `podpipe studio`"
+        response = page(request, "error.html", 500, error=message)
+        response.headers.update(SECURITY_HEADERS)  # this answer bypasses the guard's wrapper
+        return response
+
+    app = Starlette(routes=routes, exception_handlers={Exception: unexpected})
     app.add_middleware(GuardMiddleware, guard=guard)
     return app
 

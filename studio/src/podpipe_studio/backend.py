@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,8 @@ from podpipe.storage import (
 from podpipe_studio.views import OutputView, output_view
 
 VIDEO_EXTENSIONS = (".mp4", ".webm")
+PAGE_LINK_SECONDS = 3600
+DLQ_READ_SECONDS = 10.0
 
 
 class StudioError(Exception):
@@ -96,6 +99,7 @@ class Studio:
         self._presign_seconds = presign_seconds
         # Listing a DLQ hides its messages for a moment; a replay must not run meanwhile.
         self._dlq_lock = threading.Lock()
+        self._dlq_read: tuple[float, list[DlqEntry]] | None = None
 
     @classmethod
     def from_context(cls, aws: AwsContext) -> Studio:
@@ -106,7 +110,9 @@ class Studio:
         desk = build_desk(
             settings, s3=aws.s3, events=aws.session.client("events"), scheduler=scheduler
         )
-        return cls(aws, desk, presign_seconds=settings.presign_expiry_seconds)
+        # A page is looked at for minutes: its media links need not live for hours.
+        seconds = min(settings.presign_expiry_seconds, PAGE_LINK_SECONDS)
+        return cls(aws, desk, presign_seconds=seconds)
 
     @property
     def bucket(self) -> str:
@@ -122,8 +128,14 @@ class Studio:
     # ------------------------------------------------------------------ episodes
 
     def _dlq_entries(self, episode_id: str | None = None) -> list[DlqEntry]:
+        """What the DLQs hold, read at most once per DLQ_READ_SECONDS whatever the number of
+        open pages polling (each read hides the messages for a moment, and takes seconds)."""
         with self._dlq_lock:
-            return dlq_entries(self.aws, episode_id)
+            now = time.monotonic()
+            if self._dlq_read is None or now - self._dlq_read[0] > DLQ_READ_SECONDS:
+                self._dlq_read = (now, dlq_entries(self.aws))
+            entries = self._dlq_read[1]
+        return [e for e in entries if episode_id is None or e.episode_id == episode_id]
 
     def episodes(self, limit: int = 50) -> list[EpisodeRow]:
         entries = self._dlq_entries()
@@ -255,6 +267,7 @@ class Studio:
                 Selection(episode_id=validate_episode_id(episode_id), prompt_id=prompt_id or None),
                 model=model or None,
             )
+            self._dlq_read = None  # the next page reads the DLQs again
         if not report.replayed:
             raise StudioError(
                 f"no dead-lettered message matched ({report.kept} left untouched in the DLQ)"
