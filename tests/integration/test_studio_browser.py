@@ -168,7 +168,22 @@ def test_episode_review_release_and_replay(
     assert "Approved: Why Our Pipeline Never Sleeps" in page.locator(".notice").inner_text()
     assert page.locator("#release-state").inner_text() == "approved"
     assert "the model" in page.locator("#release details summary").inner_text().lower()
+    # At a time: a time the release module cannot read is refused in words, "+2h" schedules.
+    page.locator("input[name=when][value=at]").check()
+    page.locator("input[name=at]").fill("tomorrow-ish")
+    with page.expect_navigation():
+        page.locator("#publish").click()
+    assert "ISO 8601" in page.locator("p.error").inner_text()
+    page.locator("input[name=when][value=at]").check()
+    page.locator("input[name=at]").fill("+2h")
     submit(page, "#publish")
+    assert "Scheduled for" in page.locator(".notice").inner_text()
+    assert page.locator("#release-state").inner_text() == "scheduled"
+    scheduled = studio.stack.s3.list_objects_v2(
+        Bucket=studio.stack.bucket, Prefix="release-schedule/"
+    )
+    assert scheduled.get("KeyCount", 0) == 1  # the local trigger's index (podpipe.release)
+    submit(page, "#publish")  # "now" again: publish at once instead
     assert "Published" in page.locator(".notice").inner_text()
     assert page.locator("#release-state").inner_text() == "published"
     page.locator("#release").screenshot(path=str(screenshot_path("release")))
