@@ -9,6 +9,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from podpipe_studio.app import Transfers
 from podpipe_studio.security import COOKIE_NAME, Guard, GuardMiddleware
 from podpipe_studio.views import json_tables, markdown_html, output_view, state_label
 
@@ -122,3 +123,15 @@ def test_an_output_carries_its_model_tokens_and_cost() -> None:
     assert broken.model == ""
     assert state_label("pending") == "queued"
     assert state_label("in DLQ") == "in DLQ"
+
+
+def test_the_s3_half_of_an_upload_reports_its_bytes() -> None:
+    transfers = Transfers()
+    transfers.start("../etc", 10)  # only ids the page makes (uuid characters) are kept
+    assert transfers.get("../etc") == (0, 0)
+    transfers.start("0f3c-1", 100)
+    transfers.advance("0f3c-1", 40)
+    transfers.advance("0f3c-1", 80)
+    assert transfers.get("0f3c-1") == (100, 100)
+    transfers.advance("unknown", 5)
+    assert transfers.get("unknown") == (0, 0)

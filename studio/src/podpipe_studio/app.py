@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -173,8 +174,14 @@ def create_app(studio: Studio, guard: Guard) -> Starlette:
             outcome.feed_url
         )
 
+    transfers = Transfers()
+
     async def upload_page(request: Request) -> HTMLResponse:
         return page(request, "upload.html")
+
+    async def upload_progress(request: Request) -> JSONResponse:
+        sent, total = transfers.get(request.path_params["upload_id"])
+        return JSONResponse({"sent": sent, "total": total})
 
     async def upload(request: Request) -> JSONResponse:
         async with request.form(max_files=1, max_fields=20) as form:
@@ -187,9 +194,11 @@ def create_app(studio: Studio, guard: Guard) -> Starlette:
                 return JSONResponse(
                     {"error": "the episode number is a whole number"}, status_code=400
                 )
+            transfer = request.headers.get("x-upload-id", "")
             with tempfile.TemporaryDirectory(prefix="podpipe-studio-") as folder:
                 path = Path(folder) / name
                 await run_in_threadpool(_spool, audio, path)
+                transfers.start(transfer, path.stat().st_size)
                 try:
                     episode_id, key = await run_in_threadpool(
                         lambda: studio.upload(
@@ -200,6 +209,7 @@ def create_app(studio: Studio, guard: Guard) -> Starlette:
                             number=int(number_text) if number_text else None,
                             hosts=str(form.get("hosts", "")),
                             guests=str(form.get("guests", "")),
+                            on_progress=lambda sent: transfers.advance(transfer, sent),
                         )
                     )
                 except Exception as exc:
@@ -207,6 +217,8 @@ def create_app(studio: Studio, guard: Guard) -> Starlette:
                     if message is None:
                         raise
                     return JSONResponse({"error": message}, status_code=400)
+                finally:
+                    transfers.finish(transfer)
         return JSONResponse(
             {"episode_id": episode_id, "key": key, "url": f"/episodes/{episode_id}"}
         )
@@ -239,6 +251,7 @@ def create_app(studio: Studio, guard: Guard) -> Starlette:
         ),
         Route("/upload", upload_page, methods=["GET"]),
         Route("/upload", upload, methods=["POST"]),
+        Route("/upload/progress/{upload_id}", upload_progress),
         Mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static"),
     ]
 
@@ -256,6 +269,46 @@ def create_app(studio: Studio, guard: Guard) -> Starlette:
     app = Starlette(routes=routes, exception_handlers={Exception: unexpected})
     app.add_middleware(GuardMiddleware, guard=guard)
     return app
+
+
+class Transfers:
+    """Bytes sent to S3 per upload (the second half of the progress bar), by the id the
+    page chose; forgotten a while after the upload ended."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state: dict[str, tuple[int, int]] = {}
+
+    @staticmethod
+    def _valid(upload_id: str) -> bool:
+        return 0 < len(upload_id) <= 64 and all(c in _ID_CHARS for c in upload_id)
+
+    def start(self, upload_id: str, total: int) -> None:
+        if self._valid(upload_id):
+            with self._lock:
+                self._state[upload_id] = (0, total)
+
+    def advance(self, upload_id: str, sent: int) -> None:
+        with self._lock:
+            if upload_id in self._state:
+                done, total = self._state[upload_id]
+                self._state[upload_id] = (min(total, done + sent), total)
+
+    def finish(self, upload_id: str) -> None:
+        timer = threading.Timer(60.0, self._forget, args=(upload_id,))
+        timer.daemon = True
+        timer.start()
+
+    def _forget(self, upload_id: str) -> None:
+        with self._lock:
+            self._state.pop(upload_id, None)
+
+    def get(self, upload_id: str) -> tuple[int, int]:
+        with self._lock:
+            return self._state.get(upload_id, (0, 0))
+
+
+_ID_CHARS = frozenset("0123456789abcdef-")
 
 
 def _spool(upload: UploadFile, path: Path) -> None:

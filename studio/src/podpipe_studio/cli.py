@@ -10,7 +10,7 @@ import socket
 import threading
 import webbrowser
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import typer
@@ -60,8 +60,12 @@ class RunningStudio:
 def _server(studio: Studio, port: int) -> tuple[uvicorn.Server, Guard, socket.socket]:
     # Bind first (port 0 picks a free one), so the token's Host check knows the real port.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((LOOPBACK, port))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((LOOPBACK, port))
+    except OSError:
+        sock.close()
+        raise
     bound = int(sock.getsockname()[1])
     guard = Guard(port=bound)
     config = uvicorn.Config(
@@ -116,7 +120,16 @@ def studio(
         aws = aws_context(profile, region)
         studio_ = build_studio(aws)
         chosen = StudioSettings().studio_port if port is None else port
-    with running(studio_, chosen) as live:
+    with ExitStack() as stack:
+        try:
+            live = stack.enter_context(running(studio_, chosen))
+        except OSError as exc:
+            err_console.print(
+                f"[bold red]error:[/] cannot listen on {LOOPBACK}:{chosen} ({exc.strerror}): "
+                "pass another --port, or --port 0 for any free one",
+                highlight=False,
+            )
+            raise typer.Exit(3) from None
         err_console.print(
             f"podpipe studio on {aws.endpoint}, bucket {aws.bucket}\n"
             f"open  {live.url}\n(listens on {LOOPBACK}:{live.port} only; Ctrl-C stops it)",

@@ -20,16 +20,31 @@ document.addEventListener("DOMContentLoaded", () => {
   const status = document.getElementById("upload-status");
   form.addEventListener("submit", (event) => {
     event.preventDefault();
+    const uploadId = crypto.randomUUID();
+    let polling = null;
+    // Second half: the studio sends the file on to S3; it reports the bytes sent so far.
+    const pollStorage = () => {
+      fetch(`/upload/progress/${uploadId}`).then((reply) => reply.json()).then((state) => {
+        if (!polling || !state.total) return;
+        const percent = Math.round(50 + (50 * state.sent) / state.total);
+        bar.value = Math.min(percent, 99);
+        status.textContent = `storing in S3… ${Math.round((100 * state.sent) / state.total)} %`;
+      }).catch(() => {});
+    };
     const request = new XMLHttpRequest();
     request.open("POST", form.action);
     request.setRequestHeader("X-CSRF-Token", form.dataset.csrf);
+    request.setRequestHeader("X-Upload-Id", uploadId);
     request.responseType = "json";
+    // First half of the bar: the browser sends the file to the studio.
     request.upload.addEventListener("progress", (progress) => {
       if (!progress.lengthComputable) return;
       const percent = Math.round((100 * progress.loaded) / progress.total);
-      bar.value = percent;
-      status.textContent = percent < 100 ? `sending… ${percent} %` : "storing in S3…";
+      bar.value = Math.round(percent / 2);
+      status.textContent = `sending… ${percent} %`;
+      if (percent >= 100 && !polling) polling = setInterval(pollStorage, 300);
     });
+    request.addEventListener("loadend", () => { clearInterval(polling); polling = null; });
     request.addEventListener("load", () => {
       const reply = request.response || {};
       if (request.status === 200 && reply.episode_id) {
