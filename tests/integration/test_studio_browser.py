@@ -29,6 +29,7 @@ from tests.support.studio import (
     HOSTILE_TITLE,
     SCREENSHOTS,
     LiveStudio,
+    assert_no_secrets,
     chromium_or_skip,
     live_studio,
     make_media,
@@ -101,6 +102,7 @@ def test_episode_review_release_and_replay(
     assert "15.2 s" in row.inner_text()  # the transcode's timing
     assert row.locator("td.title").inner_text() == HOSTILE_TITLE  # text, not markup
     screenshot(page, "episodes")
+    assert_no_secrets(page.content())
 
     # Live: a stage that starts now shows up without a reload (htmx polls the status).
     record = StageRecord(stage="clips", status="running", started_at=time.time())
@@ -157,6 +159,7 @@ def test_episode_review_release_and_replay(
     )
     page.locator("#player").evaluate("p => p.pause()")
     screenshot(page, "episode", full_page=True)
+    assert_no_secrets(page.content())
 
     # Release: pick title 2, edit the notes, approve, publish now.
     page.locator("#release").scroll_into_view_if_needed()
@@ -271,14 +274,25 @@ def test_no_token_no_page_and_no_csrf_no_change(
             form={"queue": "llm", "prompt": FAILED_PROMPT},
         )
         assert replay.status == 403
+        # Nothing changed: no release, the message still in the DLQ.
+        keys = studio.stack.s3.list_objects_v2(
+            Bucket=studio.stack.bucket, Prefix=f"episodes/{EPISODE}/release"
+        )
+        assert keys.get("KeyCount", 0) == 0
+        assert studio.stack.drain(studio.stack.queue_url("llm"), expect=1, timeout=2) == []
+
+        # The same approve from the page (with its CSRF token), with a hostile own title.
+        opened.goto(f"{studio.base}/episodes/{EPISODE}#release")
+        opened.locator("input[name=title_choice][value=own]").check()
+        hostile = "<script>window.__pwned = 3</script><b>bold?</b>"
+        opened.locator("input[name=title_text]").fill(hostile)
+        submit(opened, "#approve")
+        assert opened.locator("#approved-title").inner_text() == hostile
+        assert opened.locator("#approved-title script, #approved-title b").count() == 0
+        assert opened.evaluate("window.__pwned") is None
+        assert_no_secrets(opened.content())
     finally:
         operator.close()
-    # Nothing changed: no release, the message still in the DLQ.
-    keys = studio.stack.s3.list_objects_v2(
-        Bucket=studio.stack.bucket, Prefix=f"episodes/{EPISODE}/release"
-    )
-    assert keys.get("KeyCount", 0) == 0
-    assert studio.stack.drain(studio.stack.queue_url("llm"), expect=1, timeout=2) == []
 
 
 def test_upload_from_the_browser_with_progress(

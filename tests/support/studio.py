@@ -46,6 +46,15 @@ HOSTILE_TITLE = '<script>window.__pwned = 1</script><img src=x onerror="window._
 FAILED_PROMPT = "pull-quotes"
 DONE_PROMPTS = ("titles", "show-notes", "chapters", "clip-picks")
 AUDIO_SECONDS = 120
+SECRETS = {
+    "AWS_SECRET_ACCESS_KEY": "studio-test-secret-key-never-in-a-page",
+    "PODPIPE_NOTIFY_SLACK_WEBHOOK_URL": "https://hooks.slack.example/services/T0/B0/never-in-a-page",
+}
+
+
+def assert_no_secrets(html: str) -> None:
+    for key, value in SECRETS.items():
+        assert value not in html, f"{key} leaked into a page"
 
 
 def chromium_or_skip() -> str:
@@ -229,6 +238,9 @@ def live_studio(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveS
     for key, value in stack.env().items():
         if key.startswith(("PODPIPE_", "AWS_")):
             monkeypatch.setenv(key, value)
+    # Secrets the operator's environment may hold: no page may ever show them.
+    for key, value in SECRETS.items():
+        monkeypatch.setenv(key, value)
     with serving(stack.s3, stack.bucket) as public_url:
         _put(
             stack, f"shows/{SHOW_ID}.json", json.dumps(show_config(public_url)), "application/json"
