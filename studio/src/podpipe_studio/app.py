@@ -107,12 +107,13 @@ def create_app(studio: Studio, guard: Guard) -> Starlette:
 
     async def subtitles(request: Request) -> PlainTextResponse:
         """The VTT from the studio's own origin (a <track> needs CORS otherwise)."""
-        episode_id = request.path_params["episode_id"]
         try:
-            found = await run_in_threadpool(studio.episode, episode_id)
-        except (StudioError, InvalidEpisodeKeyError):
+            vtt = await run_in_threadpool(studio.subtitles_vtt, request.path_params["episode_id"])
+        except InvalidEpisodeKeyError:
+            vtt = None
+        if vtt is None:
             return PlainTextResponse("not found", status_code=404)
-        return PlainTextResponse(found.subtitles_vtt or "WEBVTT\n", media_type="text/vtt")
+        return PlainTextResponse(vtt, media_type="text/vtt")
 
     def action(
         run: Callable[[str, Any], Any], notice: Callable[[Any], str], anchor: str

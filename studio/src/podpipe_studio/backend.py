@@ -4,7 +4,8 @@ uses, and every change made by the SAME operations.
 * status: ``podpipe.cli.status`` (recent episodes, DLQ entries) and ``podpipe.episode_store``
   over the pure core in ``podpipe.episodes`` — nothing recomputed here;
 * replay: ``podpipe.dlq.DeadLetters.replay`` — what `podpipe dlq replay` calls;
-* release: ``podpipe.release.operations.ReleaseDesk`` built by ``podpipe.release.wiring``;
+* release: ``podpipe.release.operations.ReleaseDesk``, built by ``podpipe.release.wiring``
+  exactly as for `podpipe release` / `publish`;
 * upload: ``podpipe.cli.upload.send_episode`` (sidecar first, then the audio).
 
 Media reach the browser as presigned S3 URLs; nothing here puts credentials in a page.
@@ -32,7 +33,7 @@ from podpipe.episode_store import EpisodeSnapshot, StoredObject, read_episode
 from podpipe.episodes import DlqEntry
 from podpipe.release.model import Release, feed_key, parse_when
 from podpipe.release.operations import Draft, PublishOutcome, ReleaseDesk, utc_now
-from podpipe.release.wiring import ReleaseSettings, build_desk
+from podpipe.release.wiring import ReleaseSettings, desk_for_session
 from podpipe.storage import (
     AUDIO_EXTENSIONS,
     EpisodeKeys,
@@ -104,12 +105,7 @@ class Studio:
     @classmethod
     def from_context(cls, aws: AwsContext) -> Studio:
         settings = ReleaseSettings()
-        scheduler = (
-            aws.session.client("scheduler") if settings.release_scheduler == "eventbridge" else None
-        )
-        desk = build_desk(
-            settings, s3=aws.s3, events=aws.session.client("events"), scheduler=scheduler
-        )
+        desk = desk_for_session(aws.session, aws.s3, settings)
         # A page is looked at for minutes: its media links need not live for hours.
         seconds = min(settings.presign_expiry_seconds, PAGE_LINK_SECONDS)
         return cls(aws, desk, presign_seconds=seconds)
@@ -203,6 +199,9 @@ class Studio:
             notes_markdown=(draft.notes or "") if draft else "",
             files=list(snapshot.objects),
         )
+
+    def subtitles_vtt(self, episode_id: str) -> str | None:
+        return self._text(EpisodeKeys(validate_episode_id(episode_id)).subtitles_vtt)
 
     def _text(self, key: str) -> str | None:
         raw = get_bytes_or_none(self.aws.s3, self.bucket, key)
