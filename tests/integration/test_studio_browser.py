@@ -151,6 +151,10 @@ def test_episode_review_release_and_replay(
     )
     page.locator(".transcript button.seek").nth(1).click()  # Tom at 4 s
     page.wait_for_function("() => Math.abs(document.getElementById('player').currentTime - 4) < 2")
+    # The subtitles follow the player: Tom's cue (4-8 s) is the caption now.
+    page.wait_for_function(
+        "() => document.getElementById('caption').textContent.includes('Thanks for having me')"
+    )
     assert (
         page.locator(".transcript .line")
         .nth(2)

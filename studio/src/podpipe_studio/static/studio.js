@@ -11,6 +11,18 @@ document.addEventListener("click", (event) => {
   player.play().catch(() => {});
 });
 
+// The subtitles as a caption line under the player (the VTT comes from the studio itself).
+document.addEventListener("DOMContentLoaded", () => {
+  const player = document.getElementById("player");
+  const caption = document.getElementById("caption");
+  if (!player || !caption || !player.textTracks.length) return;
+  const track = player.textTracks[0];
+  track.mode = "hidden";
+  track.addEventListener("cuechange", () => {
+    caption.textContent = Array.from(track.activeCues || []).map((cue) => cue.text).join(" ");
+  });
+});
+
 // Upload with a progress bar: the file goes to the studio (same origin), which hands it to
 // what `podpipe upload` does (sidecar first, then the audio into uploads/).
 document.addEventListener("DOMContentLoaded", () => {
