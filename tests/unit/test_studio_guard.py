@@ -135,3 +135,28 @@ def test_the_s3_half_of_an_upload_reports_its_bytes() -> None:
     assert transfers.get("0f3c-1") == (100, 100)
     transfers.advance("unknown", 5)
     assert transfers.get("unknown") == (0, 0)
+
+
+async def test_the_first_visit_never_redirects_to_another_site(guard: Guard) -> None:
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    async def never(scope: object, receive: object, send: object) -> None:
+        raise AssertionError("the route must not run")
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "//evil.example/",
+        "query_string": f"token={guard.token}".encode(),
+        "headers": [(b"host", f"127.0.0.1:{PORT}".encode())],
+    }
+    await GuardMiddleware(never, guard)(scope, receive, send)  # type: ignore[arg-type]
+    headers = dict(sent[0]["headers"])  # type: ignore[call-overload]
+    assert sent[0]["status"] == 303
+    assert headers[b"location"] == b"/evil.example/"

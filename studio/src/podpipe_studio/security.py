@@ -141,7 +141,9 @@ class GuardMiddleware:
             if scope["method"] in SAFE_METHODS and guard.valid_token(query.get(TOKEN_PARAMETER)):
                 # First visit: token → cookie, and the token leaves the URL.
                 rest = urlencode([(k, v) for k, v in query.items() if k != TOKEN_PARAMETER])
-                location = scope["path"] + (f"?{rest}" if rest else "")
+                # Same-site only: "//host/..." would be read as another site's address.
+                path = "/" + scope["path"].lstrip("/")
+                location = path + (f"?{rest}" if rest else "")
                 cookie = f"{COOKIE_NAME}={guard.token}; HttpOnly; SameSite=Strict; Path=/"
                 await _plain(send, 303, "see other", {"location": location, "set-cookie": cookie})
                 return
