@@ -26,7 +26,7 @@ from podpipe.logging import configure_logging
 from podpipe.release.model import parse_when
 from podpipe.release.operations import Draft, ReleaseDesk, utc_now
 from podpipe.release.serve import LOOPBACK, make_server
-from podpipe.release.wiring import ReleaseSettings, build_desk
+from podpipe.release.wiring import ReleaseSettings, desk_for_session
 
 console = Console()
 
@@ -41,11 +41,7 @@ feed_app = typer.Typer(help="The shows' public feeds.", no_args_is_help=True)
 
 
 def _desk(aws: AwsContext) -> ReleaseDesk:
-    settings = ReleaseSettings()
-    scheduler = (
-        aws.session.client("scheduler") if settings.release_scheduler == "eventbridge" else None
-    )
-    return build_desk(settings, s3=aws.s3, events=aws.session.client("events"), scheduler=scheduler)
+    return desk_for_session(aws.session, aws.s3)
 
 
 def _clock(seconds: float) -> str:

@@ -14,6 +14,7 @@ from podpipe.runtime.publisher import EventPublisher
 from podpipe.settings import CoreSettings
 
 if TYPE_CHECKING:
+    import boto3
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_s3 import S3Client
 
@@ -45,6 +46,16 @@ class ReleaseSettings(CoreSettings):
     @property
     def schedule_group(self) -> str:
         return self.release_schedule_group or f"{self.name_prefix}-releases"
+
+
+def desk_for_session(
+    session: boto3.Session, s3: S3Client, settings: ReleaseSettings | None = None
+) -> ReleaseDesk:
+    """The desk of an operator's session (the CLI and the studio): events to the bus, and a
+    Scheduler client only when schedules go to EventBridge Scheduler."""
+    settings = settings or ReleaseSettings()
+    scheduler = session.client("scheduler") if settings.release_scheduler == "eventbridge" else None
+    return build_desk(settings, s3=s3, events=session.client("events"), scheduler=scheduler)
 
 
 def build_desk(
