@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help setup system-deps localstack test test-unit lint format up down demo bench images clean
+.PHONY: help setup system-deps localstack test test-unit lint format up down demo bench images studio clean
 
 help:
 	@echo "make demo   run the whole pipeline locally on the sample episode"
@@ -13,19 +13,29 @@ help:
 	@echo "make lint   ruff + mypy strict"
 	@echo "make up / make down   start / stop LocalStack and the four services"
 	@echo "make bench  benchmarks, results under bench/results/"
+	@echo "make studio the studio web app on 127.0.0.1 (against LocalStack after make up)"
 
 setup: system-deps
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	$(UV) sync --all-packages --frozen --quiet
 
-# The audiogram text needs a font; ffmpeg itself comes from the imageio-ffmpeg wheel.
+# The audiogram text needs a font; ffmpeg itself comes from the imageio-ffmpeg wheel. The
+# studio's browser tests drive Debian's Chromium with Playwright (no browser download).
 FONT := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+CHROMIUM := /usr/bin/chromium
 system-deps:
 	@if [ ! -e $(FONT) ]; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	    (apt-get install -y -qq --no-install-recommends fonts-dejavu-core >/dev/null 2>&1 || \
 	     (apt-get update -qq && apt-get install -y -qq --no-install-recommends fonts-dejavu-core)) >/dev/null; \
 	  else echo "warning: $(FONT) missing; install fonts-dejavu-core for audiogram captions"; fi; \
+	fi
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver)) >/dev/null || \
+	    echo "warning: could not install chromium; the studio's browser tests will be skipped"; \
+	  else echo "warning: $(CHROMIUM) missing; the studio's browser tests will be skipped (apt-get install chromium chromium-driver)"; fi; \
 	fi
 
 localstack: setup
@@ -38,13 +48,13 @@ test-unit: setup
 	$(RUN) pytest tests/unit
 
 lint: setup
-	$(RUN) ruff format --check src services tests bench
-	$(RUN) ruff check src services tests bench
-	$(RUN) mypy src services/*/src
+	$(RUN) ruff format --check src services studio tests bench
+	$(RUN) ruff check src services studio tests bench
+	$(RUN) mypy src services/*/src studio/src
 
 format: setup
-	$(RUN) ruff format src services tests bench
-	$(RUN) ruff check --fix src services tests bench
+	$(RUN) ruff format src services studio tests bench
+	$(RUN) ruff check --fix src services studio tests bench
 
 up: localstack
 	$(RUN) podpipe local up
@@ -57,6 +67,9 @@ demo: localstack
 
 bench: localstack
 	$(RUN) python -m bench
+
+studio: setup
+	eval "$$($(RUN) podpipe local env)" && $(RUN) podpipe studio
 
 images:
 	docker build -f docker/base.Dockerfile -t podpipe-base .

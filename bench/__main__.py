@@ -12,7 +12,7 @@ import json
 import sys
 import time
 
-BENCHES = ("runtime", "transcode", "transcribe", "llm", "clips", "video", "pipeline")
+BENCHES = ("runtime", "transcode", "transcribe", "llm", "localllm", "clips", "video", "pipeline")
 
 
 def main(argv: list[str]) -> int:

@@ -94,6 +94,21 @@ data "aws_iam_policy_document" "transcode_task" {
     actions   = ["s3:AbortMultipartUpload"]
     resources = ["${local.bucket_arn}/episodes/*"]
   }
+
+  # A new recording under the same name moves the previous version's outputs aside
+  # (copy to episodes/<id>/versions/<n>/, delete the original; podpipe.versions).
+  statement {
+    sid       = "MoveOldVersionsAside"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${local.bucket_arn}/episodes/*"]
+  }
+
+  # An upload whose name is no episode is kept on record under rejected/.
+  statement {
+    sid       = "RecordRejectedUploads"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.bucket_arn}/rejected/*"]
+  }
 }
 
 data "aws_iam_policy_document" "transcribe_task" {
@@ -112,6 +127,14 @@ data "aws_iam_policy_document" "transcribe_task" {
       actions   = ["transcribe:StartTranscriptionJob", "transcribe:GetTranscriptionJob", "transcribe:TagResource"]
       resources = ["${format(local.region_prefix, "transcribe")}:transcription-job/${var.name_prefix}-*"]
     }
+  }
+
+  # A new recording under the same name moves the previous version's outputs aside
+  # (whichever of transcode and transcribe meets it first; podpipe.versions).
+  statement {
+    sid       = "MoveOldVersionsAside"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${local.bucket_arn}/episodes/*"]
   }
 
   # The poll fallback: a delayed self-check message on its own queue, in case a job's

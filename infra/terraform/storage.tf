@@ -91,6 +91,9 @@ resource "aws_s3_bucket_policy" "media" {
 }
 
 data "aws_iam_policy_document" "media_bucket" {
+  # CloudFront (release.tf) may read public/* and nothing else.
+  source_policy_documents = [data.aws_iam_policy_document.public_via_cloudfront.json]
+
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"

@@ -18,9 +18,10 @@ from podpipe.storage import (
     UPLOADS_PREFIX,
     EpisodeKeys,
     EpisodeMetadata,
+    MetadataReading,
     StageRecord,
     is_audio_upload,
-    resolve_episode_metadata,
+    read_episode_metadata_from,
     sidecar_key,
 )
 
@@ -146,6 +147,27 @@ def upload_object_metadata(s3: S3Client, bucket: str, episode_id: str) -> dict[s
     return {}
 
 
+def read_metadata_reading(
+    s3: S3Client,
+    bucket: str,
+    episode_id: str,
+    *,
+    object_metadata: dict[str, str] | None = None,
+) -> MetadataReading:
+    """The episode's metadata as every stage sees it, with what was wrong with the host's
+    sidecar (see storage.read_episode_metadata_from). Never raises over a bad sidecar.
+
+    ``object_metadata``: the upload's metadata when the caller already has its HEAD.
+    """
+    if object_metadata is None:
+        object_metadata = upload_object_metadata(s3, bucket, episode_id)
+    sidecar = get_bytes_or_none(s3, bucket, sidecar_key(episode_id))
+    reading = read_episode_metadata_from(episode_id, object_metadata, sidecar)
+    for problem in reading.problems:
+        log.warning("episode metadata problem", episode_id=episode_id, problem=problem)
+    return reading
+
+
 def read_episode_metadata(
     s3: S3Client,
     bucket: str,
@@ -153,17 +175,5 @@ def read_episode_metadata(
     *,
     object_metadata: dict[str, str] | None = None,
 ) -> EpisodeMetadata:
-    """The episode's metadata as every stage sees it (see storage.resolve_episode_metadata).
-
-    ``object_metadata``: the upload's metadata when the caller already has its HEAD.
-    """
-    if object_metadata is None:
-        object_metadata = upload_object_metadata(s3, bucket, episode_id)
-    try:
-        sidecar = get_json_or_none(s3, bucket, sidecar_key(episode_id))
-    except ValueError:  # not JSON at all
-        sidecar = "unreadable"
-    metadata, problems = resolve_episode_metadata(object_metadata, sidecar)
-    for problem in problems:
-        log.warning("episode metadata problem", episode_id=episode_id, problem=problem)
-    return metadata
+    """Just the metadata of :func:`read_metadata_reading` (problems are logged)."""
+    return read_metadata_reading(s3, bucket, episode_id, object_metadata=object_metadata).metadata

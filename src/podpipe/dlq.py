@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from podpipe.events import EventParseError, ObjectCreated, PromptRequested, parse_envelope
+from podpipe.events import (
+    EventParseError,
+    ObjectCreated,
+    PromptCompleted,
+    PromptFailed,
+    PromptRequested,
+    parse_envelope,
+)
 from podpipe.settings import CoreSettings
 from podpipe.storage import InvalidEpisodeKeyError, episode_id_from_upload_key
 from podpipe.topology import load_topology
@@ -49,9 +56,13 @@ class DlqMessage:
     reason: str
     error_type: str | None
     receive_count: int
+    """Deliveries before it was dead-lettered. Exact when the runtime dead-lettered it
+    (``podpipe-receive-count``); otherwise SQS's ApproximateReceiveCount, which every
+    listing of the DLQ (this one included) increases — see ``receive_count_exact``."""
     sent_at: datetime | None
     age_seconds: float | None
     attributes: dict[str, Any] = field(default_factory=dict, repr=False)
+    receive_count_exact: bool = True
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -64,6 +75,7 @@ class DlqMessage:
             "reason": self.reason,
             "error_type": self.error_type,
             "receive_count": self.receive_count,
+            "receive_count_exact": self.receive_count_exact,
             "sent_at": self.sent_at.isoformat() if self.sent_at else None,
             "age_seconds": None if self.age_seconds is None else round(self.age_seconds, 1),
         }
@@ -90,7 +102,8 @@ def decode(queue: str, raw: dict[str, Any], *, now: datetime | None = None) -> D
                 episode_id = episode_id_from_upload_key(event.object.key)
             except InvalidEpisodeKeyError:
                 episode_id = None
-        if isinstance(event, PromptRequested):
+        if isinstance(event, PromptRequested | PromptCompleted | PromptFailed):
+            # Requests in the llm DLQ, and the notify DLQ's undelivered prompt messages.
             prompt_id, model = event.prompt_id, event.model
         decode_problem = None
     except EventParseError as exc:
@@ -119,6 +132,7 @@ def decode(queue: str, raw: dict[str, Any], *, now: datetime | None = None) -> D
         sent_at=sent_at,
         age_seconds=(now - sent_at).total_seconds() if sent_at else None,
         attributes=dict(raw.get("MessageAttributes") or {}),
+        receive_count_exact=bool(counted),
     )
 
 

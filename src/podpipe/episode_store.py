@@ -83,8 +83,10 @@ def read_episode(
     *,
     dlq_entries: Iterable[DlqEntry] = (),
     overlay: Mapping[str, StageRecord] | None = None,
+    with_notifications: bool = False,
 ) -> EpisodeSnapshot:
-    """Read an episode. ``overlay``: stage records an event just reported (fresher than S3)."""
+    """Read an episode. ``overlay``: stage records an event just reported (fresher than S3);
+    ``with_notifications``: also read notify's delivery markers (what the team was not told)."""
     keys = EpisodeKeys(episode_id)
     objects = tuple(list_objects(s3, bucket, keys.root))
     object_keys = [o.key for o in objects]
@@ -95,6 +97,13 @@ def read_episode(
     upload_exists = any(
         True for _ in _first(list_objects(s3, bucket, f"{UPLOADS_PREFIX}{episode_id}."))
     )
+    undelivered: list[dict[str, Any]] = []
+    if with_notifications:
+        for key in object_keys:
+            if key.startswith(keys.notifications_prefix):
+                marker = get_json_or_none(s3, bucket, key)
+                if isinstance(marker, dict) and marker.get("state") == "failed":
+                    undelivered.append(marker)
     status = episode_status(
         episode_id,
         records=records,
@@ -102,8 +111,19 @@ def read_episode(
         existing_keys=object_keys,
         dlq_entries=dlq_entries,
         upload_exists=upload_exists,
+        undelivered=undelivered,
     )
     return EpisodeSnapshot(status=status, objects=objects, records=records, manifest=manifest)
+
+
+def undelivered_notifications(s3: S3Client, bucket: str, episode_id: str) -> list[dict[str, Any]]:
+    """notify's delivery markers left ``failed``: what the team was NOT told, and why."""
+    found: list[dict[str, Any]] = []
+    for item in list_objects(s3, bucket, EpisodeKeys(episode_id).notifications_prefix):
+        marker = get_json_or_none(s3, bucket, item.key)
+        if isinstance(marker, dict) and marker.get("state") == "failed":
+            found.append(marker)
+    return found
 
 
 def _first(items: Iterator[StoredObject]) -> Iterator[StoredObject]:

@@ -69,6 +69,18 @@ class StageStatus:
     attempts: int = 0
     reason: str | None = None
     prompt_id: str | None = None
+    made_without: tuple[str, ...] = ()
+    """Done, but without these dependencies' outputs (they failed): never plain done."""
+    waiting_for: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """The state as a host reads it: "done (without chapters)", "running (waiting for …)"."""
+        if self.state == "done" and self.made_without:
+            return f"done (without {', '.join(self.made_without)})"
+        if self.state == "running" and self.waiting_for:
+            return f"running (waiting for {', '.join(self.waiting_for)})"
+        return self.state
 
     @property
     def seconds(self) -> float | None:
@@ -93,6 +105,8 @@ class StageStatus:
             "seconds": self.seconds,
             "attempts": self.attempts,
             "reason": self.reason,
+            "made_without": list(self.made_without),
+            "waiting_for": list(self.waiting_for),
         }
 
 
@@ -196,7 +210,13 @@ def _from_record(stage: str, record: StageRecord | None, prompt_id: str | None) 
         attempts=record.attempts,
         reason=record.reason,
         prompt_id=prompt_id,
+        made_without=_names(record.details.get("missing_dependencies")) if state == "done" else (),
+        waiting_for=_names(record.details.get("waiting_for")) if state == "running" else (),
     )
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
 
 def _artifact_done(stage: str, keys: EpisodeKeys, existing: frozenset[str]) -> bool:
@@ -260,12 +280,25 @@ def episode_status(
     existing_keys: Iterable[str],
     dlq_entries: Iterable[DlqEntry] = (),
     upload_exists: bool = False,
+    undelivered: Iterable[Mapping[str, Any]] = (),
 ) -> EpisodeStatus:
-    """Combine stage records, the manifest, artifact keys and DLQ entries into one status."""
+    """Combine stage records, the manifest, artifact keys and DLQ entries into one status.
+
+    ``undelivered``: notify's delivery markers left failed — what the team was not told.
+    """
     keys = EpisodeKeys(episode_id)
     existing = frozenset(existing_keys)
     entries = [e for e in dlq_entries if e.episode_id == episode_id]
     notes: list[str] = []
+    for marker in undelivered:
+        notes.append(
+            f"notification {marker.get('notification', '?')} not delivered to "
+            f"{marker.get('channel', '?')}: {marker.get('reason', 'unknown reason')}"
+        )
+    for entry in entries:
+        if entry.queue == "notify":
+            what = f" (prompt {entry.prompt_id})" if entry.prompt_id else ""
+            notes.append(f"a notification{what} is in the notify DLQ: {entry.reason}")
 
     prompts: tuple[ManifestPrompt, ...] | None = None
     if manifest is not None:
@@ -300,6 +333,8 @@ def episode_status(
     by_name = {s.stage: s for s in stages}
     has_anything = bool(existing) or bool(records) or upload_exists or bool(entries)
     state = _overall_state(by_name, prompt_ids if prompts is not None else None, has_anything)
+    if state == "completed" and keys.completed_marker not in existing:
+        notes.append("every stage is done, but 'Episode completed' has not been announced yet")
     return EpisodeStatus(
         episode_id=episode_id,
         state=state,

@@ -12,6 +12,7 @@ Messages carry pointers into S3 (claim-check), never transcripts or outputs.
 from __future__ import annotations
 
 import json
+import urllib.parse
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, Union
@@ -24,6 +25,7 @@ from pydantic import (
     Tag,
     TypeAdapter,
     ValidationError,
+    field_validator,
 )
 
 from podpipe.storage import InvalidEpisodeKeyError, episode_id_from_upload_key
@@ -74,10 +76,18 @@ class S3Bucket(AwsEvent):
 
 class S3Object(AwsEvent):
     key: str
+    """The object's real key: S3 → EventBridge percent-encodes it (``a b`` → ``a%20b``, a
+    literal ``%2F`` → ``%252F``); it is decoded once, here, so every message, log line and
+    lookup shows the key the host actually uploaded."""
     size: int = 0
     etag: str = ""
     version_id: str | None = Field(default=None, alias="version-id")
     sequencer: str | None = None
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _decode_key(cls, value: Any) -> Any:
+        return urllib.parse.unquote(value) if isinstance(value, str) else value
 
 
 class ObjectCreated(AwsEvent):
@@ -147,6 +157,10 @@ class AudioTranscoded(PodpipeEvent):
     presigned_url: str
     presigned_url_expires_at: datetime
     elapsed_seconds: float = 0.0
+    metadata_problems: list[str] = Field(default_factory=list)
+    """What was wrong with the host's sidecar/upload metadata (skipped, never fatal)."""
+    source_etag: str = ""
+    """The upload's ETag: which recording this MP3 was made from."""
 
 
 class TranscodeFailed(PodpipeEvent):
@@ -250,6 +264,33 @@ class VideoFailed(PodpipeEvent):
     failure: Failure
 
 
+class UploadRejected(Event):
+    """An upload podpipe will not treat as an episode (a hostile or malformed key): no
+    episode id exists, so this names the key as uploaded and why it was refused."""
+
+    SOURCE: ClassVar[str] = "podpipe.transcode"
+    DETAIL_TYPE: ClassVar[str] = "Upload Rejected"
+    schema_version: int = SCHEMA_VERSION
+    source: S3Location
+    reason: str
+
+
+# --------------------------------------------------------------------------- versions
+
+
+class EpisodeVersionStarted(PodpipeEvent):
+    """A different recording was uploaded under the same name: every stage runs again for it;
+    the previous version's outputs were moved aside, not lost."""
+
+    SOURCE: ClassVar[str] = "podpipe.versions"
+    DETAIL_TYPE: ClassVar[str] = "Episode Version Started"
+    version: int
+    previous_version: int
+    source: S3Location
+    archived_prefix: str
+    """Where the previous version's outputs now are (``episodes/<id>/versions/<n>/``)."""
+
+
 # --------------------------------------------------------------------------- transcribe
 
 
@@ -331,6 +372,8 @@ class PromptCompleted(PodpipeEvent):
     latency_seconds: float
     attempts: int
     estimated_cost_usd: float
+    missing_dependencies: list[str] = Field(default_factory=list)
+    """Prompts whose output this one was made without (they failed for good): not plain done."""
 
 
 class PromptFailed(PodpipeEvent):
@@ -372,6 +415,34 @@ class EpisodeCompleted(PodpipeEvent):
     estimated_cost_usd: float = 0.0
     cost_breakdown: dict[str, float] = Field(default_factory=dict)
     wall_seconds: float = 0.0
+    made_without: dict[str, list[str]] = Field(default_factory=dict)
+    """Prompts done without a dependency's output (it failed), by prompt id."""
+
+
+# --------------------------------------------------------------------------- release
+
+
+class ReleaseTimeReached(PodpipeEvent):
+    """A scheduled release's time came (sent by EventBridge Scheduler, or the local loop)."""
+
+    SOURCE: ClassVar[str] = "podpipe.release"
+    DETAIL_TYPE: ClassVar[str] = "Release Time Reached"
+    scheduled_for: datetime
+
+
+class EpisodePublished(PodpipeEvent):
+    """An episode went into its show's public feed (once per publication, never on a replay)."""
+
+    SOURCE: ClassVar[str] = "podpipe.release"
+    DETAIL_TYPE: ClassVar[str] = "Episode Published"
+    show_id: str
+    show_title: str
+    title: str
+    guid: str
+    feed_url: str
+    episode_url: str = Field(description="the episode's permanent public MP3 URL")
+    published_at: datetime
+    scheduled: bool = False
 
 
 # --------------------------------------------------------------------------- the envelope
@@ -387,6 +458,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     VideoSubtitled,
     YoutubePrepared,
     VideoFailed,
+    UploadRejected,
+    EpisodeVersionStarted,
     TranscriptionStarted,
     TranscriptReady,
     TranscriptionFailed,
@@ -395,6 +468,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     PromptCompleted,
     PromptFailed,
     EpisodeCompleted,
+    ReleaseTimeReached,
+    EpisodePublished,
 )
 PODPIPE_EVENT_TYPES: tuple[type[PodpipeEvent], ...] = tuple(
     t for t in EVENT_TYPES if issubclass(t, PodpipeEvent)
@@ -522,8 +597,8 @@ def events_markdown() -> str:
         "# podpipe events",
         "",
         "Generated by `podpipe events --markdown`; a test fails when this file is stale.",
-        "Every podpipe event carries `schema_version` and `episode_id`; messages carry S3",
-        "pointers, never transcripts.",
+        "Every podpipe event carries `schema_version` and `episode_id` (Upload Rejected names",
+        "the key instead: it has no episode); messages carry S3 pointers, never transcripts.",
         "",
         "| detail-type | source | model |",
         "|---|---|---|",

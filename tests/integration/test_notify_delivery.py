@@ -6,6 +6,7 @@ queue), Block Kit through a local HTTP server standing in for Slack's webhook, t
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
@@ -19,6 +20,8 @@ import pytest
 from pydantic import SecretStr
 
 from podpipe.artifacts import put_json, put_text, record_stage
+from podpipe.dlq import decode
+from podpipe.episode_store import read_episode
 from podpipe.events import (
     AudioTranscoded,
     EpisodeCompleted,
@@ -434,6 +437,8 @@ def test_unsendable_notification_lands_in_the_notify_dlq(
         dead = stack.drain(stack.dlq_url("notify"), expect=1, timeout=90)
     assert len(dead) == 1
     assert json.loads(dead[0]["Body"])["detail"]["prompt_id"] == "titles"
+    reason = dead[0]["MessageAttributes"]["podpipe-reason"]["StringValue"]
+    assert "slack: webhook answered HTTP 500" in reason  # the real cause, not "moved by SQS"
     # notify's queue allows 5 receives, each tried twice against the webhook.
     assert len(slack.bodies) == 5 * settings.notify_send_attempts
     # The e-mail went out once: retries caused by Slack do not repeat it.
@@ -463,6 +468,172 @@ def test_final_event_through_the_bus_comes_back_as_one_digest(
         mails += sns_capture.messages(expect=1, timeout=5)
     assert [m["Subject"] for m in mails] == [f"[podpipe] Episode completed: {EP}"]
     assert len(slack.bodies) == 1
+    marker = json.loads(
+        stack.s3.get_object(Bucket=stack.bucket, Key=KEYS.completed_marker)["Body"].read()
+    )
+    assert marker["state"] == "notified"
+
+
+def unreachable_url() -> str:
+    """A webhook URL nothing listens on: every request fails with httpx.ConnectError."""
+    with socket.socket() as probe_socket:
+        probe_socket.bind(("127.0.0.1", 0))
+        port = probe_socket.getsockname()[1]
+    return f"http://127.0.0.1:{port}/services/T000/B000/s3cr3t"
+
+
+def test_slack_unreachable_holds_back_neither_the_email_nor_the_completion(
+    stack: Stack, sns_capture: SnsCapture
+) -> None:
+    """Issue #16: with the webhook unreachable every handler used to fail before recording
+    progress, so no "Episode Completed", no completed.json, while status said completed."""
+    settings = notify_settings(
+        stack,
+        notify_topic_arn=sns_capture.topic_arn,
+        notify_slack_webhook_url=SecretStr(unreachable_url()),
+        notify_prompt_messages="line",
+    )
+    prepare_episode(stack, done_prompts=PROMPTS[:-1])
+    final = complete_prompt(stack, PROMPTS[-1])
+    service = build_service(settings, s3=stack.s3, sns=stack.sns, http=httpx.Client(timeout=2))
+    options = RuntimeOptions(retry_base_seconds=0.2, retry_max_seconds=1)
+    with running_service(service, settings, options=options):
+        stack.sqs.send_message(
+            QueueUrl=stack.queue_url("notify"), MessageBody=json.dumps(to_envelope(final))
+        )
+        # Both dead-letter once Slack's retries are spent: the prompt line and the digest.
+        dead = stack.drain(stack.dlq_url("notify"), expect=2, timeout=120)
+    mails = sns_capture.messages(expect=2, timeout=10)
+    subjects = sorted(m["Subject"] for m in mails)
+    assert subjects == [
+        f"[podpipe] Episode completed: {EP}",
+        f"[podpipe] Prompt done: {PROMPTS[-1]} for {EP}",
+    ]  # each exactly once, however often Slack's failure retried the message
+    marker = json.loads(
+        stack.s3.get_object(Bucket=stack.bucket, Key=KEYS.completed_marker)["Body"].read()
+    )
+    assert marker["state"] == "received"  # announced, the digest not delivered everywhere
+
+    assert sorted(json.loads(m["Body"])["detail-type"] for m in dead) == [
+        "Episode Completed",
+        "Prompt Completed",
+    ]
+    for message in dead:
+        attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+        assert "slack: webhook request failed: ConnectError" in attributes["podpipe-reason"]
+        assert "s3cr3t" not in attributes["podpipe-reason"]
+
+    listed = [decode("notify", m) for m in dead]
+    assert {m.prompt_id for m in listed} == {PROMPTS[-1], None}
+
+    snapshot = read_episode(stack.s3, stack.bucket, EP, with_notifications=True)
+    assert snapshot.status.state == "completed"
+    undelivered = [n for n in snapshot.status.notes if "not delivered to slack" in n]
+    assert len(undelivered) == 2
+    assert all("ConnectError" in n for n in undelivered)
+
+
+def test_an_identical_re_upload_does_not_announce_the_audio_again(
+    stack: Stack, sns_capture: SnsCapture
+) -> None:
+    """Issue #16: re-uploading the same file re-emits "Audio Transcoded" (the MP3 is reused)
+    and used to send "Audio ready" twice. The announcement is keyed on the recording."""
+    settings = notify_settings(stack, notify_topic_arn=sns_capture.topic_arn)
+    handlers = handlers_for(stack, settings)
+
+    def transcoded(etag: str) -> AudioTranscoded:
+        return AudioTranscoded(
+            episode_id=EP,
+            source=loc(stack, f"uploads/{EP}.m4a"),
+            audio=loc(stack, KEYS.audio),
+            duration_seconds=60,
+            integrated_lufs=-16.0,
+            true_peak_dbtp=-1.5,
+            size_bytes=1_000_000,
+            bitrate_kbps=128,
+            channels=2,
+            presigned_url="https://example.test/audio.mp3",
+            presigned_url_expires_at=datetime.now(UTC) + timedelta(hours=2),
+            source_etag=etag,
+        )
+
+    handlers.audio_transcoded(transcoded("etag-1"), ctx())
+    handlers.audio_transcoded(transcoded("etag-1"), ctx())  # identical re-upload
+    handlers.audio_transcoded(transcoded("etag-2"), ctx())  # a new recording
+    mails = sns_capture.messages(expect=3, timeout=10)
+    assert [m["Subject"] for m in mails] == [f"[podpipe] Audio ready: {EP}"] * 2
+
+
+def test_chaos_two_notify_tasks_duplicates_and_a_flaky_webhook_still_deliver_once(
+    stack: Stack, sns_capture: SnsCapture, slack: SlackStandIn
+) -> None:
+    """Two notify tasks on one queue, every event delivered more than once, Slack failing
+    the first requests: each message reaches each channel exactly once, and there is one
+    "Episode Completed" with one digest."""
+    settings = notify_settings(
+        stack,
+        notify_topic_arn=sns_capture.topic_arn,
+        notify_slack_webhook_url=SecretStr(slack.url),
+        notify_prompt_messages="line",
+    )
+    slack.statuses = [500] * 7
+    prepare_episode(stack, done_prompts=PROMPTS[:-1])
+    final = complete_prompt(stack, PROMPTS[-1])
+    audio = AudioTranscoded(
+        episode_id=EP,
+        source=loc(stack, f"uploads/{EP}.m4a"),
+        audio=loc(stack, KEYS.audio),
+        duration_seconds=1800,
+        integrated_lufs=-16.0,
+        true_peak_dbtp=-1.5,
+        size_bytes=28_000_000,
+        bitrate_kbps=128,
+        channels=2,
+        presigned_url="https://example.test/audio.mp3",
+        presigned_url_expires_at=datetime.now(UTC) + timedelta(hours=2),
+        source_etag="take-1",
+    )
+    options = RuntimeOptions(retry_base_seconds=0.2, retry_max_seconds=1)
+
+    def task() -> Service:
+        return build_service(settings, s3=stack.s3, sns=stack.sns, http=httpx.Client(timeout=5))
+
+    with (
+        running_service(task(), settings, options=options),
+        running_service(task(), settings, options=options),
+    ):
+        for event, copies in ((audio, 2), (final, 3)):
+            body = json.dumps(to_envelope(event))
+            for _ in range(copies):
+                stack.sqs.send_message(QueueUrl=stack.queue_url("notify"), MessageBody=body)
+        mails = sns_capture.messages(expect=3, timeout=90)
+        deadline = time.monotonic() + 90
+        while len(slack.delivered) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        # Every message is handled (Episode Completed included) once the queue is empty.
+        while time.monotonic() < deadline and any(
+            int(v)
+            for v in stack.sqs.get_queue_attributes(
+                QueueUrl=stack.queue_url("notify"),
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
+            )["Attributes"].values()
+        ):
+            time.sleep(0.2)
+    subjects = sorted(m["Subject"] for m in mails)
+    assert subjects == [
+        f"[podpipe] Audio ready: {EP}",
+        f"[podpipe] Episode completed: {EP}",
+        f"[podpipe] Prompt done: {PROMPTS[-1]} for {EP}",
+    ]
+    headers = sorted(b["blocks"][0]["text"]["text"] for b in slack.delivered)
+    assert headers == sorted(
+        [f"Audio ready: {EP}", f"Episode completed: {EP}", f"Prompt done: {PROMPTS[-1]} for {EP}"]
+    )
+    assert len(slack.bodies) > len(slack.delivered)  # the webhook really did fail
+    assert stack.drain(stack.dlq_url("notify"), expect=1, timeout=1) == []
     marker = json.loads(
         stack.s3.get_object(Bucket=stack.bucket, Key=KEYS.completed_marker)["Body"].read()
     )

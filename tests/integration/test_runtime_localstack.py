@@ -125,7 +125,13 @@ def test_poison_message_reaches_dlq_after_exactly_max_receive_count_while_others
         wait_for(lambda: len(handled) == len(good))
 
     assert attempts == list(range(1, max_receive + 1))
-    assert [m["MessageId"] for m in dead] == [poison_id]  # SQS moved the original itself
+    [poisoned] = dead
+    # The runtime dead-lettered it on the last attempt: the DLQ copy says why and from where.
+    attributes = {k: v["StringValue"] for k, v in poisoned["MessageAttributes"].items()}
+    assert attributes["podpipe-reason"] == "this episode always breaks the handler"
+    assert attributes["podpipe-error-type"] == "RuntimeError"
+    assert attributes["podpipe-original-message-id"] == poison_id
+    assert attributes["podpipe-receive-count"] == str(max_receive)
     assert sorted(handled) == sorted(good)  # every other message handled exactly once
     assert queue_depth(stack, stack.queue_url("transcode")) == 0
     failures = clip_failures(stack.drain_events("notify", expect=1))

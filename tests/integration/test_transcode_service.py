@@ -18,10 +18,17 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from podpipe.events import AudioTranscoded, Failure, ObjectCreated, TranscodeFailed
+from podpipe.events import (
+    AudioTranscoded,
+    EpisodeVersionStarted,
+    Failure,
+    ObjectCreated,
+    TranscodeFailed,
+)
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import EpisodeKeys, EpisodeMetadata
+from podpipe.versions import begin_version
 from podpipe_transcode.backend import (
     FfmpegBackend,
     TranscodeBackend,
@@ -472,3 +479,56 @@ def test_a_transient_s3_error_is_retried_not_failed(stack: Stack, media: dict[st
 
 def test_ffmpeg_comes_from_path_or_the_wheel() -> None:
     assert Path(find_ffmpeg()).exists()
+
+
+def test_a_different_recording_under_the_same_name_is_a_new_version(
+    stack: Stack, media: dict[str, Path]
+) -> None:
+    """Issue #16: a re-upload of a different recording re-ran transcode only; the transcript,
+    prompts, clips and digest stayed those of the old one. Now it is version 2: version 1's
+    outputs move to episodes/<id>/versions/1/ and every stage runs again."""
+    handler = make_handler(stack)
+    keys = EpisodeKeys("ep-take")
+    first = handler.handle(upload(stack, "ep-take", media["m4a"], "m4a"), CTX)
+    assert [type(e) for e in first] == [AudioTranscoded]
+    # What the other stages made from take 1.
+    for key in (keys.transcript_json, keys.prompt_output("titles", "md"), keys.completed_marker):
+        stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=b"take 1")
+
+    retake = upload(stack, "ep-take", media["mp3"], "m4a")  # another recording, same name
+    started, transcoded = handler.handle(retake, replace(CTX, message_id="m-retake"))
+    assert isinstance(started, EpisodeVersionStarted)
+    assert (started.version, started.previous_version) == (2, 1)
+    assert started.archived_prefix == "episodes/ep-take/versions/1/"
+    assert isinstance(transcoded, AudioTranscoded)
+
+    def names(prefix: str) -> set[str]:
+        listed = stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix=prefix)
+        return {o["Key"][len(prefix) :] for o in listed.get("Contents", [])}
+
+    kept = names(keys.version_prefix(1))
+    assert {"audio.mp3", "audio.json", "transcript.json", "outputs/titles.md"} <= kept
+    assert "completed.json" in kept  # so the new version gets its own digest
+    current = {n for n in names(keys.root) if not n.startswith("versions/")}
+    assert "transcript.json" not in current  # transcribe and the prompts run again
+    assert "completed.json" not in current
+    assert {"audio.mp3", "audio.json", "version.json"} <= current
+
+    # The identical file again: the same version, nothing moves, nothing is announced.
+    again = handler.handle(
+        upload(stack, "ep-take", media["mp3"], "m4a"), replace(CTX, message_id="m-same-again")
+    )
+    assert [type(e) for e in again] == [AudioTranscoded]
+    assert names(keys.version_prefix(2)) == set()
+
+
+def test_the_new_version_is_announced_even_when_its_first_attempt_failed(stack: Stack) -> None:
+    assert begin_version(stack.s3, stack.bucket, "ep-v", '"etag-1"', "m-1").number == 1
+    claimed = begin_version(stack.s3, stack.bucket, "ep-v", "etag-2", "m-2")
+    assert (claimed.number, claimed.started_here, claimed.previous) == (2, True, 1)
+    # m-2 failed after archiving and comes back: it still announces version 2 ...
+    again = begin_version(stack.s3, stack.bucket, "ep-v", "etag-2", "m-2")
+    assert (again.number, again.started_here) == (2, True)
+    # ... while the other stage, handling the same upload, just carries on.
+    other = begin_version(stack.s3, stack.bucket, "ep-v", "etag-2", "m-3")
+    assert (other.number, other.started_here) == (2, False)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings
 
+from podpipe.localllm import LocalLlmSettings
 from podpipe.settings import CoreSettings
 from podpipe_llm.settings import LlmSettings
 from podpipe_notify.settings import NotifySettings
@@ -26,6 +27,7 @@ SECTIONS: tuple[tuple[str, type[BaseSettings]], ...] = (
     ("transcribe", TranscribeSettings),
     ("llm", LlmSettings),
     ("notify", NotifySettings),
+    ("local LLM (`make up`, `make demo`; ignored when an LLM is configured)", LocalLlmSettings),
 )
 
 

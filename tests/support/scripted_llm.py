@@ -372,14 +372,20 @@ class Harness:
         from podpipe.runtime.service import MessageContext
 
         queue: list[tuple[Any, int]] = [(r, 1) for r in requests if isinstance(r, PromptRequested)]
+
+        def publish(events: list[Any]) -> None:
+            self.published += events
+            # The prompts-to-llm rule: a request the worker publishes comes back to the queue.
+            queue.extend((e, 1) for e in events if isinstance(e, PromptRequested))
+
         while queue:
             event, receives = queue.pop(0)
             ctx = MessageContext(f"m-{event.prompt_id}", "llm", receives, max_receive_count)
             try:
-                self.published += list(self.worker.handle(event, ctx))
+                publish(list(self.worker.handle(event, ctx)))
             except PermanentError as exc:
                 failure = Failure(reason=exc.reason, error_type="PermanentError", attempts=receives)
-                self.published += list(self.worker.on_failure(event, failure))
+                publish(list(self.worker.on_failure(event, failure)))
                 self.dead_letters.append((event, exc.reason))
             except Exception as exc:
                 if ctx.is_last_attempt:
@@ -389,7 +395,7 @@ class Harness:
                         retryable=True,
                         attempts=receives,
                     )
-                    self.published += list(self.worker.on_failure(event, failure))
+                    publish(list(self.worker.on_failure(event, failure)))
                     self.dead_letters.append((event, str(exc)))
                 else:
                     queue.append((event, receives + 1))  # visibility timeout ends: redelivered

@@ -13,6 +13,7 @@ class SlackStandIn:
 
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
+        self.delivered: list[dict[str, Any]] = []  # the bodies answered with 200
         self.statuses: list[int] = []  # consumed per request
         self.lock = threading.Lock()
         stand_in = self
@@ -24,6 +25,8 @@ class SlackStandIn:
                 with stand_in.lock:
                     stand_in.bodies.append(body)
                     status = stand_in.statuses.pop(0) if stand_in.statuses else 200
+                    if status == 200:
+                        stand_in.delivered.append(body)
                 self.send_response(status)
                 self.end_headers()
                 self.wfile.write(b"ok" if status == 200 else b"error")

@@ -191,6 +191,8 @@ def test_as_dict_is_json_ready() -> None:
         "seconds": 30,
         "attempts": 1,
         "reason": None,
+        "made_without": [],
+        "waiting_for": [],
     }
 
 
@@ -223,3 +225,64 @@ def test_event_overlay_never_undoes_done() -> None:
     assert merged["prompt-a"].status == "done"
     merged = with_event_overlay({}, "prompt-a", rec("prompt-a", "failed"))
     assert merged["prompt-a"].status == "failed"
+
+
+def test_status_says_what_the_team_was_not_told() -> None:
+    undelivered = [
+        {
+            "notification": "audio-ready-0123",
+            "channel": "slack",
+            "reason": "slack: webhook request failed: ConnectError",
+        }
+    ]
+    dead = [DlqEntry("notify", EP, "titles", "notification not delivered: slack: HTTP 500")]
+    status = episode_status(
+        EP,
+        records=done_records("titles", "show-notes"),
+        manifest=MANIFEST,
+        existing_keys=[],
+        dlq_entries=dead,
+        undelivered=undelivered,
+    )
+    assert status.state == "completed"
+    assert status.stage("prompt-titles").state == "done"  # type: ignore[union-attr]
+    assert status.notes == (
+        "notification audio-ready-0123 not delivered to slack: "
+        "slack: webhook request failed: ConnectError",
+        "a notification (prompt titles) is in the notify DLQ: "
+        "notification not delivered: slack: HTTP 500",
+        "every stage is done, but 'Episode completed' has not been announced yet",
+    )
+    announced = episode_status(
+        EP,
+        records=done_records("titles", "show-notes"),
+        manifest=MANIFEST,
+        existing_keys=[KEYS.completed_marker],
+    )
+    assert announced.notes == ()
+
+
+def test_an_output_made_without_its_dependency_is_never_plain_done() -> None:
+    records = done_records("titles", "show-notes")
+    records["prompt-show-notes"] = rec(
+        "prompt-show-notes", "done", details={"missing_dependencies": ["titles"]}
+    )
+    status = episode_status(EP, records=records, manifest=MANIFEST, existing_keys=[])
+    notes = status.stage("prompt-show-notes")
+    assert notes is not None
+    assert notes.state == "done"  # it ended: the digest is not held back
+    assert notes.label == "done (without titles)"
+    assert notes.as_dict()["made_without"] == ["titles"]
+    parked = episode_status(
+        EP,
+        records={
+            **done_records("titles"),
+            "prompt-show-notes": rec(
+                "prompt-show-notes", "running", details={"waiting_for": ["titles"]}
+            ),
+        },
+        manifest=MANIFEST,
+        existing_keys=[],
+    )
+    assert parked.stage("prompt-show-notes").label == "running (waiting for titles)"  # type: ignore[union-attr]
+    assert parked.state == "running"

@@ -17,6 +17,7 @@ from podpipe.events import (
     S3Location,
     TranscribeJobStateChanged,
     UnknownEventError,
+    UploadRejected,
     events_markdown,
     parse_envelope,
     put_events_entry,
@@ -51,6 +52,21 @@ def test_s3_object_created_as_eventbridge_delivers_it() -> None:
     assert envelope.detail.object.etag == "b1946ac92492d2347c6235b4d2611184"
     assert envelope.detail.object.version_id == "IYV3p45BT0ac8hjHg1houSdS1a.Mc8cE"
     assert envelope.detail.bucket.name == "podpipe-media"
+
+
+@pytest.mark.parametrize(
+    ("in_event", "uploaded"),
+    [
+        ("uploads/..%252Fx.m4a", "uploads/..%2Fx.m4a"),
+        ("uploads/a%20b%2Bc.m4a", "uploads/a b+c.m4a"),
+        ("uploads/ep42.m4a", "uploads/ep42.m4a"),
+    ],
+)
+def test_the_percent_encoded_key_of_an_s3_event_is_decoded_once(
+    in_event: str, uploaded: str
+) -> None:
+    created = ObjectCreated.model_validate({"bucket": {"name": "b"}, "object": {"key": in_event}})
+    assert created.object.key == uploaded
 
 
 def test_transcribe_job_state_change_uses_aws_field_names() -> None:
@@ -128,7 +144,10 @@ def test_every_own_event_has_episode_id_schema_version_and_past_tense_names() ->
     for event_type in EVENT_TYPES:
         assert event_type.SOURCE.startswith(("podpipe.", "aws."))
         if event_type.SOURCE.startswith("podpipe."):
-            assert {"episode_id", "schema_version"} <= set(event_type.model_fields)
+            # Upload Rejected exists because the upload has no valid episode id: it names
+            # the key instead.
+            identity = "source" if event_type is UploadRejected else "episode_id"
+            assert {identity, "schema_version"} <= set(event_type.model_fields)
             assert event_type.model_config.get("extra") == "forbid"
             assert event_type.__doc__, f"{event_type.__name__} needs a docstring for docs/events.md"
 

@@ -9,6 +9,7 @@ import pytest
 
 from podpipe.documents import ClipPicks, Transcript
 from podpipe_llm import extract
+from podpipe_llm.schemas import SCHEMAS as SCHEMAS_FOR_TEST
 from podpipe_llm.schemas import OutputValidationError, validate_json_output
 from tests.support.scripted_llm import Harness, synthetic_transcript
 
@@ -122,3 +123,16 @@ def test_extractive_on_a_real_asr_transcript_joins_sentences_cut_across_segments
     assert all(s.rstrip()[-1] in ".?!" for s in sentences[:-1])
     assert any(cut[0].strip() in s and len(s) > len(cut[0].strip()) for s in sentences)
     assert "heat pump" in extract.key_phrases(" ".join(sentences), 3)
+
+
+def test_constrained_decoding_bounds_each_list_for_the_episode() -> None:
+    from podpipe_llm.schemas import decoding_schema
+
+    three_minutes = synthetic_transcript("ep-short", 184)
+    assert decoding_schema("chapters", three_minutes)["properties"]["chapters"]["maxItems"] == 4
+    assert decoding_schema("chapters", TRANSCRIPT)["properties"]["chapters"]["maxItems"] == 30
+    assert decoding_schema("clip-picks", TRANSCRIPT)["properties"]["clips"]["maxItems"] == 5
+    # Every string is bounded too: an unbounded "note" is where a small model loops.
+    assert decoding_schema("clip-picks", TRANSCRIPT)["properties"]["note"]["maxLength"] == 300
+    # Validation keeps the wider bound: an answer with more is still accepted.
+    assert SCHEMAS_FOR_TEST["clip-picks"].schema()["properties"]["clips"]["maxItems"] == 10

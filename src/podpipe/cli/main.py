@@ -12,12 +12,14 @@ import typer
 
 from podpipe.cli.dlq import dlq_app
 from podpipe.cli.outputs import outputs
+from podpipe.cli.release import feed_app, publish, release, unpublish
 from podpipe.cli.status import status
 from podpipe.cli.upload import upload
 from podpipe.cli.wait import wait
 from podpipe.events import events_markdown
 from podpipe.local import (
     LOCAL_AWS_ENV,
+    RELEASE_PROCESSES,
     SERVICES,
     AwsClients,
     LocalStack,
@@ -48,6 +50,10 @@ app.command("upload")(upload)
 app.command("status")(status)
 app.command("wait")(wait)
 app.command("outputs")(outputs)
+app.command("release")(release)
+app.command("publish")(publish)
+app.command("unpublish")(unpublish)
+app.add_typer(feed_app, name="feed")
 
 
 @app.command("events")
@@ -115,6 +121,13 @@ def local_up(
             continue
         pid = spawn(service, service_argv(service), local_env(settings, extra), state)
         typer.echo(f"{service:<10} pid {pid}, log {state.log_file(service)}")
+    # Release day on the laptop: the loop that fires scheduled releases, and public/ on HTTP.
+    for name, argv in RELEASE_PROCESSES.items():
+        if state.pid_file(name).exists():
+            typer.echo(f"{name:<10} already started (pid file {state.pid_file(name)})")
+            continue
+        pid = spawn(name, argv, local_env(settings, extra), state)
+        typer.echo(f"{name:<10} pid {pid}, log {state.log_file(name)}")
     typer.echo("point the podpipe CLI at it with:  eval $(uv run podpipe local env)")
 
 

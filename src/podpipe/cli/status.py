@@ -72,11 +72,15 @@ def read_status(
     """Read an episode. ``"if-unsettled"`` looks into the DLQs only when S3 alone does not
     settle it (listing a DLQ briefly hides its messages from a concurrent replay)."""
     entries = dlq_entries(aws, episode_id) if with_dlq is True else []
-    snapshot = read_episode(aws.s3, aws.bucket, episode_id, dlq_entries=entries)
+    snapshot = read_episode(
+        aws.s3, aws.bucket, episode_id, dlq_entries=entries, with_notifications=True
+    )
     if with_dlq == "if-unsettled" and not snapshot.status.is_settled:
         entries = dlq_entries(aws, episode_id)
         if entries:
-            snapshot = read_episode(aws.s3, aws.bucket, episode_id, dlq_entries=entries)
+            snapshot = read_episode(
+                aws.s3, aws.bucket, episode_id, dlq_entries=entries, with_notifications=True
+            )
     if not snapshot.status.exists:
         raise CliError(
             f"no such episode {episode_id!r} in bucket {aws.bucket!r} "
@@ -107,7 +111,7 @@ def render_episode(status: EpisodeStatus, out: Console) -> None:
     for stage in status.stages:
         table.add_row(
             stage.stage,
-            f"[{STATE_STYLE.get(stage.state, '')}]{stage.state}[/]",
+            f"[{STATE_STYLE.get(stage.state, '')}]{stage.label}[/]",
             _clock(stage.started_at),
             _seconds(stage),
             str(stage.attempts or ""),
@@ -155,7 +159,7 @@ def status(
     region: str | None = RegionOption,
 ) -> None:
     """Per stage (transcode, transcribe, each prompt): pending / running / done / failed / in DLQ."""
-    with friendly_errors():
+    with friendly_errors(json_output=as_json):
         episode_id = validate_episode_id(episode) if episode is not None else None
         aws = aws_context(profile, region)
         aws.require_bucket()

@@ -63,7 +63,9 @@ def run_wait(
             if status.state == "completed":
                 if not quiet:
                     render_episode(status, console)
-                typer.echo(f"{episode_id} completed")
+                # Say what happened: every output exists, but was the team told?
+                announced = "" if status.completed_marker else " (digest not announced yet)"
+                typer.echo(f"{episode_id} completed{announced}")
                 return EXIT_COMPLETED
             if status.state == "failed":
                 render_episode(status, console)

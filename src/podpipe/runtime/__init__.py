@@ -1,6 +1,6 @@
 """podpipe's one SQS worker runtime: the handler API (service, errors) and the loop (worker)."""
 
-from podpipe.runtime.errors import PermanentError, RetryableError
+from podpipe.runtime.errors import PermanentError, RejectedInputError, RetryableError
 from podpipe.runtime.publisher import AsyncEventPublisher, EventPublisher, PublishError
 from podpipe.runtime.service import Consumer, MessageContext, Route, Service
 from podpipe.runtime.worker import QueueResolutionError, RuntimeOptions, run_service, serve
@@ -13,6 +13,7 @@ __all__ = [
     "PermanentError",
     "PublishError",
     "QueueResolutionError",
+    "RejectedInputError",
     "RetryableError",
     "Route",
     "RuntimeOptions",

@@ -21,5 +21,24 @@ class PermanentError(Exception):
         self.events = tuple(events)
 
 
+class RejectedInputError(PermanentError):
+    """The input itself is unusable (a text file named .m4a, an empty or hostile upload): the
+    host's problem, not podpipe's. The failure events are published (the host is told) and
+    the message is acknowledged, NOT dead-lettered: the DLQ alarms mean "podpipe is broken",
+    and replaying bad input cannot help. What to inspect stays where it was — the upload in
+    ``uploads/``, the stage record with the reason (and ``rejected/`` for uploads that have
+    no episode) — and the outcome is counted as ``rejected``, not ``failed``.
+    """
+
+
 class RetryableError(Exception):
-    """A transient failure worth another attempt (any other exception counts as one too)."""
+    """A transient failure worth another attempt (any other exception counts as one too).
+
+    ``events`` are published even though the message is retried: what the handler already
+    decided (e.g. notify's "Episode Completed") does not wait for the part that failed.
+    """
+
+    def __init__(self, reason: str, *, events: Sequence[Event] = ()) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.events = tuple(events)

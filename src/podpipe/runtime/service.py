@@ -28,6 +28,8 @@ class MessageContext:
     max_receive_count: int
     first_received_at: datetime | None = None
     sent_at: datetime | None = None
+    event_id: str = ""
+    """The envelope's id: the same for EventBridge's duplicate deliveries and DLQ replays."""
 
     @property
     def is_last_attempt(self) -> bool:

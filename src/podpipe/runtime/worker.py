@@ -7,11 +7,15 @@ visibility heartbeat task, the sync handler in a worker thread, then publish →
 Ack rules (the pitfalls of hand-written SQS loops this avoids):
 - success: publish the returned events, THEN delete (a failed publish keeps the message);
 - retryable error: ChangeMessageVisibility with capped exponential backoff on the receive
-  count — never delete-and-resend, so SQS's own maxReceiveCount moves a poison message to
-  the DLQ; on the last attempt the route's failure events are published first;
+  count — never delete-and-resend to the source queue, so the count is never reset; on the
+  last attempt (receive count = maxReceiveCount) the route's failure events are published,
+  then the runtime sends the body to the DLQ with the error as message attributes and
+  deletes it (SQS's own redrive remains the net for a worker that dies first);
 - permanent error (unparseable body, unknown type, no route, PermanentError): failure
   events, then the body goes to the DLQ with the reason as message attributes, then delete —
-  no retries burned on a message that cannot succeed.
+  no retries burned on a message that cannot succeed;
+- rejected input (RejectedInputError, a PermanentError): failure events, then delete — bad
+  input is the host's to fix, never a DLQ entry (whose alarm means podpipe is broken).
 
 Shutdown (SIGTERM from ECS, which kills 30 s later): stop receiving, let in-flight handlers
 finish within ``shutdown_grace_seconds``, release what never started (visibility 0).
@@ -39,7 +43,7 @@ from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from podpipe.events import Event, EventParseError, Failure, parse_envelope
-from podpipe.runtime.errors import PermanentError
+from podpipe.runtime.errors import PermanentError, RejectedInputError, RetryableError
 from podpipe.runtime.metrics import MessageMetrics, MetricsSink, StreamMetricsSink, emf_record
 from podpipe.runtime.ports import SqsClient, error_code, is_stale_receipt
 from podpipe.runtime.publisher import (
@@ -145,8 +149,9 @@ class Plan:
 
     @property
     def failed(self) -> bool:
-        # A message released on shutdown neither succeeded nor failed: it was not handled.
-        return not self.succeeded and self.action != "release"
+        # A message released on shutdown neither succeeded nor failed: it was not handled; a
+        # rejected one was handled (the input was bad, podpipe was not).
+        return not self.succeeded and self.action != "release" and self.outcome != "rejected"
 
 
 # --------------------------------------------------------------------------- messages
@@ -473,6 +478,7 @@ class QueueWorker:
             max_receive_count=self.queue.max_receive_count,
             first_received_at=message.first_received_at,
             sent_at=message.sent_at,
+            event_id=envelope.id,
         )
         try:
             events = _checked_events(await run_in_thread(route.handle, event, context))
@@ -483,6 +489,15 @@ class QueueWorker:
                 retryable=False,
                 attempts=message.receive_count,
             )
+            if isinstance(exc, RejectedInputError):
+                # Bad input: the host is told, the message is done, no DLQ (no operator page).
+                return Plan(
+                    "rejected",
+                    "delete",
+                    events=[*self._failure_events(route, event, failure), *exc.events],
+                    reason=exc.reason,
+                    error_type=type(exc).__name__,
+                )
             return Plan(
                 "dead-lettered",
                 "dead-letter",
@@ -493,6 +508,7 @@ class QueueWorker:
             )
         except Exception as exc:
             reason = str(exc) or type(exc).__name__
+            decided = list(exc.events) if isinstance(exc, RetryableError) else []
             if context.is_last_attempt:
                 failure = Failure(
                     reason=reason,
@@ -500,10 +516,12 @@ class QueueWorker:
                     retryable=True,
                     attempts=message.receive_count,
                 )
+                # The runtime dead-letters it itself, so the DLQ copy carries the real cause
+                # (SQS's own redrive stays the safety net if this worker dies first).
                 return Plan(
                     "failed",
-                    "redrive",
-                    events=self._failure_events(route, event, failure),
+                    "dead-letter",
+                    events=[*self._failure_events(route, event, failure), *decided],
                     reason=reason,
                     error_type=type(exc).__name__,
                     error=exc,
@@ -511,6 +529,7 @@ class QueueWorker:
             return Plan(
                 "retrying",
                 "backoff",
+                events=decided,
                 visibility_timeout=self._backoff(message),
                 reason=reason,
                 error_type=type(exc).__name__,
@@ -540,9 +559,9 @@ class QueueWorker:
         try:
             await self._publisher.publish(plan.events)
         except PublishError as exc:
-            if plan.action == "redrive":
-                # Last attempt: SQS moves the message to the DLQ on its next receive anyway;
-                # the failure events are lost, which this error line says out loud.
+            if plan.outcome == "failed":
+                # Last attempt: the message goes to the DLQ anyway; the failure events are
+                # lost, which this error line says out loud.
                 log.error("failure events could not be published", error=str(exc))
                 return plan
             return Plan(
@@ -623,7 +642,7 @@ class QueueWorker:
             fields["published"] = [e.DETAIL_TYPE for e in plan.events]
         if plan.succeeded or plan.outcome == "released":
             log.info("message handled", **fields)
-        elif plan.outcome == "retrying":
+        elif plan.outcome in ("retrying", "rejected"):
             log.warning("message handled", exc_info=plan.error, **fields)
         else:
             log.error("message handled", exc_info=plan.error, **fields)

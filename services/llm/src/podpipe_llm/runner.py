@@ -44,7 +44,7 @@ from podpipe_llm.providers.base import (
 )
 from podpipe_llm.providers.registry import Providers, bare_model
 from podpipe_llm.ratelimit import Clock, RateLimiters, SystemClock
-from podpipe_llm.schemas import SCHEMAS, OutputValidationError, validate_json_output
+from podpipe_llm.schemas import OutputValidationError, decoding_schema, validate_json_output
 
 log = structlog.get_logger()
 
@@ -261,7 +261,9 @@ class PromptRunner:
     ) -> str:
         messages: list[Message] = [Message("user", prompt)]
         problems: list[str] = []
-        schema = SCHEMAS[spec.output_schema].schema() if spec.output_schema else None
+        schema = (
+            decoding_schema(spec.output_schema, task.transcript) if spec.output_schema else None
+        )
         for _ in range(self.policy.json_attempts):
             completion = self._call(
                 provider,

@@ -10,7 +10,9 @@ words the model can act on, because the runner feeds them back for another try.
 from __future__ import annotations
 
 import bisect
+import copy
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -207,6 +209,42 @@ def _check_quotes(model: Any, transcript: Transcript) -> BaseModel:
         ],
         note=quotes.note,
     )
+
+
+# What each JSON prompt asks for, as list bounds for constrained decoding (the validation
+# bounds stay wider): at most one chapter a minute, "3-5" clips, "3-6" quotes.
+_DECODING_LISTS: dict[str, tuple[str, Callable[[Transcript], int]]] = {
+    "chapters": ("chapters", lambda t: max(3, min(30, math.ceil(t.duration_seconds / 60)))),
+    "clip-picks": ("clips", lambda t: 5),
+    "pull-quotes": ("quotes", lambda t: 6),
+}
+
+
+DECODING_STRING_LIMIT = 300  # an unbounded string is where a small model loops forever
+
+
+def _bound_strings(node: Any) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "string" and "maxLength" not in node:
+            node["maxLength"] = DECODING_STRING_LIMIT
+        for value in node.values():
+            _bound_strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            _bound_strings(value)
+
+
+def decoding_schema(name: str, transcript: Transcript) -> dict[str, Any]:
+    """The JSON Schema sent for constrained decoding: the output schema with its list bounded
+    for this episode, so a small model cannot run on until its token limit."""
+    schema = copy.deepcopy(SCHEMAS[name].schema())
+    _bound_strings(schema)
+    bound = _DECODING_LISTS.get(name)
+    if bound is not None:
+        field_name, limit = bound
+        prop = schema["properties"][field_name]
+        prop["maxItems"] = min(int(prop.get("maxItems", 10_000)), limit(transcript))
+    return schema
 
 
 SCHEMAS: dict[str, OutputSchema] = {

@@ -5,11 +5,18 @@ the retry loop inside :class:`PromptRunner`, while the runtime's heartbeat keeps
 invisible however long that takes.
 
 Dependencies (a prompt using ``{{ outputs.chapters }}``): if the output is not there yet
-(redelivery or replay broke the dispatcher's order), the message is retried later
-(:class:`DependencyNotReadyError`, a retryable error). A dependency that failed for good
-does not block: the prompt runs without it, says so in the variable and in its metadata.
-The same happens on the message's last delivery, so waiting can never push a healthy
-prompt into the DLQ.
+(redelivery, a crashed worker or a replay broke the dispatcher's order), the prompt does not
+burn its receives waiting — a dependency held invisible by a crashed worker comes back only
+after the queue's visibility timeout, longer than any retry budget. Instead it parks: its
+stage record says ``running``, ``waiting_for`` the dependency, with the request needed to
+run it, and the message is done. When the dependency ends (completed, or failed for good),
+the worker that ended it re-requests every prompt parked on it. Parking writes first and
+then looks again, ending writes first and then looks for parked prompts, so one of the two
+always sees the other.
+
+A dependency that failed for good does not block: the prompt runs without it, says so in
+the variable, and the output is flagged (``missing_dependencies`` in its metadata, its stage
+record and "Prompt Completed"), so status and the digest never call it plain done.
 """
 
 from __future__ import annotations
@@ -42,8 +49,8 @@ log = structlog.get_logger()
 PREVIEW_CHARS = 300
 
 
-class DependencyNotReadyError(RetryableError):
-    """Another prompt's output this one uses is not written yet; try again later."""
+WAITING_FOR = "waiting_for"
+PARKED_REQUEST = "parked_request"
 
 
 def stage_name(prompt_id: str) -> str:
@@ -79,9 +86,13 @@ class PromptWorker:
 
         stored = self._store.read_output_metadata(episode_id, prompt_id)
         if stored is not None and not event.replay:
-            # Redelivered after the output was written: announce it again, call no model.
+            # Redelivered after the output was written: announce it again, call no model
+            # (and release what waits on it, in case the first time died before that).
             log.info("output exists, not calling the model again")
-            return [self._completed_from_metadata(event, spec, stored)]
+            return [
+                self._completed_from_metadata(event, spec, stored),
+                *self._release_dependents(catalog, episode_id, prompt_id),
+            ]
 
         transcript = self._store.read_transcript(episode_id)
         if transcript is None:
@@ -90,7 +101,15 @@ class PromptWorker:
                 "transcribe the episode first"
             )
         metadata = self._store.read_metadata(episode_id)
-        dependencies, missing = self._dependencies(catalog, spec, episode_id, ctx)
+        dependencies, missing, waiting = self._dependencies(catalog, spec, episode_id)
+        if waiting:
+            self._park(event, waiting, ctx)
+            # Looked at again after parking: a dependency that ended meanwhile released
+            # nobody (it did not see this record yet), so run now instead of waiting.
+            dependencies, missing, waiting = self._dependencies(catalog, spec, episode_id)
+            if waiting:
+                log.info("prompt parked until its dependencies end", waiting_for=waiting)
+                return []
 
         started = time.time()
         self._store.record_stage(
@@ -118,12 +137,18 @@ class PromptWorker:
             # Backoff inside this delivery is exhausted: let SQS redeliver later (and, after
             # maxReceiveCount, move the message to the DLQ; on_failure reports it).
             raise RetryableError(f"{event.model} kept failing: {exc}") from exc
-        return [self._write(event, spec, result, ctx, started)]
+        completed = self._write(event, spec, result, ctx, started)
+        return [completed, *self._release_dependents(catalog, episode_id, prompt_id)]
 
     def on_failure(self, event: PromptRequested, failure: Failure) -> Sequence[Event]:
         """Final failure (permanent, or the last delivery): record it, say how to replay."""
+        released: list[Event] = []
         try:
             self._record_failure(event, failure.reason, failure.attempts, None)
+            # Prompts parked on this one run now, without it (and flagged as such).
+            released = self._release_dependents(
+                self._catalog.load(), event.episode_id, event.prompt_id
+            )
         except Exception:  # the failure event matters more than the stage record
             log.exception("could not record the failed stage")
         return [
@@ -133,16 +158,19 @@ class PromptWorker:
                 model=event.model,
                 failure=failure,
                 replay_command=replay_command(event.episode_id, event.prompt_id),
-            )
+            ),
+            *released,
         ]
 
     # ----------------------------------------------------------------- steps
 
     def _dependencies(
-        self, catalog: Catalog, spec: PromptSpec, episode_id: str, ctx: MessageContext
-    ) -> tuple[dict[str, str], list[str]]:
+        self, catalog: Catalog, spec: PromptSpec, episode_id: str
+    ) -> tuple[dict[str, str], list[str], list[str]]:
+        """Outputs to use, dependencies that failed for good, dependencies still to come."""
         outputs: dict[str, str] = {}
         missing: list[str] = []
+        waiting: list[str] = []
         for dep_id in spec.depends_on:
             dep = catalog.get(dep_id)
             text = None
@@ -154,14 +182,41 @@ class PromptWorker:
             record = self._store.read_stage(episode_id, stage_name(dep_id))
             if record is not None and record.status == "failed":
                 outputs[dep_id] = missing_dependency_text(dep_id, "that prompt failed")
-            elif ctx.is_last_attempt:
-                outputs[dep_id] = missing_dependency_text(dep_id, "it was not ready in time")
+                missing.append(dep_id)
             else:
-                raise DependencyNotReadyError(
-                    f"prompt {spec.id!r} waits for {dep_id!r}, which has not finished yet"
-                )
-            missing.append(dep_id)
-        return outputs, missing
+                waiting.append(dep_id)
+        return outputs, missing, waiting
+
+    def _park(self, event: PromptRequested, waiting: list[str], ctx: MessageContext) -> None:
+        """Record the request on the stage record; the dependency's end re-requests it."""
+        self._store.record_stage(
+            event.episode_id,
+            stage_name(event.prompt_id),
+            "running",
+            attempts=ctx.receive_count,
+            details={
+                "model": event.model,
+                WAITING_FOR: waiting,
+                PARKED_REQUEST: event.model_dump(mode="json"),
+            },
+        )
+
+    def _release_dependents(self, catalog: Catalog, episode_id: str, ended: str) -> list[Event]:
+        """A "Prompt Requested" for every prompt parked on ``ended`` (its output now exists,
+        or it failed for good)."""
+        released: list[Event] = []
+        for spec in catalog.enabled():
+            if ended not in spec.depends_on:
+                continue
+            record = self._store.read_stage(episode_id, stage_name(spec.id))
+            if record is None or record.status != "running":
+                continue
+            if ended not in record.details.get(WAITING_FOR, []):
+                continue
+            request = PromptRequested.model_validate(record.details[PARKED_REQUEST])
+            log.info("released a parked prompt", released=spec.id, dependency=ended)
+            released.append(request)
+        return released
 
     def _write(
         self,
@@ -220,6 +275,7 @@ class PromptWorker:
                     "output_tokens",
                     "attempts",
                     "estimated_cost_usd",
+                    "missing_dependencies",
                 )
             },
         )
@@ -245,6 +301,7 @@ class PromptWorker:
             latency_seconds=round(result.latency_seconds, 3),
             attempts=stats.attempts,
             estimated_cost_usd=round(result.cost_usd, 6),
+            missing_dependencies=list(result.missing_dependencies),
         )
 
     def _completed_from_metadata(
@@ -266,6 +323,7 @@ class PromptWorker:
             latency_seconds=float(stored.get("latency_seconds", 0.0)),
             attempts=int(stored.get("attempts", 1)),
             estimated_cost_usd=float(stored.get("estimated_cost_usd", 0.0)),
+            missing_dependencies=[str(d) for d in stored.get("missing_dependencies", [])],
         )
 
     def _record_failure(

@@ -13,8 +13,6 @@ replaced, not wrapped).
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -33,6 +31,7 @@ from tenacity import (
     Retrying as _Retrying,
 )
 
+from podpipe_notify.delivery import DeliveryLedger, DeliveryRef
 from podpipe_notify.messages import (
     DEFAULT_SLACK_SECTION_CHARS,
     Notification,
@@ -200,45 +199,55 @@ class NotificationDeliveryError(Exception):
 
 
 class Fanout:
-    """Send one notification to every configured channel; fail if any channel failed.
+    """Send one notification to every configured channel, each on its own.
 
-    When a message is retried because one channel failed, the channels that already
-    delivered it are skipped (remembered in memory per message id, which covers the usual
-    case of the same worker receiving its retry), so a broken webhook does not repeat the
-    e-mail on every attempt.
+    With a :class:`~podpipe_notify.delivery.DeliveryLedger` and a delivery id, every channel
+    is claimed in the ledger first and marked sent or failed afterwards, so a retry, a
+    duplicate event, another notify task or a DLQ replay never repeats what a channel already
+    delivered, and one failing channel never holds back another. Failures are collected and
+    raised together once every channel was tried.
     """
 
-    def __init__(self, channels: Sequence[Channel], *, remember: int = 2048) -> None:
+    def __init__(self, channels: Sequence[Channel], ledger: DeliveryLedger | None = None) -> None:
         self.channels = tuple(channels)
-        self._delivered: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._remember = remember
-        self._lock = threading.Lock()
+        self.ledger = ledger
 
-    def send(self, notification: Notification, *, delivery_key: str | None = None) -> None:
+    def send(
+        self, notification: Notification, *, delivery_id: str | None = None, owner: str = ""
+    ) -> list[str]:
+        """The names of the channels that delivered it now; NotificationDeliveryError if any
+        channel failed (after the others were tried)."""
         failures: list[ChannelError] = []
+        delivered: list[str] = []
         for channel in self.channels:
-            key = (delivery_key or "", channel.name)
-            if delivery_key is not None and self._seen(key):
-                continue
+            ref = (
+                DeliveryRef(notification.episode_id, delivery_id, channel.name)
+                if self.ledger is not None and delivery_id
+                else None
+            )
+            if ref is not None and self.ledger is not None:
+                decision = self.ledger.claim(ref, owner)
+                if decision == "already-sent":
+                    log.info("notify.already_delivered", channel=channel.name, delivery=delivery_id)
+                    continue
+                if decision == "busy":
+                    failures.append(
+                        ChannelError(channel.name, "another notify worker is delivering it now")
+                    )
+                    continue
             try:
                 channel.send(notification)
             except ChannelError as exc:
                 failures.append(exc)
+                if ref is not None and self.ledger is not None:
+                    self.ledger.mark_failed(ref, owner, str(exc))
             else:
-                if delivery_key is not None:
-                    self._remember_delivery(key)
+                delivered.append(channel.name)
+                if ref is not None and self.ledger is not None:
+                    self.ledger.mark_sent(ref, owner)
         if failures:
             raise NotificationDeliveryError(failures)
-
-    def _seen(self, key: tuple[str, str]) -> bool:
-        with self._lock:
-            return key in self._delivered
-
-    def _remember_delivery(self, key: tuple[str, str]) -> None:
-        with self._lock:
-            self._delivered[key] = None
-            while len(self._delivered) > self._remember:
-                self._delivered.popitem(last=False)
+        return delivered
 
 
 # --------------------------------------------------------------------------- the webhook URL

@@ -6,7 +6,8 @@ one create win, so duplicate deliveries and parallel workers still produce one e
 
 One gap is closed on purpose: the winner might crash between claiming the marker and the
 runtime publishing its event. The marker records the claiming SQS message id; when that same
-message comes back (receive count > 1) and the digest has not been sent yet, it re-emits.
+message comes back (receive count > 1) before notify has seen the event on the bus (state
+still "claimed"), it re-emits.
 """
 
 from __future__ import annotations
@@ -117,9 +118,9 @@ def is_deliverable(keys: EpisodeKeys, key: str) -> bool:
     """Artifacts a host wants a link to (not stage records, markers or manifests)."""
     name = output_name(keys, key)
     return not (
-        name.startswith(("stages/", "prompts/"))
+        name.startswith(("stages/", "prompts/", "notifications/", "versions/"))
         or name.endswith(".meta.json")
-        or key in {keys.completed_marker, keys.audio_info}
+        or key in {keys.completed_marker, keys.audio_info, keys.version_record}
     )
 
 
@@ -169,15 +170,23 @@ class CompletionTracker:
 
     @staticmethod
     def _may_reemit(marker: Mapping[str, Any], ctx: MessageContext) -> bool:
+        # Only while the event has not been seen on the bus: notify marks the marker
+        # "received" as soon as "Episode Completed" reaches it.
         return (
             marker.get("claimed_by_message") == ctx.message_id
             and ctx.receive_count > 1
-            and marker.get("state") != "notified"
+            and marker.get("state") == "claimed"
         )
 
     def digest_already_sent(self, episode_id: str) -> bool:
         marker = self.marker(episode_id)
         return marker is not None and marker.get("state") == "notified"
+
+    def mark_received(self, episode_id: str) -> None:
+        marker = self.marker(episode_id) or {"episode_id": episode_id}
+        if marker.get("state") in (None, "claimed"):
+            marker.update(state="received", received_at=time.time())
+            put_json(self._s3, self._bucket, EpisodeKeys(episode_id).completed_marker, marker)
 
     def mark_notified(self, episode_id: str) -> None:
         marker = self.marker(episode_id) or {"episode_id": episode_id}
@@ -189,12 +198,19 @@ class CompletionTracker:
         refreshed digest when no failed prompt remains, else None. Not an event to publish
         ("Episode Completed" stays exactly-once); the marker remembers what was repaired."""
         marker = self.marker(episode_id)
-        if marker is None or prompt_id not in marker.get("failed_prompts", []):
+        if marker is None:
             return None
-        remaining = [p for p in marker["failed_prompts"] if p != prompt_id]
-        marker["failed_prompts"] = remaining
-        marker["repaired_prompts"] = [*marker.get("repaired_prompts", []), prompt_id]
-        put_json(self._s3, self._bucket, EpisodeKeys(episode_id).completed_marker, marker)
+        failed = list(marker.get("failed_prompts", []))
+        repaired = list(marker.get("repaired_prompts", []))
+        if prompt_id not in failed and prompt_id not in repaired:
+            return None
+        remaining = [p for p in failed if p != prompt_id]
+        if prompt_id in failed:
+            # Recorded before the follow-up is sent; a retry of this message finds it under
+            # repaired_prompts and sends the follow-up again (delivery markers dedupe it).
+            marker["failed_prompts"] = remaining
+            marker["repaired_prompts"] = [*repaired, prompt_id]
+            put_json(self._s3, self._bucket, EpisodeKeys(episode_id).completed_marker, marker)
         if remaining:
             return None
         snapshot = read_episode(self._s3, self._bucket, episode_id)
@@ -234,7 +250,13 @@ class CompletionTracker:
             prompt_metadata=prompt_meta,
         )
         failed = [s.prompt_id for s in status.prompt_stages if s.prompt_id and s.failed]
+        made_without = {
+            s.prompt_id: list(s.made_without)
+            for s in status.prompt_stages
+            if s.prompt_id and s.state == "done" and s.made_without
+        }
         return EpisodeCompleted(
+            made_without=made_without,
             episode_id=status.episode_id,
             outputs=outputs,
             failed_prompts=failed,

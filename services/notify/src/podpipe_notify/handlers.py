@@ -1,12 +1,17 @@
 """Notify's handlers: one per event type, each a thin shell over messages and completion.
 
-Every handler first tells the team (if the event is worth a message), then asks the
-completion tracker whether this event finished the episode. A delivery failure raises, so the
-runtime retries the message and finally moves it to the notify DLQ: nothing is lost silently.
+Every handler first records the progress the event reports and asks the completion tracker
+whether it finished the episode, THEN tells the team, channel by channel. So a channel that
+is down never holds back "Episode Completed", the digest or another channel: the decided
+events travel on the RetryableError (or PermanentError) a delivery failure raises, the
+runtime publishes them and retries the message for the channels still owed it, and finally
+dead-letters it with the channel's real error. Each (episode, notification, channel) is
+delivered once, across retries, processes and replays (:mod:`podpipe_notify.delivery`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -19,25 +24,29 @@ from podpipe.events import (
     ClipsFailed,
     ClipsRendered,
     EpisodeCompleted,
+    EpisodePublished,
+    EpisodeVersionStarted,
     Event,
     PromptCompleted,
     PromptFailed,
     PromptRequested,
     PromptsDispatched,
+    ReleaseTimeReached,
     TranscodeFailed,
     TranscriptionFailed,
     TranscriptionStarted,
     TranscriptReady,
+    UploadRejected,
     VideoFailed,
     VideoSubtitled,
     VideoTranscoded,
     YoutubePrepared,
 )
-from podpipe.runtime.errors import PermanentError
+from podpipe.runtime.errors import PermanentError, RetryableError
 from podpipe.runtime.service import Consumer, MessageContext, Route, Service
 from podpipe.storage import StageRecord
 from podpipe_notify import messages
-from podpipe_notify.channels import Fanout, NotificationDeliveryError
+from podpipe_notify.channels import ChannelError, Fanout, NotificationDeliveryError
 from podpipe_notify.completion import CompletionTracker
 from podpipe_notify.settings import PromptMessages
 
@@ -70,16 +79,32 @@ class NotifyHandlers:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _send(self, notification: messages.Notification, ctx: MessageContext) -> None:
-        try:
-            self._notifier.send(notification, delivery_key=f"{ctx.message_id}:{notification.kind}")
-        except NotificationDeliveryError as exc:
-            if exc.permanent:
-                # A refused webhook or a missing topic will not heal by retrying: straight to
-                # the DLQ, where the message waits for a replay once the config is fixed.
-                raise PermanentError(f"notification not delivered: {exc}") from None
-            raise
-        log.info("notify.sent", kind=notification.kind, channels=len(self._notifier.channels))
+    def _deliver(
+        self,
+        ctx: MessageContext,
+        sends: Sequence[tuple[messages.Notification, str]],
+        decided: Sequence[Event] = (),
+    ) -> list[Event]:
+        """Send each notification to every channel; ``decided`` is published whatever the
+        channels do (returned, or carried by the error that retries the message)."""
+        failures: list[ChannelError] = []
+        for notification, delivery_id in sends:
+            try:
+                delivered = self._notifier.send(
+                    notification, delivery_id=delivery_id, owner=ctx.message_id
+                )
+            except NotificationDeliveryError as exc:
+                failures.extend(exc.failures)
+                continue
+            log.info("notify.sent", kind=notification.kind, channels=delivered)
+        if not failures:
+            return list(decided)
+        reason = "notification not delivered: " + "; ".join(str(f) for f in failures)
+        if all(f.permanent for f in failures):
+            # A refused webhook or a missing topic will not heal by retrying: straight to the
+            # DLQ, where the message waits for a replay once the config is fixed.
+            raise PermanentError(reason, events=decided)
+        raise RetryableError(reason, events=decided)
 
     def _url(self, key: str) -> str:
         return presign(self._s3, self._bucket, key, self._expiry)[0]
@@ -101,8 +126,11 @@ class NotifyHandlers:
     # ------------------------------------------------------------------ handlers
 
     def audio_transcoded(self, event: AudioTranscoded, ctx: MessageContext) -> Sequence[Event]:
-        self._send(messages.audio_ready(event), ctx)
-        return self._done(event.episode_id, ctx, "transcode", "done")
+        decided = self._done(event.episode_id, ctx, "transcode", "done")
+        # Keyed on the recording: an identical re-upload re-announces nothing.
+        recording = event.source_etag or event.audio.key
+        delivery = f"audio-ready-{_short(recording)}"
+        return self._deliver(ctx, [(messages.audio_ready(event), delivery)], decided)
 
     def transcript_ready(self, event: TranscriptReady, ctx: MessageContext) -> Sequence[Event]:
         links = [
@@ -110,55 +138,77 @@ class NotifyHandlers:
             messages.Link("Subtitles (SRT)", self._url(event.subtitles_srt.key)),
             messages.Link("Subtitles (VTT)", self._url(event.subtitles_vtt.key)),
         ]
-        self._send(messages.transcript_ready(event, links), ctx)
-        return []
+        return self._deliver(ctx, [(messages.transcript_ready(event, links), "transcript-ready")])
 
     def prompts_dispatched(self, event: PromptsDispatched, ctx: MessageContext) -> Sequence[Event]:
         # A replayed transcript whose prompts all exist already completes the episode here.
         return self._done(event.episode_id, ctx, "dispatch", "done")
 
     def prompt_completed(self, event: PromptCompleted, ctx: MessageContext) -> Sequence[Event]:
+        decided = self._done(event.episode_id, ctx, f"prompt-{event.prompt_id}", "done")
+        sends: list[tuple[messages.Notification, str]] = []
         if self._prompt_messages != "none":
             url = self._url(event.output.key)
             if self._prompt_messages == "full":
                 raw = get_bytes_or_none(self._s3, self._bucket, event.output.key) or b""
                 text = raw[:MAX_OUTPUT_FETCH_BYTES].decode("utf-8", "ignore")
-                self._send(messages.prompt_output(event, text, url), ctx)
+                note = messages.prompt_output(event, text, url)
             else:
-                self._send(messages.prompt_line(event, url), ctx)
-        emitted = self._done(event.episode_id, ctx, f"prompt-{event.prompt_id}", "done")
-        if not emitted:
+                note = messages.prompt_line(event, url)
+            sends.append((note, f"prompt-completed-{event.prompt_id}"))
+        if not decided:
             repaired = self._completion.repaired_by_replay(event.episode_id, event.prompt_id)
             if repaired is not None:
                 title = self._episode_title(event.episode_id)
-                self._send(messages.all_outputs_ready(repaired, event.prompt_id, title=title), ctx)
-        return emitted
+                sends.append(
+                    (
+                        messages.all_outputs_ready(repaired, event.prompt_id, title=title),
+                        f"all-outputs-ready-{event.prompt_id}",
+                    )
+                )
+        return self._deliver(ctx, sends, decided)
 
     def prompt_failed(self, event: PromptFailed, ctx: MessageContext) -> Sequence[Event]:
-        self._send(messages.prompt_failed(event), ctx)
-        return self._done(
+        decided = self._done(
             event.episode_id, ctx, f"prompt-{event.prompt_id}", "failed", event.failure.reason
         )
+        # Every failure is news (a replay that fails again too): keyed on the event itself.
+        delivery = f"prompt-failed-{event.prompt_id}-{_short(ctx.event_id or ctx.message_id)}"
+        return self._deliver(ctx, [(messages.prompt_failed(event), delivery)], decided)
 
     def stage_failed(
         self, event: messages.StageFailedEvent, ctx: MessageContext
     ) -> Sequence[Event]:
-        self._send(messages.stage_failed(event), ctx)
+        note = messages.stage_failed(event)
+        delivery = f"{note.kind}-{_short(ctx.event_id or ctx.message_id)}"
+        return self._deliver(ctx, [(note, delivery)])
+
+    def version_started(self, event: EpisodeVersionStarted, ctx: MessageContext) -> Sequence[Event]:
+        note = messages.version_started(event)
+        return self._deliver(ctx, [(note, f"version-started-{event.version}")])
+
+    def upload_rejected(self, event: UploadRejected, ctx: MessageContext) -> Sequence[Event]:
+        # No episode folder to keep a delivery marker in: told once per event, best effort.
+        self._notifier.send(messages.upload_rejected(event))
         return []
 
     def clips_rendered(self, event: ClipsRendered, ctx: MessageContext) -> Sequence[Event]:
-        self._send(messages.clips_rendered(event), ctx)
-        return []
+        delivery = f"clips-rendered-{_short(ctx.event_id or ctx.message_id)}"
+        return self._deliver(ctx, [(messages.clips_rendered(event), delivery)])
 
     def episode_completed(self, event: EpisodeCompleted, ctx: MessageContext) -> Sequence[Event]:
-        if self._completion.digest_already_sent(event.episode_id):
-            log.info("notify.digest_duplicate_skipped", episode_id=event.episode_id)
-            return []
-        self._send(
-            messages.episode_completed(event, title=self._episode_title(event.episode_id)), ctx
-        )
+        # Seen on the bus: the claiming message need not re-emit it on a retry.
+        self._completion.mark_received(event.episode_id)
+        note = messages.episode_completed(event, title=self._episode_title(event.episode_id))
+        self._deliver(ctx, [(note, "episode-completed")])
         self._completion.mark_notified(event.episode_id)
         return []
+
+    def episode_published(self, event: EpisodePublished, ctx: MessageContext) -> Sequence[Event]:
+        # Emitted once per publication (the release's compare-and-swap decides who emits);
+        # the delivery key makes a redelivery or a replay send nothing twice.
+        delivery = f"episode-published-{int(event.published_at.timestamp())}"
+        return self._deliver(ctx, [(messages.episode_published(event), delivery)])
 
     def quiet(self, event: Event, ctx: MessageContext) -> Sequence[Event]:
         """Events nobody needs a message about (progress the other messages already cover)."""
@@ -192,7 +242,11 @@ class NotifyHandlers:
             Route(ClipsFailed, self.stage_failed),
             Route(VideoFailed, self.stage_failed),
             Route(ClipsRendered, self.clips_rendered),
+            Route(UploadRejected, self.upload_rejected),
+            Route(EpisodeVersionStarted, self.version_started),
             Route(EpisodeCompleted, self.episode_completed),
+            Route(EpisodePublished, self.episode_published),
+            Route(ReleaseTimeReached, self.quiet),
             Route(TranscriptionStarted, self.quiet),
             Route(PromptRequested, self.quiet),
             # Video episodes' outputs: listed by `podpipe outputs`, no message of their own.
@@ -203,3 +257,8 @@ class NotifyHandlers:
 
     def service(self) -> Service:
         return Service(name="notify", consumers=[Consumer(queue="notify", routes=self.routes())])
+
+
+def _short(value: str) -> str:
+    """A stable, key-safe token for an ETag or event id in a delivery id."""
+    return hashlib.sha256(value.encode()).hexdigest()[:16]

@@ -24,11 +24,14 @@ from podpipe.events import (
     ClipsFailed,
     ClipsRendered,
     EpisodeCompleted,
+    EpisodePublished,
+    EpisodeVersionStarted,
     PromptCompleted,
     PromptFailed,
     TranscodeFailed,
     TranscriptionFailed,
     TranscriptReady,
+    UploadRejected,
     VideoFailed,
 )
 
@@ -109,17 +112,26 @@ def audio_ready(event: AudioTranscoded) -> Notification:
         f"{event.integrated_lufs:.1f} LUFS · true peak {event.true_peak_dbtp:.1f} dBTP · "
         f"{event.bitrate_kbps} kbps, {event.size_bytes / 1_000_000:.1f} MB"
     )
+    sections = [
+        Section(
+            text=f"{facts}\nThe download link expires {when_text(event.presigned_url_expires_at)}.",
+            links=(Link("Download the MP3", event.presigned_url),),
+        )
+    ]
+    if event.metadata_problems:
+        # The audio went on without these parts; the host fixes the sidecar and re-uploads it.
+        sections.append(
+            Section(
+                heading="Episode metadata problems (the episode went on without them)",
+                text="\n".join(f"• {problem}" for problem in event.metadata_problems),
+            )
+        )
     return Notification(
         kind="audio-ready",
         episode_id=event.episode_id,
         title=f"Audio ready: {event.episode_id}",
         level="success",
-        sections=(
-            Section(
-                text=f"{facts}\nThe download link expires {when_text(event.presigned_url_expires_at)}.",
-                links=(Link("Download the MP3", event.presigned_url),),
-            ),
-        ),
+        sections=tuple(sections),
     )
 
 
@@ -145,7 +157,12 @@ def transcript_ready(event: TranscriptReady, links: Sequence[Link] = ()) -> Noti
 def prompt_line(event: PromptCompleted, url: str | None) -> Notification:
     """The default per-prompt message: one line (the digest at the end has everything)."""
     preview = first_line(event.preview)
-    text = f"{event.prompt_id} ({event.model}, {event.latency_seconds:.1f} s): {preview}"
+    without = (
+        f" — made WITHOUT {', '.join(event.missing_dependencies)} (it failed)"
+        if event.missing_dependencies
+        else ""
+    )
+    text = f"{event.prompt_id} ({event.model}, {event.latency_seconds:.1f} s){without}: {preview}"
     return Notification(
         kind="prompt-completed",
         episode_id=event.episode_id,
@@ -205,11 +222,13 @@ _STAGE_NAME = {
 def stage_failed(event: StageFailedEvent) -> Notification:
     stage = _STAGE_NAME[type(event)]
     failure = event.failure
-    advice = (
-        "The message is in the DLQ: fix the cause, then `podpipe dlq replay` it."
-        if not isinstance(event, ClipsFailed | VideoFailed)
-        else "The episode's other outputs are unaffected."
-    )
+    if isinstance(event, ClipsFailed | VideoFailed):
+        advice = "The episode's other outputs are unaffected."
+    elif failure.error_type == "RejectedInputError":
+        # Bad input never waits in a DLQ: a replay would fail the same way.
+        advice = "Fix the file and upload it again under the same name."
+    else:
+        advice = "The message is in the DLQ: fix the cause, then `podpipe dlq replay` it."
     return Notification(
         kind=f"{stage.lower()}-failed",
         episode_id=event.episode_id,
@@ -219,6 +238,41 @@ def stage_failed(event: StageFailedEvent) -> Notification:
             Section(
                 text=f"{failure.error_type} after {failure.attempts} attempt(s): "
                 f"{failure.reason}\n{advice}"
+            ),
+        ),
+    )
+
+
+def version_started(event: EpisodeVersionStarted) -> Notification:
+    return Notification(
+        kind="version-started",
+        episode_id=event.episode_id,
+        title=f"New version processing: {event.episode_id} (version {event.version})",
+        level="info",
+        sections=(
+            Section(
+                text=(
+                    f"A different recording was uploaded as {event.source.key}: the audio, "
+                    "transcript, every prompt, the clips and the digest are made again for it. "
+                    f"Version {event.previous_version}'s outputs are kept under "
+                    f"{event.archived_prefix}."
+                )
+            ),
+        ),
+    )
+
+
+def upload_rejected(event: UploadRejected) -> Notification:
+    """An upload with a name podpipe refuses (no episode exists to report on)."""
+    return Notification(
+        kind="upload-rejected",
+        episode_id="",
+        title=f"Upload failed: {event.source.key[:80]}",
+        level="failure",
+        sections=(
+            Section(
+                text=f"{event.reason}\nRename the file (a-z, 0-9 and '-', e.g. "
+                "uploads/2026-11-27-ep42.m4a) and upload it again."
             ),
         ),
     )
@@ -270,6 +324,14 @@ def episode_completed(event: EpisodeCompleted, *, title: str = "") -> Notificati
             "Failed prompts (see their 'Prompt failed' message for the replay command): "
             + ", ".join(sorted(failed))
         )
+    if event.made_without:
+        summary.append(
+            "Made without a failed dependency (replay the dependency, then these): "
+            + ", ".join(
+                f"{prompt} (without {', '.join(deps)})"
+                for prompt, deps in sorted(event.made_without.items())
+            )
+        )
     timings = "\n".join(
         f"{t.stage:<24} {t.status:<6} {duration_text(t.seconds):>8}" for t in event.timings
     )
@@ -304,6 +366,24 @@ def all_outputs_ready(event: EpisodeCompleted, replayed: str, *, title: str = ""
         title=f"All outputs ready after replaying {replayed}: {event.episode_id}",
         level="success",
         sections=digest.sections,
+    )
+
+
+def episode_published(event: EpisodePublished) -> Notification:
+    """The episode is in its show's public feed: the feed and the episode's links."""
+    how = "on schedule" if event.scheduled else "now"
+    return Notification(
+        kind="episode-published",
+        episode_id=event.episode_id,
+        title=f"Published: {event.title}",
+        level="success",
+        sections=(
+            Section(
+                text=f"{event.show_title} · {event.episode_id} went out {how}, "
+                f"{when_text(event.published_at)}.\nguid {event.guid}",
+                links=(Link("Feed", event.feed_url), Link("Episode (MP3)", event.episode_url)),
+            ),
+        ),
     )
 
 

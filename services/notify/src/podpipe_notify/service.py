@@ -19,6 +19,7 @@ from podpipe_notify.channels import (
     resolve_slack_webhook_url,
 )
 from podpipe_notify.completion import CompletionTracker
+from podpipe_notify.delivery import S3DeliveryLedger
 from podpipe_notify.handlers import NotifyHandlers
 from podpipe_notify.settings import NotifySettings
 
@@ -68,7 +69,7 @@ def build_handlers(
     return NotifyHandlers(
         s3=s3,
         bucket=settings.bucket,
-        notifier=Fanout(channels),
+        notifier=Fanout(channels, S3DeliveryLedger(s3, settings.bucket)),
         completion=CompletionTracker(
             s3, settings.bucket, presign_expiry_seconds=settings.presign_expiry_seconds
         ),

@@ -14,6 +14,7 @@ from typing import Protocol
 
 import structlog
 
+from podpipe.media import unreadable_file_reason
 from podpipe_transcode.commands import (
     Mp3Encoding,
     analysis_args,
@@ -28,7 +29,6 @@ from podpipe_transcode.core import (
     check_source,
     silent_reason,
     too_long_reason,
-    unreadable_reason,
 )
 from podpipe_transcode.ffmpeg import (
     FfmpegError,
@@ -152,10 +152,7 @@ class FfmpegBackend:
         try:
             return probe(source, ffmpeg=self.ffmpeg)
         except ProbeError as exc:
-            size = source.stat().st_size
-            with source.open("rb") as handle:
-                head = handle.read(SNIFF_BYTES)
-            raise BadInputError(unreadable_reason(source.name, size, head, exc.stderr)) from exc
+            raise BadInputError(unreadable_file_reason(source, exc.stderr)) from exc
 
     def transcode(self, source: Path, destination: Path, job: TranscodeJob) -> TranscodeResult:
         name = source.name

@@ -12,6 +12,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from podpipe.events import AudioTranscoded, S3Location
+from podpipe.media import empty_upload_reason as empty_upload_reason
+from podpipe.media import looks_like_text as looks_like_text
+from podpipe.media import unreadable_reason as unreadable_reason
 from podpipe_transcode.ffmpeg import MediaInfo
 
 TRUNCATION_TOLERANCE_SECONDS = 1.0
@@ -45,46 +48,7 @@ def format_duration(seconds: float) -> str:
 
 
 # --------------------------------------------------------------------------- bad input
-
-
-def empty_upload_reason(name: str) -> str:
-    return f"{name} is empty (0 bytes): the upload did not complete. Upload the recording again."
-
-
-def looks_like_text(head: bytes) -> bool:
-    """True when the first bytes are printable UTF-8 text (a document renamed to .m4a...)."""
-    if not head or b"\x00" in head:
-        return False
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        # A multi-byte character cut at the sniff boundary is still text.
-        try:
-            text = head[:-3].decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
-    return printable >= 0.95 * max(1, len(text))
-
-
-def unreadable_reason(name: str, size: int, head: bytes, ffmpeg_gist: str) -> str:
-    """Why ffmpeg could not open a file, in words a host can act on."""
-    if size == 0:
-        return empty_upload_reason(name)
-    if looks_like_text(head):
-        return (
-            f"{name} is a text file, not audio (it starts with {head[:40].decode(errors='replace')!r}). "
-            "Upload the recording itself (m4a, mp3, wav, flac, ogg, or an mp4/mov with sound)."
-        )
-    if "moov atom not found" in ffmpeg_gist and "misdetection possible" not in ffmpeg_gist:
-        return (
-            f"{name} is incomplete: its index (the MP4 'moov atom') is missing, so the upload was "
-            "cut off or the recorder never finished writing it. Export or upload it again."
-        )
-    return (
-        f"{name} is not an audio file ffmpeg can read ({ffmpeg_gist}). "
-        "Upload m4a, mp3, wav, flac, ogg, or an mp4/mov with sound."
-    )
+# The words for an unreadable upload are shared with transcribe (podpipe.media).
 
 
 def check_source(info: MediaInfo, name: str, max_duration_seconds: float) -> None:
@@ -175,6 +139,7 @@ class AudioInfo(BaseModel):
     sample_rate: int
     targets: dict[str, float]
     tags: dict[str, str] = Field(default_factory=dict)
+    metadata_problems: list[str] = Field(default_factory=list)
     backend: str
     elapsed_seconds: float
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
@@ -224,4 +189,6 @@ def audio_transcoded(info: AudioInfo, url: str, expires_at: datetime) -> AudioTr
         presigned_url=url,
         presigned_url_expires_at=expires_at,
         elapsed_seconds=round(info.elapsed_seconds, 3),
+        metadata_problems=info.metadata_problems,
+        source_etag=info.source_etag,
     )

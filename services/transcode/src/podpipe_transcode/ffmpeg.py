@@ -23,6 +23,8 @@ from pathlib import Path
 
 import structlog
 
+from podpipe.media import stderr_gist as stderr_gist  # shared with transcribe
+
 log = structlog.get_logger()
 
 STDERR_MAX_LINES = 5000
@@ -259,28 +261,6 @@ def _drain(stream: object, sink: collections.deque[str]) -> None:
 
 def _shell_preview(command: Sequence[str]) -> str:
     return " ".join(command)
-
-
-_NOISE = re.compile(
-    r"^(\s*(Input|Output|Stream|Metadata|Duration|Side data|Press)\b|\s{2,}\w+\s*:)"
-)
-
-
-_COMPONENT_TAG = re.compile(r"^\s*\[[^\]]*@ 0x[0-9a-f]+\]\s*")
-
-
-def stderr_gist(stderr: str, max_lines: int = 3) -> str:
-    """The last few lines of stderr that say what went wrong (not the media summary)."""
-    lines: list[str] = []
-    for raw in stderr.splitlines():
-        if not raw.strip() or _NOISE.match(raw):
-            continue
-        # "[in#0 @ 0x55d...] message": the component tag and pointer mean nothing to a host.
-        line = _COMPONENT_TAG.sub("", raw).strip()
-        if line and line not in lines:
-            lines.append(line)
-    gist = " | ".join(lines[-max_lines:])
-    return gist[-600:] if gist else "no error output"
 
 
 # --------------------------------------------------------------------------- probing

@@ -1,8 +1,8 @@
 """The "Object Created" handler: an imperative shell over the pure core in ``core.py``.
 
 Gathers facts through the ports (ObjectStore, TranscodeBackend), asks the core what they
-mean, and returns the events to publish. Bad input raises PermanentError with a reason a
-host can act on (one attempt, then "Transcode Failed"); anything else — a flaky S3, a full
+mean, and returns the events to publish. Bad input raises RejectedInputError with a reason a
+host can act on (one attempt, then "Transcode Failed"; no DLQ entry); anything else — a flaky S3, a full
 disk — propagates and is retried by the runtime.
 """
 
@@ -22,20 +22,23 @@ from podpipe.events import (
     ObjectCreated,
     S3Location,
     TranscodeFailed,
+    UploadRejected,
     VideoFailed,
     VideoTranscoded,
 )
-from podpipe.runtime.errors import PermanentError
+from podpipe.runtime.errors import PermanentError, RejectedInputError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import (
     EpisodeKeys,
-    EpisodeMetadata,
     InvalidEpisodeKeyError,
+    MetadataReading,
     episode_id_from_upload_key,
     is_audio_upload,
-    resolve_episode_metadata,
+    read_episode_metadata_from,
+    rejected_record_key,
     sidecar_key,
 )
+from podpipe.versions import version_started
 from podpipe_transcode.backend import (
     TranscodeBackend,
     TranscodeJob,
@@ -97,27 +100,37 @@ class TranscodeHandler:
             # The sidecar uploads/<id>.json (and anything else) arrives here too: not an episode.
             log.info("transcode.skipped_non_audio", key=key)
             return []
+        source = S3Location(bucket=event.bucket.name, key=key)
         try:
             episode_id = episode_id_from_upload_key(key)
         except InvalidEpisodeKeyError as exc:
-            raise PermanentError(str(exc)) from exc
+            # No episode to fail: the host still hears why (transcode speaks for the upload;
+            # transcribe skips the same key quietly).
+            rejected = UploadRejected(source=source, reason=str(exc))
+            self.store.put_json(self.config.bucket, rejected_record_key(key), rejected)
+            raise RejectedInputError(str(exc), events=[rejected]) from exc
         structlog.contextvars.bind_contextvars(episode_id=episode_id)
-        source = S3Location(bucket=event.bucket.name, key=key)
         name = Path(key).name
 
         head = self.store.head(source.bucket, source.key)
         if head is None:
             raise PermanentError(f"{name} no longer exists in s3://{source.bucket}: nothing to do.")
         if head.size == 0:
-            raise PermanentError(empty_upload_reason(name))
+            raise RejectedInputError(empty_upload_reason(name))
 
+        # A different recording under this name starts a new version: the old outputs move
+        # aside and every stage runs again (an identical re-upload is the same version).
+        version = self.store.begin_version(
+            self.config.bucket, episode_id, head.etag, ctx.message_id
+        )
+        announced = version_started(episode_id, source, version)
         keys = EpisodeKeys(episode_id)
         existing = parse_audio_info(self.store.get_json(self.config.bucket, keys.audio_info))
         if existing is not None:
             audio_head = self.store.head(self.config.bucket, keys.audio)
             if reusable(existing, head.etag, audio_head):
                 log.info("transcode.reused", audio=existing.audio.uri, source_etag=head.etag)
-                return [self._announce(existing)]
+                return [*announced, self._announce(existing)]
 
         started = time.time()
         self.store.record_stage(
@@ -128,8 +141,8 @@ class TranscodeHandler:
             attempts=ctx.receive_count,
             details={"source": source.uri, "backend": self.backend.name},
         )
-        metadata = self._metadata(source.bucket, episode_id, head)
-        info, video_events = self._convert(episode_id, source, head, metadata)
+        reading = self._metadata(source.bucket, episode_id, head)
+        info, video_events = self._convert(episode_id, source, head, reading)
         self.store.put_json(self.config.bucket, keys.audio_info, info)
         self.store.record_stage(
             self.config.bucket,
@@ -156,14 +169,14 @@ class TranscodeHandler:
             encodes=info.encodes,
             elapsed_seconds=round(info.elapsed_seconds, 2),
         )
-        return [self._announce(info), *video_events]
+        return [*announced, self._announce(info), *video_events]
 
     def on_failure(self, event: ObjectCreated, failure: Failure) -> Sequence[Event]:
         """The final failure: record it and tell the host why (when there is an episode)."""
         try:
             episode_id = episode_id_from_upload_key(event.object.key)
         except InvalidEpisodeKeyError:
-            return []  # no episode to report on; the DLQ message carries the reason
+            return []  # no episode to report on: handle() attached "Upload Rejected"
         try:
             previous = self.store.read_stage(self.config.bucket, episode_id)
             self.store.record_stage(
@@ -186,17 +199,18 @@ class TranscodeHandler:
 
     # ----------------------------------------------------------------- steps
 
-    def _metadata(self, bucket: str, episode_id: str, head: ObjectHead) -> EpisodeMetadata:
-        """x-amz-meta-podpipe-* on the upload, overridden by the sidecar uploads/<id>.json."""
-        sidecar = self.store.get_json(bucket, sidecar_key(episode_id))
-        metadata, problems = resolve_episode_metadata(head.metadata, sidecar)
-        for problem in problems:
+    def _metadata(self, bucket: str, episode_id: str, head: ObjectHead) -> MetadataReading:
+        """x-amz-meta-podpipe-* on the upload, overridden by the sidecar uploads/<id>.json
+        (the one shared reader: a broken sidecar is reported, never fatal)."""
+        sidecar = self.store.get_bytes(bucket, sidecar_key(episode_id))
+        reading = read_episode_metadata_from(episode_id, head.metadata, sidecar)
+        for problem in reading.problems:
             # Wrong tags are fixable later; refusing to publish the audio is not.
             log.warning("transcode.bad_metadata", problem=problem)
-        return metadata
+        return reading
 
     def _convert(
-        self, episode_id: str, source: S3Location, head: ObjectHead, metadata: EpisodeMetadata
+        self, episode_id: str, source: S3Location, head: ObjectHead, reading: MetadataReading
     ) -> tuple[AudioInfo, list[Event]]:
         keys = EpisodeKeys(episode_id)
         audio = S3Location(bucket=self.config.bucket, key=keys.audio)
@@ -205,7 +219,7 @@ class TranscodeHandler:
             encoding=self.config.encoding,
             max_duration_seconds=self.config.max_duration_seconds,
         )
-        tags = tags_for(metadata, episode_id)
+        tags = tags_for(reading.metadata, episode_id)
         started = time.monotonic()
         with tempfile.TemporaryDirectory(
             prefix="podpipe-transcode-", dir=self.config.work_dir or None
@@ -216,7 +230,7 @@ class TranscodeHandler:
             try:
                 result = self.backend.transcode(local_source, local_audio, job)
             except BadInputError as exc:
-                raise PermanentError(exc.reason) from exc
+                raise RejectedInputError(exc.reason) from exc
             write_tags(local_audio, tags)
             size = local_audio.stat().st_size
             self.store.upload(
@@ -243,6 +257,7 @@ class TranscodeHandler:
             tags,
             self.backend.name,
             elapsed=time.monotonic() - started,
+            metadata_problems=list(reading.problems),
         )
         return info.model_copy(update={"video": video}), video_events
 
@@ -316,6 +331,7 @@ def _audio_info(
     backend: str,
     *,
     elapsed: float,
+    metadata_problems: list[str],
 ) -> AudioInfo:
     return AudioInfo(
         episode_id=episode_id,
@@ -346,6 +362,7 @@ def _audio_info(
             "loudness_range_lu": job.targets.loudness_range_lu,
         },
         tags={k: v for k, v in vars(tags).items() if v},
+        metadata_problems=metadata_problems,
         backend=backend,
         elapsed_seconds=elapsed,
     )

@@ -6,8 +6,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from podpipe import artifacts
+from podpipe import artifacts, versions
 from podpipe.storage import StageRecord
+from podpipe.versions import VersionStart
 from podpipe_transcode.core import ObjectHead
 
 if TYPE_CHECKING:
@@ -24,6 +25,8 @@ class ObjectStore(Protocol):
     ) -> None: ...
 
     def get_json(self, bucket: str, key: str) -> Any: ...
+
+    def get_bytes(self, bucket: str, key: str) -> bytes | None: ...
 
     def put_json(self, bucket: str, key: str, value: Any) -> None: ...
 
@@ -42,6 +45,10 @@ class ObjectStore(Protocol):
     ) -> None: ...
 
     def read_stage(self, bucket: str, episode_id: str) -> StageRecord | None: ...
+
+    def begin_version(
+        self, bucket: str, episode_id: str, source_etag: str, owner: str
+    ) -> VersionStart: ...
 
 
 STAGE = "transcode"
@@ -80,6 +87,9 @@ class S3ObjectStore:
     def get_json(self, bucket: str, key: str) -> Any:
         return artifacts.get_json_or_none(self._s3, bucket, key)
 
+    def get_bytes(self, bucket: str, key: str) -> bytes | None:
+        return artifacts.get_bytes_or_none(self._s3, bucket, key)
+
     def put_json(self, bucket: str, key: str, value: Any) -> None:
         artifacts.put_json(self._s3, bucket, key, value)
 
@@ -111,3 +121,8 @@ class S3ObjectStore:
 
     def read_stage(self, bucket: str, episode_id: str) -> StageRecord | None:
         return artifacts.read_stage(self._s3, bucket, episode_id, STAGE)
+
+    def begin_version(
+        self, bucket: str, episode_id: str, source_etag: str, owner: str
+    ) -> VersionStart:
+        return versions.begin_version(self._s3, bucket, episode_id, source_etag, owner)

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from podpipe.media import unreadable_file_reason
+
 SAMPLE_RATE = 16_000
 # A truncated file decodes to less than its header declares; a few percent is encoder padding.
 MIN_DECODED_FRACTION = 0.95
@@ -62,7 +64,8 @@ def probe(path: Path) -> Probe:
     )
     stderr = result.stderr
     if "Duration:" not in stderr:  # ffmpeg could not open it as media at all
-        raise BadAudioError(f"not a readable audio file ({_last_error_line(stderr)})")
+        # The same words as transcode: "ep.m4a is a text file, not audio (...)".
+        raise BadAudioError(unreadable_file_reason(path, stderr))
     match = _DURATION.search(stderr)
     duration = None
     if match:

@@ -27,7 +27,8 @@ from podpipe.events import (
     TranscriptionStarted,
     TranscriptReady,
 )
-from podpipe.runtime.errors import PermanentError
+from podpipe.media import empty_upload_reason
+from podpipe.runtime.errors import PermanentError, RejectedInputError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import (
     EpisodeKeys,
@@ -36,6 +37,7 @@ from podpipe.storage import (
     episode_id_from_upload_key,
     is_audio_upload,
 )
+from podpipe.versions import version_started
 from podpipe_transcribe import core
 from podpipe_transcribe.audio import BadAudioError
 from podpipe_transcribe.aws import episode_id_from_job_name
@@ -82,19 +84,25 @@ class TranscribeHandler:
         try:
             episode_id = episode_id_from_upload_key(key)
         except InvalidEpisodeKeyError as exc:
-            raise PermanentError(str(exc)) from exc
+            # Not an episode. Transcode sees the same upload and tells the host ("Upload
+            # Rejected"); a second report or a DLQ entry from here would only repeat it.
+            log.warning("transcribe.rejected_key", key=key, reason=str(exc))
+            return []
         source = S3Location(bucket=event.bucket.name, key=key)
         structlog.contextvars.bind_contextvars(episode_id=episode_id)
         head = self.store.head(source)  # a transient S3 error raises: the message is retried
         if head is None:
             raise PermanentError(f"the upload {source.uri} no longer exists")
         if head.size == 0:
-            raise PermanentError("the upload is empty (0 bytes)")
+            raise RejectedInputError(empty_upload_reason(Path(key).name))
+        # A different recording under this name starts a new version (podpipe.versions).
+        version = self.store.begin_version(episode_id, head.etag, ctx.message_id)
+        announced = version_started(episode_id, source, version)
         previous = self.store.read_stage(episode_id)
         ready = self._already_done(episode_id, source, head.etag, previous)
         if ready is not None:
             log.info("transcript_exists", source_etag=head.etag)
-            return [ready]
+            return [*announced, ready]
         started_at = time.time()
         details = {
             "source_bucket": source.bucket,
@@ -121,7 +129,7 @@ class TranscribeHandler:
                     self.store.download(source, local)
                     outcome = self.backend.submit(request, local)
         except _BAD_INPUT as exc:
-            raise PermanentError(str(exc)) from exc
+            raise RejectedInputError(str(exc)) from exc
         if isinstance(outcome, Started):
             self.store.record_stage(
                 episode_id,
@@ -132,14 +140,15 @@ class TranscribeHandler:
             )
             self._schedule_check(outcome.job_name)
             return [
+                *announced,
                 TranscriptionStarted(
                     episode_id=episode_id,
                     source=source,
                     backend=self.backend.name,
                     job_name=outcome.job_name,
-                )
+                ),
             ]
-        return [self._finish(episode_id, source, head.etag, outcome, started_at, ctx)]
+        return [*announced, self._finish(episode_id, source, head.etag, outcome, started_at, ctx)]
 
     def upload_failed(self, event: ObjectCreated, failure: Failure) -> Sequence[Event]:
         try:
@@ -173,7 +182,7 @@ class TranscribeHandler:
         try:
             outcome = self.backend.check(job_name)
         except _BAD_INPUT as exc:
-            raise PermanentError(str(exc)) from exc
+            raise RejectedInputError(str(exc)) from exc
         if isinstance(outcome, Started):
             if event.transcription_job_status == SELF_CHECK_STATUS:
                 self._schedule_check(job_name)  # keep exactly one self-check chain alive

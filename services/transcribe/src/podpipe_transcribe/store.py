@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
-from podpipe import artifacts
+from podpipe import artifacts, versions
 from podpipe.events import S3Location, TranscribeJobStateChanged, to_envelope
 from podpipe.storage import EpisodeMetadata, StageRecord
+from podpipe.versions import VersionStart
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -42,6 +43,8 @@ class EpisodeStore(Protocol):
     def put_text(self, key: str, text: str, content_type: str) -> None: ...
 
     def read_stage(self, episode_id: str) -> StageRecord | None: ...
+
+    def begin_version(self, episode_id: str, source_etag: str, owner: str) -> VersionStart: ...
 
     def record_stage(
         self,
@@ -94,6 +97,9 @@ class S3EpisodeStore:
 
     def read_stage(self, episode_id: str) -> StageRecord | None:
         return artifacts.read_stage(self.s3, self.bucket, episode_id, STAGE)
+
+    def begin_version(self, episode_id: str, source_etag: str, owner: str) -> VersionStart:
+        return versions.begin_version(self.s3, self.bucket, episode_id, source_etag, owner)
 
     def record_stage(
         self,

@@ -37,7 +37,7 @@ from podpipe.events import (
 )
 from podpipe.runtime.errors import PermanentError, RetryableError
 from podpipe.runtime.service import MessageContext, Route
-from podpipe.storage import EpisodeKeys, resolve_episode_metadata, sidecar_key
+from podpipe.storage import EpisodeKeys, read_episode_metadata_from, sidecar_key
 from podpipe_transcode.clips.render import (
     EpisodeInput,
     RenderOptions,
@@ -282,14 +282,12 @@ class ClipsHandler:
             raise PermanentError(f"{keys.transcript_json} is not a valid transcript") from exc
 
     def _titles(self, keys: EpisodeKeys, episode_id: str) -> tuple[str, str]:
-        raw = self._store.get_bytes(sidecar_key(episode_id))
-        try:
-            sidecar = None if raw is None else json.loads(raw)
-        except ValueError:
-            sidecar = "unreadable"
-        metadata, problems = resolve_episode_metadata(None, sidecar)
-        for problem in problems:
+        reading = read_episode_metadata_from(
+            episode_id, None, self._store.get_bytes(sidecar_key(episode_id))
+        )
+        for problem in reading.problems:
             log.warning("clips.metadata_unreadable", problem=problem)
+        metadata = reading.metadata
         return metadata.title or episode_id, metadata.show or self._config.show_name
 
     def _download_cover(self, workdir: Path) -> Path | None:

@@ -1,0 +1,122 @@
+"""The local stack answers on loopback only, and `podpipe local down` leaves nothing listening.
+
+LocalStack takes the fixed test/test credentials, and the local LLM server takes none: on a
+café's Wi-Fi anything bound beyond 127.0.0.1 / ::1 hands the episode's recordings, drafts
+and queues to the whole network. This starts a whole stack of its own with `podpipe local
+up` (its own LocalStack on a spare port, the local model server, every service), reads the
+listening sockets of every process it started and of their children, and then checks that
+`podpipe local down` stopped them all.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+
+from podpipe.local import LOCAL_AWS_ENV, StateDir
+from podpipe.localllm import SMALL_MODEL
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+REPO = Path(__file__).resolve().parents[2]
+LOCALSTACK_PORT = 4591
+LLM_PORT = 8937
+FEED_PORT = 8767
+
+
+def podpipe(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "podpipe.cli", *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def started_processes(state: StateDir) -> list[psutil.Process]:
+    processes: list[psutil.Process] = []
+    for name in state.started():
+        pid = int(state.pid_file(name).read_text())
+        try:
+            parent = psutil.Process(pid)
+            processes += [parent, *parent.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+    return processes
+
+
+def listening(processes: list[psutil.Process]) -> list[tuple[str, int, str]]:
+    found = []
+    for process in processes:
+        try:
+            connections = process.net_connections(kind="inet")
+        except psutil.NoSuchProcess:
+            continue
+        for conn in connections:
+            if conn.status == psutil.CONN_LISTEN or (conn.type == 2 and not conn.raddr):
+                found.append((conn.laddr.ip, conn.laddr.port, process.name()))
+    return found
+
+
+def test_every_server_of_the_local_stack_binds_loopback_and_down_stops_them(
+    tmp_path: Path,
+) -> None:
+    state = StateDir(tmp_path / "state")
+    env = {
+        **os.environ,
+        **LOCAL_AWS_ENV,
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{LOCALSTACK_PORT}",
+        "PODPIPE_STATE_DIR": str(state.root),
+        "PODPIPE_NAME_PREFIX": f"lo{uuid.uuid4().hex[:8]}",
+        "PODPIPE_BUCKET": f"lo-{uuid.uuid4().hex[:12]}",
+        "PODPIPE_LOCAL_LLM_MODEL": SMALL_MODEL,
+        "PODPIPE_LOCAL_LLM_PORT": str(LLM_PORT),
+        "PODPIPE_FEED_PORT": str(FEED_PORT),
+    }
+    for key in ("PODPIPE_LLM_PROVIDER", "PODPIPE_LLM_OPENAI_BASE_URL", "PODPIPE_LLM_MODEL"):
+        env.pop(key, None)
+    try:
+        up = podpipe("local", "up", env=env)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "localstack started" in up.stdout  # its own emulator, not the shared one
+        processes = started_processes(state)
+        names = set(state.started())
+        assert {"localstack", "local-llm", "llm", "notify", "feed-server"} <= names, names
+        # Servers that come up after `up` returns (the feed server) get a moment to bind.
+        deadline = time.monotonic() + 30
+        while FEED_PORT not in {p for _, p, _ in listening(processes)}:
+            assert time.monotonic() < deadline, (
+                "the feed server never listened: " + state.log_file("feed-server").read_text()
+            )
+            time.sleep(0.5)
+            processes = started_processes(state)
+
+        sockets = listening(processes)
+        ports = {port for _, port, _ in sockets}
+        assert {LOCALSTACK_PORT, LLM_PORT, FEED_PORT} <= ports, sockets  # they really listen
+        exposed = [s for s in sockets if not ipaddress.ip_address(s[0]).is_loopback]
+        assert exposed == [], f"bound beyond loopback: {exposed}"
+    finally:
+        down = podpipe("local", "down", env=env)
+    assert down.returncode == 0, down.stdout + down.stderr
+    deadline = time.monotonic() + 30
+    alive = [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.5)
+        alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], f"still running after make down: {alive}"
+    still = [
+        c.laddr
+        for c in psutil.net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port in {LOCALSTACK_PORT, LLM_PORT, FEED_PORT}
+    ]
+    assert still == [], f"still listening after make down: {still}"

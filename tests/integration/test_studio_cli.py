@@ -1,0 +1,62 @@
+"""`podpipe studio` as an operator starts it: a process on 127.0.0.1 that prints its URL with
+the launch token, refuses requests without it, and stops cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.support.localstack import Stack
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_command_prints_a_token_url_on_loopback_and_stops_on_ctrl_c(stack: Stack) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "podpipe.cli", "studio", "--port", "0"],
+        env=stack.env(),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        url = ""
+        deadline = time.monotonic() + 60
+        assert process.stderr is not None
+        while not url and time.monotonic() < deadline:
+            line = process.stderr.readline()
+            assert line or process.poll() is None, "podpipe studio exited early"
+            if line.startswith("open"):
+                url = line.split()[1]
+        parts = urlsplit(url)
+        assert parts.hostname == "127.0.0.1"
+        assert parts.query.startswith("token=")
+        base = f"{parts.scheme}://{parts.netloc}/"
+
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(base, timeout=10)
+        assert refused.value.code == 403
+
+        jar = http.cookiejar.CookieJar()
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        with browser.open(url, timeout=30) as reply:  # 303 → cookie → the episodes page
+            page = reply.read().decode()
+            assert reply.url == base
+        assert "No episodes in this bucket yet" in page
+        assert [c.name for c in jar] == ["podpipe_studio"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            code = process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    assert code == 0

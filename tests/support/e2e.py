@@ -1,0 +1,128 @@
+"""The whole pipeline as the e2e tests drive it: the four services as real processes on a
+bootstrapped stack, a Slack stand-in, the team's e-mail as an SQS queue, and a tap on the bus.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from podpipe.artifacts import exists, read_stage
+from podpipe.demo import (
+    SAMPLE,
+    SAMPLE_METADATA,
+    LocalPipeline,
+    Notification,
+    metadata_args,
+    wait_for_stage,
+)
+from podpipe.events import Envelope, parse_envelope
+from podpipe.local import StateDir, queue_arn
+from podpipe.storage import StageRecord
+from tests.support.localstack import Stack, bootstrapped_stack
+from tests.support.slack import SlackStandIn
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Run:
+    """One pipeline for the module, plus everything it told the outside world."""
+
+    stack: Stack
+    pipeline: LocalPipeline
+    slack: SlackStandIn
+    tap_url: str
+    events: list[Envelope] = field(default_factory=list)
+    email: list[Notification] = field(default_factory=list)
+
+    def collect(self) -> None:
+        for message in self.stack.drain(self.tap_url, expect=10_000, timeout=2):
+            self.events.append(parse_envelope(message["Body"]))
+        self.email += self.pipeline.read_inbox()
+
+    def events_for(self, episode_id: str, detail_type: str) -> list[Envelope]:
+        self.collect()
+        return [
+            e
+            for e in self.events
+            if e.detail_type == detail_type and e.detail.episode_key() == episode_id
+        ]
+
+    def upload(self, episode_id: str) -> None:
+        self.pipeline.cli(
+            "upload", str(SAMPLE), "--episode", episode_id, *metadata_args(SAMPLE_METADATA)
+        )
+
+    def wait(self, episode_id: str) -> int:
+        return self.pipeline.cli(
+            "wait", episode_id, "--timeout", "900", "--interval", "2", "--quiet", check=False
+        ).returncode
+
+    def stage(self, episode_id: str, stage: str) -> StageRecord | None:
+        return read_stage(self.stack.s3, self.stack.bucket, episode_id, stage)
+
+    def wait_for_stage(self, episode_id: str, stage: str, timeout: float = 900) -> StageRecord:
+        record = wait_for_stage(self.stack.bucket, episode_id, stage, timeout)
+        assert record is not None, f"stage {stage} of {episode_id} never started"
+        assert record.status != "running", (
+            f"stage {stage} of {episode_id} did not end in {timeout} s"
+        )
+        return record
+
+    def exists(self, key: str) -> bool:
+        return exists(self.stack.s3, self.stack.bucket, key)
+
+
+def tap(stack: Stack) -> str:
+    """A queue that receives every podpipe event on the bus."""
+    name = f"{stack.settings.name_prefix}-tap"
+    url = stack.sqs.create_queue(QueueName=name)["QueueUrl"]
+    stack.events.put_rule(
+        Name=name,
+        EventBusName=stack.settings.event_bus,
+        EventPattern=json.dumps({"source": [{"prefix": "podpipe."}]}),
+    )
+    stack.events.put_targets(
+        Rule=name,
+        EventBusName=stack.settings.event_bus,
+        Targets=[{"Id": "tap", "Arn": queue_arn(stack.sqs, url)}],
+    )
+    return url
+
+
+@contextmanager
+def running_pipeline(state_dir: Path, extra_env: Mapping[str, str] | None = None) -> Iterator[Run]:
+    """A fresh stack with the four services running on it; their logs are kept for CI."""
+    with bootstrapped_stack() as stack, SlackStandIn() as slack:
+        tap_url = tap(stack)
+        pipeline = LocalPipeline(
+            settings=stack.settings,
+            state=StateDir(state_dir),
+            service_env={
+                "PODPIPE_WAIT_TIME_SECONDS": "1",
+                "PODPIPE_NOTIFY_SLACK_WEBHOOK_URL": slack.url,
+                # Full-size audiograms are checked by the clips tests; here they only have
+                # to exist, so keep the render small to keep the suite fast.
+                "PODPIPE_CLIPS_VIDEO_SIZE": "320x320",
+                "PODPIPE_CLIPS_VIDEO_FPS": "10",
+                "PODPIPE_CLIPS_X264_PRESET": "ultrafast",
+                **(extra_env or {}),
+            },
+        )
+        pipeline.created = stack.created
+        pipeline.subscribe_inbox()
+        pipeline.start_services()
+        try:
+            yield Run(stack=stack, pipeline=pipeline, slack=slack, tap_url=tap_url)
+        finally:
+            pipeline.stop_services()
+            # Keep the services' logs where a failing CI run can be read.
+            kept = REPO / ".podpipe" / "e2e-logs" / state_dir.name
+            kept.mkdir(parents=True, exist_ok=True)
+            for log in pipeline.state.logs.glob("*.log"):
+                shutil.copy(log, kept / log.name)

@@ -1,0 +1,40 @@
+"""What the team reads when an episode goes out, and how the CLI reports release errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from podpipe.cli.context import describe
+from podpipe.events import EpisodePublished
+from podpipe.release.model import UnsafeTextError
+from podpipe.release.shows import ShowConfigError
+from podpipe_notify import messages
+
+
+def test_episode_published_message_links_the_feed_and_the_episode() -> None:
+    event = EpisodePublished(
+        episode_id="2026-12-01-ep42",
+        show_id="the-weekly",
+        show_title="The Weekly",
+        title="Queues <not> sleeps & more",
+        guid="5da2e443-8fef-50ca-9b85-29c000000000",
+        feed_url="https://cdn.example.org/the-weekly/feed.xml",
+        episode_url="https://cdn.example.org/the-weekly/episodes/2026-12-01-ep42/audio.mp3",
+        published_at=datetime(2026, 12, 4, 6, tzinfo=UTC),
+        scheduled=True,
+    )
+    notification = messages.episode_published(event)
+    body = messages.email_body(notification)
+    assert "on schedule, 2026-12-04 06:00 UTC" in body
+    assert event.feed_url in body
+    assert event.episode_url in body
+    assert messages.email_subject(notification).startswith("[podpipe] Published: Queues")
+    slack = str(messages.slack_payload(notification))
+    assert "&lt;not&gt;" in slack  # Slack text escaped like every other message
+
+
+def test_release_errors_are_one_clear_cli_line() -> None:
+    assert describe(ShowConfigError("shows/x.json: missing required field(s): owner")) == (
+        "shows/x.json: missing required field(s): owner"
+    )
+    assert describe(UnsafeTextError("the title is empty")) == "the title is empty"
