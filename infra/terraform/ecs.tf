@@ -52,8 +52,8 @@ locals {
   }
 
   service_common = {
-    name_prefix        = var.name_prefix
-    region             = var.region
+    name_prefix = var.name_prefix
+    region      = var.region
     # Through the capacity-provider association, so no service is created before
     # FARGATE / FARGATE_SPOT are attached to the cluster.
     cluster_name       = aws_ecs_cluster_capacity_providers.this.cluster_name
