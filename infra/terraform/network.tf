@@ -37,16 +37,19 @@ resource "aws_subnet" "private" {
   vpc_id            = aws_vpc.this[0].id
   cidr_block        = cidrsubnet(var.vpc_cidr, 8, count.index + 10)
   availability_zone = local.azs[count.index]
-  tags              = { Name = "${var.name_prefix}-private-${local.azs[count.index]}" }
+  # The AWS default, stated: a task here never gets a public IP, whatever launches it.
+  map_public_ip_on_launch = false
+  tags                    = { Name = "${var.name_prefix}-private-${local.azs[count.index]}" }
 }
 
 # Holds only the NAT gateway; nothing in it gets a public IP on launch.
 resource "aws_subnet" "public" {
-  count             = local.create_vpc ? 1 : 0
-  vpc_id            = aws_vpc.this[0].id
-  cidr_block        = local.public_cidr
-  availability_zone = local.azs[0]
-  tags              = { Name = "${var.name_prefix}-nat" }
+  count                   = local.create_vpc ? 1 : 0
+  vpc_id                  = aws_vpc.this[0].id
+  cidr_block              = local.public_cidr
+  availability_zone       = local.azs[0]
+  map_public_ip_on_launch = false
+  tags                    = { Name = "${var.name_prefix}-nat" }
 }
 
 resource "aws_internet_gateway" "this" {
