@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1.7
 # The shared base of every podpipe image, in two targets (built first by `make images`):
 #   builder  Python + uv, resolves a service's locked dependencies into /app/.venv
 #   runtime  Python only, a non-root user, no compiler, no uv, no package manager cache
@@ -34,3 +33,5 @@ RUN groupadd --system --gid 10001 podpipe \
       --shell /usr/sbin/nologin podpipe
 WORKDIR /app
 USER 10001:10001
+# A queue worker listens on nothing; ECS ignores an image HEALTHCHECK.
+HEALTHCHECK NONE
