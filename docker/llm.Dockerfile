@@ -6,14 +6,12 @@ ARG BASE_IMAGE=podpipe-base:local
 FROM ${BUILDER_IMAGE} AS build
 # The builder's working directory, restated: the relative COPYs below land in /src.
 WORKDIR /src
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --package podpipe-llm --no-install-workspace
+RUN uv sync --frozen --no-dev --package podpipe-llm --no-install-workspace
 COPY src src
 COPY services services
 # The podpipe-llm wheel carries the default prompt catalog (force-included from prompts/).
 COPY prompts prompts
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --package podpipe-llm --no-editable
+RUN uv sync --frozen --no-dev --package podpipe-llm --no-editable
 
 FROM ${BASE_IMAGE}
 COPY --from=build --chown=root:root /app/.venv /app/.venv

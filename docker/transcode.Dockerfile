@@ -6,12 +6,10 @@ ARG BASE_IMAGE=podpipe-base:local
 FROM ${BUILDER_IMAGE} AS build
 # The builder's working directory, restated: the relative COPYs below land in /src.
 WORKDIR /src
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --package podpipe-transcode --no-install-workspace
+RUN uv sync --frozen --no-dev --package podpipe-transcode --no-install-workspace
 COPY src src
 COPY services services
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --package podpipe-transcode --no-editable
+RUN uv sync --frozen --no-dev --package podpipe-transcode --no-editable
 
 FROM ${BASE_IMAGE}
 # Debian's ffmpeg (lame, loudnorm, drawtext for audiograms) and a font for the captions;

