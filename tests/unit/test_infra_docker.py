@@ -1,4 +1,4 @@
-"""docker/ checked statically (no Docker engine here): pinned bases, non-root, no secrets.
+"""docker/ checked statically (`make images-check` builds and runs them): pinned bases, non-root, no secrets.
 
 A small Dockerfile reader (continuations, global ARG defaults, stages) is enough for the
 properties that matter: what every FROM resolves to, who the final stage runs as, what it
