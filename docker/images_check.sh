@@ -55,6 +55,14 @@ if ! "$DOCKER" info >/dev/null 2>&1; then
 fi
 say "docker $("$DOCKER" version --format '{{.Server.Version}}') storage $("$DOCKER" info --format '{{.Driver}}')"
 
+# The build containers resolve and trust what the host does: the package hosts as the host
+# resolves them (an /etc/hosts entry or a proxy here) and the host's CA bundle (below).
+hosts=()
+for name in pypi.org files.pythonhosted.org deb.debian.org; do
+  address=$(getent hosts "$name" | awk '{print $1; exit}') || true
+  [ -n "$address" ] && hosts+=(--add-host "$name:$address")
+done
+
 build() { # build <tag> <dockerfile> [docker build args...]
   local tag=$1 dockerfile=$2 context
   shift 2
@@ -68,7 +76,8 @@ build() { # build <tag> <dockerfile> [docker build args...]
   cp "$dockerfile" "$context/docker/"
   say "build $tag"
   local t0=$SECONDS
-  DOCKER_BUILDKIT=0 "$DOCKER" build --network host -q -f "$context/docker/$(basename "$dockerfile")" -t "$tag" "$@" "$context" >/dev/null
+  DOCKER_BUILDKIT=0 "$DOCKER" build --network host "${hosts[@]}" -q \
+    -f "$context/docker/$(basename "$dockerfile")" -t "$tag" "$@" "$context" >/dev/null || return 1
   say "built $tag in $((SECONDS - t0)) s ($("$DOCKER" image inspect "$tag" --format '{{.Size}}' | awk '{printf "%.0f MB", $1/1e6}'))"
 }
 
@@ -92,15 +101,21 @@ if ! "$DOCKER" image inspect "podpipe-uv:$uv_version" >/dev/null 2>&1; then
   install -m 0755 "$WORK"/uv/unpacked/uv-*.data/scripts/uv "$WORK/uv/root/uv"
   tar -C "$WORK/uv/root" -c uv | "$DOCKER" import - "podpipe-uv:$uv_version" >/dev/null
 fi
-bases=(--build-arg PYTHON_IMAGE=podpipe-bookworm-python:local --build-arg "UV_IMAGE=podpipe-uv:$uv_version"
+# The stand-in for python:3.11-slim: that rootfs plus the host's CA bundle, which uv and apt
+# in the build then use (SSL_CERT_FILE), so a TLS-intercepting proxy the host trusts works.
+rm -rf "$WORK/trust" && mkdir -p "$WORK/trust"
+cp /etc/ssl/certs/ca-certificates.crt "$WORK/trust/"
+printf 'FROM podpipe-bookworm-python:local\nCOPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt\nENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt\n' >"$WORK/trust/Dockerfile"
+DOCKER_BUILDKIT=0 "$DOCKER" build -q -t podpipe-python:local "$WORK/trust" >/dev/null
+bases=(--build-arg PYTHON_IMAGE=podpipe-python:local --build-arg "UV_IMAGE=podpipe-uv:$uv_version"
   --build-arg PYTHON=/usr/bin/python3.11)
-build podpipe-builder:local docker/base.Dockerfile --target builder "${bases[@]}"
-build podpipe-base:local docker/base.Dockerfile --target runtime "${bases[@]}"
+build podpipe-builder:local docker/base.Dockerfile --target builder "${bases[@]}" || exit 1
+build podpipe-base:local docker/base.Dockerfile --target runtime "${bases[@]}" || exit 1
 
 # --- services ------------------------------------------------------------------------------
 failed=0
 for service in $SERVICES; do
-  build "podpipe-$service:local" "docker/$service.Dockerfile" || { failed=1; say "FAILED build $service"; continue; }
+  build "podpipe-$service:local" "docker/$service.Dockerfile" || { failed=1; say "FAILED build $service"; }
 done
 
 # --- run each one hardened -----------------------------------------------------------------
@@ -112,7 +127,7 @@ declare -A extra=(
 )
 declare -A settings=([transcode]=TranscodeSettings [transcribe]=TranscribeSettings [llm]=LlmSettings [notify]=NotifySettings)
 for service in $SERVICES; do
-  "$DOCKER" image inspect "podpipe-$service:local" >/dev/null 2>&1 || continue
+  "$DOCKER" image inspect "podpipe-$service:local" >/dev/null 2>&1 || { failed=1; continue; }
   check="import importlib, os; importlib.import_module('podpipe_$service.__main__'); \
 from podpipe_$service.settings import ${settings[$service]} as S; S(); \
 print('uid', os.getuid(), 'gid', os.getgid(), 'entry module and settings ok'); ${extra[$service]}"
