@@ -1,3 +1,4 @@
+#trivy:ignore:AWS-0034 Container Insights bills per task metric even while idle (see the checkov skip below).
 resource "aws_ecs_cluster" "this" {
   #checkov:skip=CKV_AWS_65:Container Insights bills per task metric even while idle; the services emit their own EMF metrics (namespace podpipe) and SQS metrics drive scaling.
   name = var.name_prefix
@@ -52,8 +53,8 @@ locals {
   }
 
   service_common = {
-    name_prefix        = var.name_prefix
-    region             = var.region
+    name_prefix = var.name_prefix
+    region      = var.region
     # Through the capacity-provider association, so no service is created before
     # FARGATE / FARGATE_SPOT are attached to the cluster.
     cluster_name       = aws_ecs_cluster_capacity_providers.this.cluster_name

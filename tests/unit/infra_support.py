@@ -1,6 +1,6 @@
 """Read infra/terraform offline: python-hcl2 into a small, parser-version-proof model.
 
-No Terraform binary exists on these machines, so the infra tests read the HCL itself. Two
+These consistency tests read the HCL itself (fast, no `terraform init`; tests/infra runs the CLI). Two
 parsers may provide the ``hcl2`` module (checkov pins bc-python-hcl2, the dev group has
 python-hcl2 8): the first wraps every attribute value in a one-element list, the second keeps
 string quotes and marks blocks with ``__is_block__``. `Body` hides both.

@@ -86,10 +86,10 @@ resource "aws_cloudwatch_metric_alarm" "backlog" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "idle" {
-  count               = local.scaled ? 1 : 0
-  alarm_name          = "${local.full_name}-idle"
-  alarm_description   = "Nothing visible or in flight in ${local.scaled_queue} for ${var.autoscaling.idle_minutes} min: scale ${var.name} to zero."
-  evaluation_periods  = var.autoscaling.idle_minutes
+  count              = local.scaled ? 1 : 0
+  alarm_name         = "${local.full_name}-idle"
+  alarm_description  = "Nothing visible or in flight in ${local.scaled_queue} for ${var.autoscaling.idle_minutes} min: scale ${var.name} to zero."
+  evaluation_periods = var.autoscaling.idle_minutes
   # "Fewer than one message": the metric sits strictly below the threshold, inside the
   # scale-in step's (-inf, 0] interval.
   comparison_operator = "LessThanThreshold"
