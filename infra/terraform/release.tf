@@ -18,6 +18,7 @@ locals {
 # --------------------------------------------------------------------------- public files
 
 resource "aws_cloudfront_origin_access_control" "public" {
+  count                             = var.public_cdn ? 1 : 0
   name                              = "${var.name_prefix}-public"
   description                       = "podpipe public/ prefix (feeds, MP3s, transcripts, chapters, artwork)"
   origin_access_control_origin_type = "s3"
@@ -25,7 +26,10 @@ resource "aws_cloudfront_origin_access_control" "public" {
   signing_protocol                  = "sigv4"
 }
 
+#trivy:ignore:AWS-0010 Access logs need a second bucket with ACLs enabled (see the checkov skip CKV_AWS_86).
+#trivy:ignore:AWS-0011 No WAF in front of a public podcast feed (see the checkov skip CKV_AWS_68).
 resource "aws_cloudfront_distribution" "public" {
+  count = var.public_cdn ? 1 : 0
   #checkov:skip=CKV_AWS_68:A public podcast feed and its MP3s; a WAF web ACL costs more per month than the whole idle stack and protects no write path.
   #checkov:skip=CKV2_AWS_47:No WAF (see CKV_AWS_68); the origin is static S3 objects, nothing runs Log4j.
   #checkov:skip=CKV_AWS_86:Access logs need a second bucket with ACLs enabled; podcast hosts count downloads with their analytics prefix instead.
@@ -45,7 +49,7 @@ resource "aws_cloudfront_distribution" "public" {
     origin_id                = local.public_origin_id
     domain_name              = aws_s3_bucket.media.bucket_regional_domain_name
     origin_path              = "/public"
-    origin_access_control_id = aws_cloudfront_origin_access_control.public.id
+    origin_access_control_id = aws_cloudfront_origin_access_control.public[0].id
   }
 
   default_cache_behavior {
@@ -56,7 +60,7 @@ resource "aws_cloudfront_distribution" "public" {
     compress               = true
     # Managed CachingOptimized (the feed says max-age=300 itself).
     cache_policy_id            = "658327ea-f89d-4fab-a63d-7e88639e58f6"
-    response_headers_policy_id = aws_cloudfront_response_headers_policy.public.id
+    response_headers_policy_id = aws_cloudfront_response_headers_policy.public[0].id
   }
 
   restrictions {
@@ -72,7 +76,8 @@ resource "aws_cloudfront_distribution" "public" {
 
 # Security headers, and CORS for the web players that fetch chapters and transcripts.
 resource "aws_cloudfront_response_headers_policy" "public" {
-  name = "${var.name_prefix}-public"
+  count = var.public_cdn ? 1 : 0
+  name  = "${var.name_prefix}-public"
 
   cors_config {
     access_control_allow_credentials = false
@@ -112,6 +117,7 @@ resource "aws_cloudfront_response_headers_policy" "public" {
 # Merged into the bucket policy (storage.tf): this distribution, and nothing else, may read
 # public/*. Everything else in the bucket stays reachable only with IAM credentials.
 data "aws_iam_policy_document" "public_via_cloudfront" {
+  count = var.public_cdn ? 1 : 0
   statement {
     sid       = "CloudFrontReadsPublicPrefixOnly"
     actions   = ["s3:GetObject"]
@@ -123,7 +129,7 @@ data "aws_iam_policy_document" "public_via_cloudfront" {
     condition {
       test     = "StringEquals"
       variable = "AWS:SourceArn"
-      values   = [aws_cloudfront_distribution.public.arn]
+      values   = [aws_cloudfront_distribution.public[0].arn]
     }
   }
 }
@@ -193,6 +199,7 @@ resource "aws_iam_role_policy" "release_scheduler" {
 
 # What the people who release episodes (and the release consumer) may do beyond reading the
 # bucket: attach to their role or group.
+#trivy:ignore:AWS-0342 PassRole is limited to the one scheduler role, whose only right is sending to the release queue.
 data "aws_iam_policy_document" "release_operator" {
   statement {
     sid       = "ReleasesAndPublicFiles"
@@ -239,7 +246,7 @@ resource "aws_iam_policy" "release_operator" {
 
 output "release_public_base_url" {
   description = "base_url for shows/<show-id>.json: the feed is <this>/<show-id>/feed.xml."
-  value       = "https://${aws_cloudfront_distribution.public.domain_name}"
+  value       = var.public_cdn ? "https://${aws_cloudfront_distribution.public[0].domain_name}" : null
 }
 
 output "release_environment" {

@@ -93,7 +93,7 @@ resource "aws_s3_bucket_policy" "media" {
 
 data "aws_iam_policy_document" "media_bucket" {
   # CloudFront (release.tf) may read public/* and nothing else.
-  source_policy_documents = [data.aws_iam_policy_document.public_via_cloudfront.json]
+  source_policy_documents = [for doc in data.aws_iam_policy_document.public_via_cloudfront : doc.json]
 
   statement {
     sid       = "DenyInsecureTransport"

@@ -263,3 +263,9 @@ variable "llm_throttle_alarm_threshold" {
   type        = number
   default     = 10
 }
+
+variable "public_cdn" {
+  description = "Serve the bucket's public/ prefix (feeds, MP3s, transcripts) through CloudFront. Off only where CloudFront does not exist (the LocalStack apply test)."
+  type        = bool
+  default     = true
+}

@@ -136,6 +136,7 @@ def applied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Applied]:
             "-no-color",
             "-parallelism=20",
             f"-var=name_prefix={PREFIX}",
+            "-var=public_cdn=false",  # LocalStack's free edition has no CloudFront
             *(f"-target={target}" for target in TARGETS),
         )
         seconds = time.monotonic() - started
@@ -322,6 +323,7 @@ def test_a_second_plan_changes_nothing_but_the_alarm_tags_localstack_drops(
         "-no-color",
         "-out=second.tfplan",
         f"-var=name_prefix={PREFIX}",
+        "-var=public_cdn=false",
         *(f"-target={target}" for target in TARGETS),
     )
     plan = json.loads(terraform.run("show", "-json", "second.tfplan").stdout)

@@ -25,5 +25,6 @@ def test_every_checkov_skip_is_inline_with_a_reason() -> None:
                 assert colon, f"{where}: skip without a reason"
                 assert len(reason.strip()) >= 20, f"{where}: say why {check} does not apply"
                 skips.append(check)
+    assert skips, "the skips above were all read"
     # A growing list is a smell worth a look, not a failure: say how many there are.
-    assert len(skips) < 15, f"{len(skips)} checkov skips: {sorted(skips)}"
+    print(f"{len(skips)} checkov skips: {sorted(skips)}")
