@@ -136,3 +136,20 @@ def test_constrained_decoding_bounds_each_list_for_the_episode() -> None:
     assert decoding_schema("clip-picks", TRANSCRIPT)["properties"]["note"]["maxLength"] == 300
     # Validation keeps the wider bound: an answer with more is still accepted.
     assert SCHEMAS_FOR_TEST["clip-picks"].schema()["properties"]["clips"]["maxItems"] == 10
+
+
+def test_a_pick_or_quote_that_cannot_be_used_is_dropped_when_good_ones_remain() -> None:
+    good = {"start": 60, "end": 119, "title": "t", "hook": "h"}
+    late = {"start": 1790, "end": 1850, "title": "late", "hook": "h"}
+    kept = ClipPicks.model_validate_json(
+        validate_json_output("clip-picks", json.dumps({"clips": [good, late]}), TRANSCRIPT)
+    )
+    assert [c.title for c in kept.clips] == ["t"]
+    quotes = {"quotes": [{"text": "q", "speaker": "A", "start": 30},
+                         {"text": "late", "speaker": "A", "start": 5000}]}  # fmt: skip
+    answer = json.loads(validate_json_output("pull-quotes", json.dumps(quotes), TRANSCRIPT))
+    assert [q["text"] for q in answer["quotes"]] == ["q"]
+    with pytest.raises(OutputValidationError, match="after the end of the episode"):
+        validate_json_output(
+            "pull-quotes", json.dumps({"quotes": quotes["quotes"][1:]}), TRANSCRIPT
+        )

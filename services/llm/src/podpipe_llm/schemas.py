@@ -183,8 +183,9 @@ def _check_clip_picks(model: Any, transcript: Transcript) -> BaseModel:
             )
             continue
         clips.append(ClipPick(start=start, end=end, title=clip.title, hook=clip.hook))
-    if problems:
+    if problems and not clips:
         raise OutputValidationError(problems)
+    # Picks are ranked: the ones that cannot be cut are dropped, the good ones are kept.
     return ClipPicks(clips=clips, note=picks.note)
 
 
@@ -200,12 +201,14 @@ def _check_quotes(model: Any, transcript: Transcript) -> BaseModel:
         for i, q in enumerate(quotes.quotes, 1)
         if q.start >= lines.duration
     ]
-    if problems:
+    kept = [q for q in quotes.quotes if q.start < lines.duration]
+    if not kept:
         raise OutputValidationError(problems)
+    # A quote placed after the end is dropped; the others stand on their own.
     return PullQuotes(
         quotes=[
             PullQuote(text=q.text.strip(), speaker=q.speaker, start=lines.snap_start(q.start))
-            for q in quotes.quotes
+            for q in kept
         ],
         note=quotes.note,
     )
