@@ -37,6 +37,8 @@ _STAMP = re.compile(r"\[?\b(\d{1,2}):(\d{2}):(\d{2})\b\]?|\[(\d{1,2}):(\d{2})\]"
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?(?![\w.])")
 _NAME = re.compile(r"\b[A-Z][A-Za-z0-9]+(?:[ -][A-Z][A-Za-z0-9]+)*\b")
 _WORD = re.compile(r"[a-z0-9']+")
+# What comes right before the first word of a sentence, a heading or a list item.
+_SENTENCE_START = re.compile(r"(?:\A|[.!?:]\s+|\n\s*(?:[-*#>]+\s*|\d+[.)]\s*)?|\*\*)\s*\**$")
 # Words a heading, a list or the prompt itself puts in an answer: not claims about the episode.
 _FORMAT_WORDS = frozenset(
     [
@@ -386,7 +388,10 @@ def claims(text: str) -> list[str]:
     plain = re.sub(r"https?://\S+", " ", plain)
     found: list[str] = []
     for match in _NAME.finditer(plain):
-        words = [w for w in re.split(r"[ -]", match.group(0)) if w.lower() not in _FORMAT_WORDS]
+        words = re.split(r"[ -]", match.group(0))
+        if _SENTENCE_START.search(plain[: match.start()]):
+            words = words[1:]  # a capital that starts a sentence or list item names nothing
+        words = [w for w in words if w.lower() not in _FORMAT_WORDS]
         found += [w for w in words if len(w) > 2]
     found += [n for n in _NUMBER.findall(plain) if len(n.replace(",", "").replace(".", "")) > 1]
     return found
