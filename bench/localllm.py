@@ -50,7 +50,9 @@ JSON_PROMPTS = ("chapters", "social-posts", "pull-quotes", "clip-picks")
 SEED = 11
 
 
-def runner_for(server: LocalLlmServer, *, json_schema: bool = True, cap: int) -> PromptRunner:
+def runner_for(
+    server: LocalLlmServer, *, json_schema: bool = True, cap: int, json_attempts: int = 3
+) -> PromptRunner:
     settings = LlmSettings(
         llm_provider="openai",
         llm_openai_base_url=server.base_url,
@@ -58,7 +60,7 @@ def runner_for(server: LocalLlmServer, *, json_schema: bool = True, cap: int) ->
         llm_max_output_tokens=cap,
         llm_openai_json_schema=json_schema,
         llm_seed=SEED,
-        llm_json_attempts=3,
+        llm_json_attempts=json_attempts,
     )
     return build_runner(settings, build_providers(settings, bedrock_client=object()))
 
@@ -167,7 +169,9 @@ def main() -> dict[str, Any]:
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "models": {},
     }
-    for model in (SMALL_MODEL, DEMO_MODEL):
+    # PODPIPE_BENCH_LOCAL_MODELS=qwen2.5-coder-0.5b-instruct runs the small model alone.
+    chosen = os.environ.get("PODPIPE_BENCH_LOCAL_MODELS", f"{SMALL_MODEL},{DEMO_MODEL}")
+    for model in [m.strip() for m in chosen.split(",") if m.strip()]:
         server = LocalLlmServer(state, port=PORT)
         started = server.start(model)
         alias = f"openai:{model_alias(model)}"
@@ -189,9 +193,17 @@ def main() -> dict[str, Any]:
                     ),
                     "shared_prefix_rows": shared["rows"],
                 }
-                constrained = json_first_try(runner, alias, catalog, episodes)
+                # Only the first answer counts here, so each JSON prompt gets one attempt.
+                constrained = json_first_try(
+                    runner_for(server, cap=LOCAL_MAX_OUTPUT_TOKENS, json_attempts=1),
+                    alias,
+                    catalog,
+                    episodes,
+                )
                 free = json_first_try(
-                    runner_for(server, json_schema=False, cap=LOCAL_MAX_OUTPUT_TOKENS),
+                    runner_for(
+                        server, json_schema=False, cap=LOCAL_MAX_OUTPUT_TOKENS, json_attempts=1
+                    ),
                     alias,
                     catalog,
                     episodes,

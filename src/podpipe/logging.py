@@ -30,7 +30,10 @@ def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        # No file= here: each logger takes the sys.stdout of the moment it is made (loggers
+        # are not cached), so a CLI command run in-process (typer's CliRunner) cannot leave
+        # the logs writing to its closed capture stream.
+        logger_factory=structlog.PrintLoggerFactory(),
         cache_logger_on_first_use=False,
     )
     # Quiet the AWS SDKs' own chatter; podpipe logs one summary line per message.
