@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help setup system-deps localstack test test-unit lint format up down demo bench images images-check studio clean
+.PHONY: help setup system-deps localstack test test-unit chaos lint format up down demo bench images images-check studio clean
 
 help:
 	@echo "make demo   run the whole pipeline locally on the sample episode"
@@ -13,6 +13,7 @@ help:
 	@echo "make lint   ruff + mypy strict"
 	@echo "make up / make down   start / stop LocalStack and the four services"
 	@echo "make bench  benchmarks, results under bench/results/"
+	@echo "make chaos  kill every service once mid-episode and freeze the emulator (~5 min)"
 	@echo "make studio the studio web app on 127.0.0.1 (against LocalStack after make up)"
 	@echo "make images-check   build every image offline and run each one hardened (slow)"
 
@@ -68,6 +69,9 @@ demo: localstack
 
 bench: localstack
 	$(RUN) python -m bench
+
+chaos: localstack
+	$(RUN) pytest -m chaos tests/e2e/test_chaos.py
 
 studio: setup
 	eval "$$($(RUN) podpipe local env)" && $(RUN) podpipe studio

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,10 +96,17 @@ def tap(stack: Stack) -> str:
 
 
 @contextmanager
-def running_pipeline(state_dir: Path, extra_env: Mapping[str, str] | None = None) -> Iterator[Run]:
-    """A fresh stack with the four services running on it; their logs are kept for CI."""
+def running_pipeline(
+    state_dir: Path,
+    extra_env: Mapping[str, str] | None = None,
+    prepare: Callable[[Stack], None] | None = None,
+) -> Iterator[Run]:
+    """A fresh stack with the four services running on it; their logs are kept for CI.
+    `prepare` runs on the bootstrapped stack before any service starts."""
     with bootstrapped_stack() as stack, SlackStandIn() as slack:
         tap_url = tap(stack)
+        if prepare is not None:
+            prepare(stack)
         pipeline = LocalPipeline(
             settings=stack.settings,
             state=StateDir(state_dir),
