@@ -445,6 +445,40 @@ class EpisodePublished(PodpipeEvent):
     scheduled: bool = False
 
 
+# --------------------------------------------------------------------------- prep
+
+
+class BriefHeadline(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    rank: int
+    title: str
+    url: str
+
+
+class BriefProblem(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: str
+    source: str
+    url: str = ""
+    reason: str
+
+
+class BriefPrepared(Event):
+    """The week's pre-recording brief exists (``prep/<date>/brief.md`` and ``brief.json``): no
+    episode yet, so it names the date; what could not be read is listed, not fatal."""
+
+    SOURCE: ClassVar[str] = "podpipe.prep"
+    DETAIL_TYPE: ClassVar[str] = "Brief Prepared"
+    schema_version: int = SCHEMA_VERSION
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    show: str
+    model: str
+    brief_markdown: S3Location
+    brief_json: S3Location
+    items: list[BriefHeadline] = Field(default_factory=list, max_length=40)
+    problems: list[BriefProblem] = Field(default_factory=list, max_length=100)
+
+
 # --------------------------------------------------------------------------- the envelope
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -470,6 +504,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     EpisodeCompleted,
     ReleaseTimeReached,
     EpisodePublished,
+    BriefPrepared,
 )
 PODPIPE_EVENT_TYPES: tuple[type[PodpipeEvent], ...] = tuple(
     t for t in EVENT_TYPES if issubclass(t, PodpipeEvent)
