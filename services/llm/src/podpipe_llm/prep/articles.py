@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import trafilatura
 
+from podpipe_llm.prep.feeds import normalise_title
 from podpipe_llm.prep.fetch import Fetcher, FetchError
 from podpipe_llm.prep.models import FeedItem, Problem
 
@@ -67,4 +68,12 @@ def read_article(fetcher: Fetcher, item: FeedItem, *, max_chars: int) -> Article
             "article",
             f"could not be parsed: no article text found ({len(text)} characters extracted)",
         )
-    return Article(item=item, text=text[:max_chars])
+    return Article(item=item, text=_without_title(text, item.title)[:max_chars])
+
+
+def _without_title(text: str, title: str) -> str:
+    # trafilatura keeps the page's <h1>; the title is passed separately, and a heading
+    # without a full stop would run into the first sentence.
+    first, _, rest = text.partition("\n")
+    same = normalise_title(first) == normalise_title(title)
+    return rest.strip() if same and rest.strip() else text

@@ -32,20 +32,15 @@ def prep_item(task: PromptTask) -> str:
         key=lambda s: (len(audience & set(extract.content_words(s.text))), scorer.score(s.text)),
     )
     full_text = " ".join(s.text for s in sentences)
-    title_words = set(extract.content_words(task.metadata.title))
-    phrases = (
-        [p for p in extract.key_phrases(full_text, 6) if not set(p.split()) <= title_words]
-        or extract.key_phrases(full_text, 2)
-        or [task.metadata.title or "this"]
-    )
-    first = phrases[0]
-    second = phrases[1] if len(phrases) > 1 else phrases[0]
+    # Multi-word phrases name things ("prompt caching"); single words rarely do.
+    phrases = [p for p in extract.key_phrases(full_text, 8) if " " in p]
+    subject = task.metadata.title or "this launch"
+    first = phrases[0] if phrases else subject
+    second = phrases[1] if len(phrases) > 1 else subject
     questions = [
-        f"What does {first} change for teams that already run this in production?",
+        f"What does {first} change for teams that already run this kind of workload?",
         f"What are the limits and the costs of {second} today?",
     ]
-    if questions[0] == questions[1]:
-        questions[1] = "What should a team check before adopting it?"
     return json.dumps(
         {
             "summary": " ".join(s.text for s in summary),

@@ -65,8 +65,8 @@ def parse_feed(body: bytes, source: FeedSource) -> tuple[list[FeedItem], Problem
     for entry in entries:
         link = str(entry.get("link") or "").strip()
         title = _plain(str(entry.get("title") or ""))
-        if not link or not title:
-            continue
+        if not title or urllib.parse.urlsplit(link).scheme not in {"http", "https"}:
+            continue  # nothing to read or to link to
         items.append(
             FeedItem(
                 title=title,

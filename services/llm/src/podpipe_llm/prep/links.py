@@ -1,16 +1,19 @@
 """The real links in the show notes: the chosen prep items the transcript actually discusses.
 
-Matching is on the item's distinctive title words (product and feature names, numbers
-aside; vendor and announcement words like "Amazon", "now", "available" say nothing): an
-item counts as discussed when at least :data:`MATCH_SHARE` of them are said in the episode.
-An item that was prepared but not discussed is left out; no URL is ever made up — every
-link comes from the running order, which came from a feed.
+A speech recogniser mangles product names ("Aurora DSQL" comes out as "or already SQL"), so
+an item is not matched on its name alone: its terms are the content words and numbers of its
+title and brief text, each weighted by how rare it is among the chosen items (a word every
+item shares says nothing about which one is being discussed), and the item counts as
+discussed when one stretch of the episode (:data:`WINDOW_SEGMENTS` transcript segments, about
+a minute and a half) says at least :data:`MATCH_SHARE` of that weight. An item that was
+prepared but not discussed is left out; no URL is ever made up — every link comes from the
+running order, which came from a feed.
 """
 
 from __future__ import annotations
 
-import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -25,64 +28,13 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger()
 SHOW_NOTES = "show-notes"
-MATCH_SHARE = 0.6
+MATCH_SHARE = 0.25
+WINDOW_SEGMENTS = 16
 LINKS_HEADING = "## Links"
 _GENERIC = frozenset(
-    [
-        "amazon",
-        "aws",
-        "announces",
-        "announcing",
-        "announced",
-        "introduces",
-        "introducing",
-        "launches",
-        "launched",
-        "launch",
-        "available",
-        "availability",
-        "generally",
-        "general",
-        "now",
-        "new",
-        "adds",
-        "added",
-        "support",
-        "supports",
-        "supported",
-        "feature",
-        "features",
-        "region",
-        "regions",
-        "today",
-        "update",
-        "updates",
-        "updated",
-        "public",
-        "preview",
-        "service",
-        "services",
-        "cloud",
-        "via",
-        "using",
-        "enhanced",
-        "improved",
-        "faster",
-        "cheaper",
-        "lower",
-        "reduces",
-        "reduced",
-        "price",
-        "prices",
-        "pricing",
-        "offers",
-        "offering",
-        "enables",
-        "enabled",
-        "capabilities",
-        "capability",
-    ]
+    ["amazon", "aws", "announces", "announcing", "announced", "introduces", "introducing", "launches", "launched", "launch", "available", "availability", "generally", "general", "now", "new", "adds", "added", "support", "supports", "supported", "feature", "features", "region", "regions", "today", "update", "updates", "updated", "public", "preview", "service", "services", "cloud", "via", "using", "enhanced", "improved", "offers", "offering", "enables", "enabled", "capabilities", "capability", "auto", "draft", "llm"]
 )
+_NUMBER = re.compile(r"\d[\d,.]*\d|\d")
 _HEADING = re.compile(r"^#{1,6}\s")
 
 
@@ -90,21 +42,34 @@ def _stem(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
-def distinctive_terms(title: str) -> set[str]:
-    words = {_stem(w.strip("'’-")) for w in extract.content_words(title.replace("-", " "))}
-    return {w for w in words if w and w not in _GENERIC}
+def terms(text: str) -> set[str]:
+    """Content words (stemmed, vendor words dropped) and numbers of two digits or more."""
+    words = {
+        _stem(w.strip("'’-"))
+        for w in extract.content_words(text.replace("-", " "))
+        if w not in _GENERIC
+    }
+    numbers = {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
+    return {w for w in words if w} | {n for n in numbers if len(n) >= 2}
 
 
 def discussed(items: Sequence[ChosenItem], transcript: Transcript) -> list[ChosenItem]:
-    said = {
-        _stem(w.strip("'’-"))
-        for s in transcript.segments
-        for w in extract.content_words(s.text.replace("-", " "))
-    }
+    """The items some stretch of the transcript talks about, in running order."""
+    item_terms = [terms(f"{item.title} {item.summary}") for item in items]
+    frequency = Counter(t for found in item_terms for t in found)
+    segments = [terms(s.text) for s in transcript.segments]
+    windows = [
+        set().union(*segments[k : k + WINDOW_SEGMENTS])
+        for k in range(max(1, len(segments) - WINDOW_SEGMENTS + 1))
+    ]
     found: list[ChosenItem] = []
-    for item in items:
-        terms = distinctive_terms(item.title)
-        if terms and len(terms & said) >= math.ceil(MATCH_SHARE * len(terms)):
+    for item, wanted in zip(items, item_terms, strict=True):
+        weight = {t: 1.0 / frequency[t] for t in wanted}
+        total = sum(weight.values())
+        if not total:
+            continue
+        best = max(sum(w for t, w in weight.items() if t in window) for window in windows)
+        if best / total >= MATCH_SHARE:
             found.append(item)
     return found
 

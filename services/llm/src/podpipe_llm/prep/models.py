@@ -110,6 +110,9 @@ class ChosenItem(BaseModel):
     rank: int
     title: str
     url: str
+    summary: str = Field(
+        default="", description="The brief's text on it: what the transcript is matched against"
+    )
 
 
 class RunningOrder(BaseModel):

@@ -98,7 +98,12 @@ def choose(brief: Brief, episode_id: str, ranks: Sequence[int]) -> RunningOrder:
         episode_id=episode_id,
         brief_date=brief.date,
         items=[
-            ChosenItem(rank=r, title=by_rank[r].title, url=by_rank[r].url)
+            ChosenItem(
+                rank=r,
+                title=by_rank[r].title,
+                url=by_rank[r].url,
+                summary=f"{by_rank[r].summary} {by_rank[r].why_it_matters}",
+            )
             for r in dict.fromkeys(ranks)
         ],
     )
