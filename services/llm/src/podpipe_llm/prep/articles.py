@@ -31,14 +31,14 @@ class Article:
 
 
 def extract_text(html: bytes, url: str) -> str:
-    """The article's main text (paragraphs separated by blank lines), or '' if none."""
+    """The article's main text, one paragraph a line, or '' if none. No ``deduplicate``:
+    trafilatura's is a process-wide cache, so a second run would lose what the first read."""
     text = trafilatura.extract(
         html.decode("utf-8", "replace"),
         url=url,
         include_comments=False,
         include_tables=False,
         favor_precision=True,
-        deduplicate=True,
     )
     return (text or "").strip()
 
