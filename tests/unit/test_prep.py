@@ -420,3 +420,18 @@ def test_the_extractive_provider_still_refuses_json_it_cannot_write() -> None:
     )
     with pytest.raises(RefusedError):
         ExtractiveProvider().complete(request)
+
+
+def test_an_unreadable_running_order_leaves_the_show_notes_as_written() -> None:
+    from botocore.exceptions import ClientError
+
+    from podpipe_llm.prep.links import ShowNotesLinks
+    from podpipe_llm.prep.models import RunningOrder
+
+    class Refusing:
+        def read_running_order(self, episode_id: str) -> RunningOrder | None:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetObject")
+
+    transcript = Transcript.model_validate_json(SAMPLE.read_text())
+    notes = "# Show notes\n\n## Links and resources mentioned\n\nNone mentioned.\n"
+    assert ShowNotesLinks(Refusing()).apply("aws-news", "show-notes", notes, transcript) == notes

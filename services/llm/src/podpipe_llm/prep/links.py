@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import structlog
+from botocore.exceptions import BotoCoreError, ClientError
 
 from podpipe.documents import Transcript
 from podpipe_llm import extract
@@ -197,7 +198,14 @@ class ShowNotesLinks:
     def apply(self, episode_id: str, prompt_id: str, text: str, transcript: Transcript) -> str:
         if prompt_id != SHOW_NOTES:
             return text
-        order = self._orders.read_running_order(episode_id)
+        try:
+            order = self._orders.read_running_order(episode_id)
+        except (ClientError, BotoCoreError, ValueError) as exc:
+            # The show notes matter more than their links: written without them, and said so.
+            log.warning(
+                "prep running order unreadable, show notes without its links", error=str(exc)
+            )
+            return text
         if order is None:
             return text
         found = discussed(order.items, transcript)
