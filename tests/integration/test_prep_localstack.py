@@ -190,3 +190,34 @@ def test_a_missing_or_invalid_config_is_named(
     invalid = CliRunner().invoke(app, ["prep", "run"])
     assert invalid.exit_code == 2
     assert "audience: Field required" in invalid.output
+
+
+def test_the_command_makes_the_brief_and_shows_it(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put_config(stack, max_items=2)
+    monkeypatch.setenv("PODPIPE_BUCKET", stack.bucket)
+    monkeypatch.setenv("PODPIPE_NAME_PREFIX", stack.settings.name_prefix)
+    monkeypatch.setenv("PODPIPE_LLM_PROVIDER", "extractive")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with prep_site() as site:
+        # The one seam: the command's HTTP client reaches the recorded site, not the internet.
+        monkeypatch.setattr(
+            "podpipe_llm.prep.cli.HttpFetcher.create", lambda _timeout: site.fetcher()
+        )
+        result = CliRunner().invoke(
+            app, ["prep", "run", "--date", "2026-11-28", "--since", "2026-11-20T00:00:00+00:00"]
+        )
+    assert result.exit_code == 0, result.output
+    assert f"s3://{stack.bucket}/prep/2026-11-28/brief.md" in result.output
+    assert "  1. " in result.output
+    assert "  2. " in result.output
+    assert "! paywall: Inside the keynote" in result.output
+
+    shown = CliRunner().invoke(app, ["prep", "show"])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith("# Cloud Weekly: the brief for 2026-11-28")
+    assert "## Also this week (not briefed)" in shown.output
+    assert [e.detail.DETAIL_TYPE for e in stack.drain_events("notify", expect=1)] == [
+        "Brief Prepared"
+    ]

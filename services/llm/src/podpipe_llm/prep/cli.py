@@ -135,17 +135,13 @@ def show(
     ] = None,
 ) -> None:
     """Print a brief (Markdown)."""
-    from podpipe import artifacts
-    from podpipe_llm.prep.models import brief_markdown_key
-
     with _clear_errors():
-        settings = PrepSettings()
-        store = _store(settings)
+        store = _store(PrepSettings())
         dates = store.brief_dates()
         chosen = date or (dates[-1] if dates else None)
         if chosen is None:
             _fail("no brief yet: run `podpipe prep` first", 2)
-        raw = artifacts.get_bytes_or_none(store._s3, store.bucket, brief_markdown_key(chosen))
-        if raw is None:
+        text = store.read_brief_markdown(chosen)
+        if text is None:
             _fail(f"no brief for {chosen}", 2)
-    typer.echo(raw.decode("utf-8"), nl=False)
+    typer.echo(text, nl=False)

@@ -76,6 +76,10 @@ class S3PrepStore:
         raw = artifacts.get_bytes_or_none(self._s3, self.bucket, brief_json_key(date))
         return None if raw is None else Brief.model_validate_json(raw)
 
+    def read_brief_markdown(self, date: str) -> str | None:
+        raw = artifacts.get_bytes_or_none(self._s3, self.bucket, brief_markdown_key(date))
+        return None if raw is None else raw.decode("utf-8")
+
     def latest_brief_before(self, date: str) -> Brief | None:
         earlier = [d for d in self.brief_dates() if d < date]
         return self.read_brief(earlier[-1]) if earlier else None
