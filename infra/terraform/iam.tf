@@ -189,6 +189,14 @@ data "aws_iam_policy_document" "notify_task" {
     resources = [local.notifications_topic_arn]
   }
 
+  # "Brief Prepared" links the week's brief (prep/<date>/brief.md) with a presigned URL,
+  # which is signed with this role's credentials.
+  statement {
+    sid       = "ReadPrepBriefs"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.bucket_arn}/prep/*/brief.md"]
+  }
+
   statement {
     sid       = "NotificationTopicKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
