@@ -190,6 +190,13 @@ def test_a_missing_or_invalid_config_is_named(
     invalid = CliRunner().invoke(app, ["prep", "run"])
     assert invalid.exit_code == 2
     assert "audience: Field required" in invalid.output
+    put_config(stack)
+    stack.s3.put_object(
+        Bucket=stack.bucket, Key="prep/prompts/prep-item.md", Body=b"---\n---\n{{ guest }}\n"
+    )
+    bad_prompt = CliRunner().invoke(app, ["prep", "run"])
+    assert bad_prompt.exit_code == 2
+    assert "prep/prompts/prep-item.md: the template must place" in bad_prompt.output
 
 
 def test_the_command_makes_the_brief_and_shows_it(

@@ -435,3 +435,39 @@ def test_an_unreadable_running_order_leaves_the_show_notes_as_written() -> None:
     transcript = Transcript.model_validate_json(SAMPLE.read_text())
     notes = "# Show notes\n\n## Links and resources mentioned\n\nNone mentioned.\n"
     assert ShowNotesLinks(Refusing()).apply("aws-news", "show-notes", notes, transcript) == notes
+
+
+def test_the_team_edits_the_prep_prompts_in_the_bucket() -> None:
+    from podpipe_llm.prep.writer import PrepPromptError, with_overrides
+
+    edited = (
+        "---\ntemperature: 0.7\n---\nBrief {{ title }} for {{ audience }} in plain words.\n"
+        "{{ transcript }}\n{{ schema }}\n"
+    )
+    specs = with_overrides({"prep/prompts/prep-item.md": edited})
+    assert specs["prep-item"].temperature == 0.7
+    assert specs["prep-item"].output_schema == "prep-item"  # the brief's shape stays fixed
+    assert specs["prep-item"].source == "prep/prompts/prep-item.md"
+    assert specs["prep-ranking"].source == "podpipe_llm.prep.writer"
+
+    provider = ScriptedProvider(
+        answer=lambda _r: json.dumps(
+            {
+                "summary": "It launched. It is cheap. It is fast.",
+                "why_it_matters": "Listeners run it.",
+                "questions": ["Is it ready?", "What does it cost?"],
+            }
+        )
+    )
+    runner = PromptRunner(
+        providers=Providers({"bedrock": provider}, default_provider="bedrock", default_model="m"),
+        limiters=RateLimiters(PrepSettings(prep_requests_per_minute=0).rate_limit, FakeClock()),
+    )
+    item = FeedItem(title="A launch", url="https://example.com/a", feed="f")
+    RunnerBriefWriter(runner, specs=specs).write(Article(item, "Text."), audience="ops", show="S")
+    assert provider.requests[0].messages[0].text.startswith("Brief A launch for ops in plain")
+
+    with pytest.raises(PrepPromptError, match="unknown: \\['guest'\\]"):
+        with_overrides({"prep/prompts/prep-item.md": "---\n---\n{{ guest }} {{ transcript }}\n"})
+    with pytest.raises(PrepPromptError, match="no prep prompt is called 'titles'"):
+        with_overrides({"prep/prompts/titles.md": "---\n---\n{{ transcript }}\n"})

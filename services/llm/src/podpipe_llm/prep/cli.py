@@ -17,7 +17,7 @@ from podpipe_llm.prep.fetch import HttpFetcher
 from podpipe_llm.prep.service import ChoiceError, choose, run_prep
 from podpipe_llm.prep.settings import PrepSettings
 from podpipe_llm.prep.store import PrepConfigError, S3PrepStore, parse_config
-from podpipe_llm.prep.writer import RunnerBriefWriter
+from podpipe_llm.prep.writer import PrepPromptError, RunnerBriefWriter, with_overrides
 from podpipe_llm.service import build_providers, build_runner
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def run(
             if config_file is not None:
                 config = parse_config(config_file.read_bytes(), str(config_file))
             runner = build_runner(settings, build_providers(settings))
-            writer = RunnerBriefWriter(runner)
+            writer = RunnerBriefWriter(runner, specs=with_overrides(store.read_prompt_overrides()))
             import boto3
 
             from podpipe.runtime.publisher import EventPublisher
@@ -88,7 +88,7 @@ def run(
                 config=config,
                 max_article_chars=settings.prep_max_article_chars,
             )
-        except (PrepConfigError, OSError) as exc:
+        except (PrepConfigError, PrepPromptError, OSError) as exc:
             _fail(str(exc), 2)
     brief = result.brief
     typer.echo(f"brief   s3://{store.bucket}/{result.event.brief_markdown.key}")

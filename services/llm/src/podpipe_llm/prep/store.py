@@ -62,6 +62,21 @@ class S3PrepStore:
             f"s3://{self.bucket}/"
         )
 
+    def read_prompt_overrides(self) -> dict[str, str]:
+        """``prep/prompts/<id>.md`` by key: the team's edits of the prep prompts."""
+        from podpipe_llm.prep.writer import PREP_PROMPTS_PREFIX
+
+        found: dict[str, str] = {}
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=PREP_PROMPTS_PREFIX):
+            for obj in page.get("Contents", []):
+                key = obj.get("Key", "")
+                if key.endswith(".md") and "/" not in key[len(PREP_PROMPTS_PREFIX) :]:
+                    raw = artifacts.get_bytes_or_none(self._s3, self.bucket, key)
+                    if raw is not None:
+                        found[key] = raw.decode("utf-8")
+        return found
+
     def brief_dates(self) -> list[str]:
         paginator = self._s3.get_paginator("list_objects_v2")
         dates: list[str] = []

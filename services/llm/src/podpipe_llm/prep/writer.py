@@ -9,8 +9,12 @@ llm worker paces episodes to. An article is handed to the runner as a one-speake
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
+
+import frontmatter
+import yaml
+from pydantic import ValidationError
 
 from podpipe.documents import Segment, Transcript
 from podpipe.storage import MAX_TITLE_CHARS, EpisodeMetadata
@@ -80,6 +84,53 @@ RANKING_SPEC = PromptSpec.model_validate(
     }
 )
 CANDIDATE_CHARS = 280
+PREP_PROMPTS_PREFIX = "prep/prompts/"
+DEFAULT_SPECS = {ITEM_SPEC.id: ITEM_SPEC, RANKING_SPEC.id: RANKING_SPEC}
+PREP_VARIABLES = frozenset({"transcript", "title", "show", "audience", "schema"})
+
+
+class PrepPromptError(ValueError):
+    """A team's prompt override under prep/prompts/ that cannot be used (names the problem)."""
+
+
+def with_overrides(overrides: Mapping[str, str]) -> dict[str, PromptSpec]:
+    """The packaged prep prompts, each replaced by ``prep/prompts/<id>.md`` where the team put
+    one (front matter over the defaults, the body as the template) — edited without a
+    redeploy, like the episode prompts under ``prompts/``. The output schema stays fixed: the
+    brief is built from it."""
+    specs = dict(DEFAULT_SPECS)
+    for key, text in overrides.items():
+        prompt_id = key.removeprefix(PREP_PROMPTS_PREFIX).removesuffix(".md")
+        default = DEFAULT_SPECS.get(prompt_id)
+        if default is None:
+            raise PrepPromptError(
+                f"{key}: no prep prompt is called {prompt_id!r}; known: {sorted(DEFAULT_SPECS)}"
+            )
+        try:
+            post = frontmatter.loads(text)
+        except yaml.YAMLError as exc:
+            raise PrepPromptError(f"{key}: front matter is not valid YAML: {exc}") from None
+        fixed = {"id", "output", "schema", "source", "template"}
+        values = {
+            **default.model_dump(by_alias=True),
+            **{k: v for k, v in post.metadata.items() if k not in fixed},
+        }
+        try:
+            spec = PromptSpec.model_validate(
+                {**values, "template": post.content.strip() + "\n", "source": key}
+            )
+        except ValidationError as exc:
+            raise PrepPromptError(
+                f"{key}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}"
+            ) from None
+        unknown = [v for v in spec.variables if v not in PREP_VARIABLES]
+        if unknown or "transcript" not in spec.variables:
+            raise PrepPromptError(
+                f"{key}: the template must place {{{{ transcript }}}} and may use only "
+                f"{sorted(PREP_VARIABLES)}; unknown: {unknown}"
+            )
+        specs[prompt_id] = spec
+    return specs
 
 
 class BriefWriter(Protocol):
@@ -119,9 +170,16 @@ def _as_transcript(lines: Sequence[str]) -> Transcript:
 
 
 class RunnerBriefWriter:
-    def __init__(self, runner: PromptRunner, *, model: str = "default") -> None:
+    def __init__(
+        self,
+        runner: PromptRunner,
+        *,
+        model: str = "default",
+        specs: Mapping[str, PromptSpec] | None = None,
+    ) -> None:
         self._runner = runner
         self._model = model
+        self._specs = dict(specs or DEFAULT_SPECS)
 
     @property
     def model(self) -> str:
@@ -130,7 +188,7 @@ class RunnerBriefWriter:
     def rank(self, articles: Sequence[Article], *, audience: str, show: str) -> list[int]:
         transcript = candidates_transcript(articles)
         result = self._runner.run(
-            RANKING_SPEC,
+            self._specs[RANKING_SPEC.id],
             model=self._model,
             transcript=transcript,
             metadata=EpisodeMetadata(show=show[:100]),
@@ -145,7 +203,7 @@ class RunnerBriefWriter:
 
     def write(self, article: Article, *, audience: str, show: str) -> ItemAnswer:
         result = self._runner.run(
-            ITEM_SPEC,
+            self._specs[ITEM_SPEC.id],
             model=self._model,
             transcript=article_transcript(article),
             metadata=EpisodeMetadata(
