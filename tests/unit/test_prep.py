@@ -471,3 +471,25 @@ def test_the_team_edits_the_prep_prompts_in_the_bucket() -> None:
         with_overrides({"prep/prompts/prep-item.md": "---\n---\n{{ guest }} {{ transcript }}\n"})
     with pytest.raises(PrepPromptError, match="no prep prompt is called 'titles'"):
         with_overrides({"prep/prompts/titles.md": "---\n---\n{{ transcript }}\n"})
+
+
+def test_a_full_brief_fits_slack_and_the_e_mail() -> None:
+    event = BriefPrepared(
+        date="2026-11-28",
+        show="Cloud Weekly",
+        model="extractive",
+        brief_markdown=S3Location(bucket="b", key="prep/2026-11-28/brief.md"),
+        brief_json=S3Location(bucket="b", key="prep/2026-11-28/brief.json"),
+        items=[
+            {"rank": n, "title": f"Announcement number {n} " + "x" * 150, "url": f"{BLOG}/p-{n}/"}  # type: ignore[misc]
+            for n in range(1, 41)
+        ],
+    )
+    note = messages.brief_prepared(event, "https://signed.example/brief.md")
+    payload = messages.slack_payload(note)
+    blocks = payload["blocks"]
+    assert isinstance(blocks, list)
+    assert len(blocks) <= messages.SLACK_MAX_BLOCKS
+    body = messages.email_body(note)
+    assert f"{BLOG}/p-1/" in body
+    assert len(body.encode()) <= messages.SNS_BODY_MAX_BYTES
