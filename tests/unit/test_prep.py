@@ -493,3 +493,44 @@ def test_a_full_brief_fits_slack_and_the_e_mail() -> None:
     body = messages.email_body(note)
     assert f"{BLOG}/p-1/" in body
     assert len(body.encode()) <= messages.SNS_BODY_MAX_BYTES
+
+
+def test_the_studio_shows_the_briefs_sanitised() -> None:
+    from starlette.testclient import TestClient
+
+    from podpipe.storage import prep_brief_key
+    from podpipe_studio.app import create_app
+    from podpipe_studio.security import COOKIE_NAME, Guard
+
+    class Briefs:
+        bucket = "b"
+        texts = {  # noqa: RUF012
+            "2026-11-28": f"# Brief\n\n## 1. Aurora DSQL\n\n<{AURORA}>\n\n<script>alert(1)</script>\n",
+            "2026-11-21": "# Older brief\n",
+        }
+
+        def brief_dates(self) -> list[str]:
+            return sorted(self.texts, reverse=True)
+
+        def brief(self, date: str) -> str | None:
+            prep_brief_key(date, "md")  # refuses anything but a date, as the real one does
+            return self.texts.get(date)
+
+    guard = Guard(port=8790)
+    client = TestClient(
+        create_app(Briefs(), guard),  # type: ignore[arg-type]
+        base_url="http://127.0.0.1:8790",
+        follow_redirects=False,
+    )
+    assert client.get("/prep").status_code == 403  # the launch token is still required
+    client.cookies.set(COOKIE_NAME, guard.token)
+
+    latest = client.get("/prep")
+    assert latest.status_code == 200
+    assert f'href="{AURORA}"' in latest.text
+    assert "<script>alert(1)</script>" not in latest.text
+    assert 'href="/prep/2026-11-21"' in latest.text
+    assert "# Older brief" not in latest.text
+    assert "Older brief" in client.get("/prep/2026-11-21").text
+    assert client.get("/prep/2026-12-01").status_code == 404
+    assert client.get("/prep/..%2Fsecrets").status_code == 404

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
+from podpipe.storage import (
+    PREP_DATE_PATTERN,
+    prep_brief_key,
+    prep_running_order_key,
+)
+
 CONFIG_KEYS = ("prep/config.yaml", "prep/config.yml", "prep/config.json")
-PREP_PREFIX = "prep/"
-DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE_PATTERN = PREP_DATE_PATTERN
 
 
 class FeedSource(BaseModel):
@@ -129,12 +133,12 @@ class RunningOrder(BaseModel):
 
 
 def brief_json_key(date: str) -> str:
-    return f"{PREP_PREFIX}{date}/brief.json"
+    return prep_brief_key(date, "json")
 
 
 def brief_markdown_key(date: str) -> str:
-    return f"{PREP_PREFIX}{date}/brief.md"
+    return prep_brief_key(date, "md")
 
 
 def running_order_key(episode_id: str) -> str:
-    return f"{PREP_PREFIX}running-orders/{episode_id}.json"
+    return prep_running_order_key(episode_id)

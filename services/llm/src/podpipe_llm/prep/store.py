@@ -10,10 +10,10 @@ from pydantic import ValidationError
 
 from podpipe import artifacts
 from podpipe.events import S3Location
+from podpipe.storage import PREP_PREFIX
 from podpipe_llm.prep.models import (
     CONFIG_KEYS,
     DATE_PATTERN,
-    PREP_PREFIX,
     Brief,
     PrepConfig,
     RunningOrder,
