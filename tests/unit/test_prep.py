@@ -534,3 +534,43 @@ def test_the_studio_shows_the_briefs_sanitised() -> None:
     assert "Older brief" in client.get("/prep/2026-11-21").text
     assert client.get("/prep/2026-12-01").status_code == 404
     assert client.get("/prep/..%2Fsecrets").status_code == 404
+
+
+def test_notify_sends_the_brief_with_a_signed_link_to_it() -> None:
+    import boto3
+
+    from podpipe.runtime.service import MessageContext
+    from podpipe_notify.handlers import NotifyHandlers
+
+    class Channels:
+        sent: list[messages.Notification] = []  # noqa: RUF012
+
+        def send(self, notification: messages.Notification, **_: object) -> list[str]:
+            self.sent.append(notification)
+            return ["slack"]
+
+    s3 = boto3.client(
+        "s3", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+    )  # presigning is local: no request is made
+    channels = Channels()
+    handlers = NotifyHandlers(
+        s3=s3,
+        bucket="media",
+        notifier=channels,  # type: ignore[arg-type]
+        completion=None,  # type: ignore[arg-type]
+    )
+    event = BriefPrepared(
+        date="2026-11-28",
+        show="Cloud Weekly",
+        model="extractive",
+        brief_markdown=S3Location(bucket="media", key="prep/2026-11-28/brief.md"),
+        brief_json=S3Location(bucket="media", key="prep/2026-11-28/brief.json"),
+        items=[{"rank": 1, "title": "Aurora DSQL", "url": AURORA}],  # type: ignore[list-item]
+    )
+    route = next(r for r in handlers.routes() if r.event_type is BriefPrepared)
+    assert route.handle(event, MessageContext("m", "notify", 1, 5)) == []
+    [note] = channels.sent
+    urls = [link.url for section in note.sections for link in section.links]
+    assert urls[0] == AURORA
+    assert "prep/2026-11-28/brief.md" in urls[1]
+    assert "Signature=" in urls[1] or "X-Amz-Signature=" in urls[1]
