@@ -159,6 +159,13 @@ data "aws_iam_policy_document" "llm_task" {
     resources = ["${local.bucket_arn}/prompts/*"]
   }
 
+  # `podpipe prep choose` writes the episode's running order; show-notes links its items.
+  statement {
+    sid       = "ReadPrepRunningOrders"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.bucket_arn}/prep/running-orders/*"]
+  }
+
   # Converse = bedrock:InvokeModel, on exactly the configured models.
   dynamic "statement" {
     for_each = var.llm_provider == "bedrock" ? [1] : []
@@ -180,6 +187,14 @@ data "aws_iam_policy_document" "notify_task" {
     sid       = "PublishNotifications"
     actions   = ["sns:Publish"]
     resources = [local.notifications_topic_arn]
+  }
+
+  # "Brief Prepared" links the week's brief (prep/<date>/brief.md) with a presigned URL,
+  # which is signed with this role's credentials.
+  statement {
+    sid       = "ReadPrepBriefs"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.bucket_arn}/prep/*/brief.md"]
   }
 
   statement {

@@ -426,3 +426,21 @@ class StageRecord(BaseModel):
     @property
     def seconds(self) -> float | None:
         return None if self.finished_at is None else self.finished_at - self.started_at
+
+
+# --------------------------------------------------------------------------- prep (before an episode)
+
+PREP_PREFIX = "prep/"
+PREP_DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def prep_brief_key(date: str, extension: str) -> str:
+    """``prep/<date>/brief.md`` or ``.json``: written by `podpipe prep`, read by the studio."""
+    if not PREP_DATE_PATTERN.fullmatch(date):
+        raise InvalidEpisodeKeyError(f"{date!r} is not a brief date (YYYY-MM-DD)")
+    return f"{PREP_PREFIX}{date}/brief.{extension}"
+
+
+def prep_running_order_key(episode_id: str) -> str:
+    """``prep/running-orders/<episode-id>.json``: the prep items an episode covers."""
+    return f"{PREP_PREFIX}running-orders/{validate_episode_id(episode_id)}.json"

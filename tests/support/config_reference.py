@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings
 
 from podpipe.localllm import LocalLlmSettings
 from podpipe.settings import CoreSettings
+from podpipe_llm.prep.settings import PrepSettings
 from podpipe_llm.settings import LlmSettings
 from podpipe_notify.settings import NotifySettings
 from podpipe_transcode.settings import TranscodeSettings
@@ -27,6 +28,7 @@ SECTIONS: tuple[tuple[str, type[BaseSettings]], ...] = (
     ("transcribe", TranscribeSettings),
     ("llm", LlmSettings),
     ("notify", NotifySettings),
+    ("prep (`podpipe prep`; also reads the llm settings above)", PrepSettings),
     ("local LLM (`make up`, `make demo`; ignored when an LLM is configured)", LocalLlmSettings),
 )
 

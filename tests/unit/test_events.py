@@ -11,6 +11,7 @@ import pytest
 from podpipe.events import (
     EVENT_TYPES,
     AudioTranscoded,
+    BriefPrepared,
     EventParseError,
     ObjectCreated,
     PromptFailed,
@@ -145,8 +146,10 @@ def test_every_own_event_has_episode_id_schema_version_and_past_tense_names() ->
         assert event_type.SOURCE.startswith(("podpipe.", "aws."))
         if event_type.SOURCE.startswith("podpipe."):
             # Upload Rejected exists because the upload has no valid episode id: it names
-            # the key instead.
-            identity = "source" if event_type is UploadRejected else "episode_id"
+            # the key instead; Brief Prepared comes before any episode: it names its date.
+            identity = {UploadRejected: "source", BriefPrepared: "date"}.get(
+                event_type, "episode_id"
+            )
             assert {identity, "schema_version"} <= set(event_type.model_fields)
             assert event_type.model_config.get("extra") == "forbid"
             assert event_type.__doc__, f"{event_type.__name__} needs a docstring for docs/events.md"

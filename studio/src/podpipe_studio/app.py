@@ -115,6 +115,18 @@ def create_app(studio: Studio, guard: Guard) -> Starlette:
             return PlainTextResponse("not found", status_code=404)
         return PlainTextResponse(vtt, media_type="text/vtt")
 
+    async def briefs(request: Request) -> HTMLResponse:
+        """`podpipe prep`'s briefs: the latest one, or the one of ``/prep/<date>``."""
+        dates = await run_in_threadpool(studio.brief_dates)
+        date = request.path_params.get("date") or (dates[0] if dates else "")
+        try:
+            text = await run_in_threadpool(studio.brief, date) if date else None
+        except InvalidEpisodeKeyError as exc:
+            return page(request, "error.html", 404, error=str(exc))
+        if date and text is None:
+            return page(request, "error.html", 404, error=f"no brief for {date}")
+        return page(request, "prep.html", dates=dates, date=date, brief=text or "")
+
     def action(
         run: Callable[[str, Any], Any], notice: Callable[[Any], str], anchor: str
     ) -> Handler:
@@ -250,6 +262,8 @@ def create_app(studio: Studio, guard: Guard) -> Starlette:
             action(unpublish, lambda r: f"Now {r.state}.", "release"),
             methods=["POST"],
         ),
+        Route("/prep", briefs),
+        Route("/prep/{date}", briefs),
         Route("/upload", upload_page, methods=["GET"]),
         Route("/upload", upload, methods=["POST"]),
         Route("/upload/progress/{upload_id}", upload_progress),

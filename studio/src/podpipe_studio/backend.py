@@ -36,8 +36,11 @@ from podpipe.release.operations import Draft, PublishOutcome, ReleaseDesk, utc_n
 from podpipe.release.wiring import ReleaseSettings, desk_for_session
 from podpipe.storage import (
     AUDIO_EXTENSIONS,
+    PREP_DATE_PATTERN,
+    PREP_PREFIX,
     EpisodeKeys,
     EpisodeMetadata,
+    prep_brief_key,
     slugify_episode_id,
     validate_episode_id,
 )
@@ -199,6 +202,23 @@ class Studio:
             notes_markdown=(draft.notes or "") if draft else "",
             files=list(snapshot.objects),
         )
+
+    # ------------------------------------------------------------------ prep
+
+    def brief_dates(self) -> list[str]:
+        """The dates of the briefs `podpipe prep` wrote, newest first."""
+        paginator = self.aws.s3.get_paginator("list_objects_v2")
+        dates = [
+            name
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=PREP_PREFIX, Delimiter="/")
+            for prefix in page.get("CommonPrefixes", [])
+            if PREP_DATE_PATTERN.fullmatch(name := prefix.get("Prefix", "")[len(PREP_PREFIX) : -1])
+        ]
+        return sorted(dates, reverse=True)
+
+    def brief(self, date: str) -> str | None:
+        """A brief's Markdown (rendered by the page through markdown-it + nh3)."""
+        return self._text(prep_brief_key(date, "md"))
 
     def subtitles_vtt(self, episode_id: str) -> str | None:
         return self._text(EpisodeKeys(validate_episode_id(episode_id)).subtitles_vtt)

@@ -158,12 +158,15 @@ class PromptRunner:
         metadata: EpisodeMetadata,
         dependency_outputs: Mapping[str, str] | None = None,
         missing_dependencies: tuple[str, ...] = (),
+        extra_variables: Mapping[str, str] | None = None,
     ) -> RunResult:
+        """``extra_variables`` add to (or replace) the episode's own, for prompts that are not about
+        an episode's transcript (``podpipe prep`` passes an article as ``transcript``)."""
         started = time.monotonic()
         canonical = self.providers.resolve(model)
         provider, bare = self.providers.provider_for(canonical)
         stats = RunStats()
-        variables = episode_variables(transcript, metadata)
+        variables = {**episode_variables(transcript, metadata), **(extra_variables or {})}
         for dep, text in (dependency_outputs or {}).items():
             variables[OUTPUT_PREFIX + dep] = text
         budget = self.context_tokens

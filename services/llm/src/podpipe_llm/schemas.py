@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from podpipe.documents import CLIP_MAX_SECONDS, CLIP_MIN_SECONDS, ClipPick, ClipPicks, Transcript
+from podpipe_llm.prep.models import ItemAnswer, RankingAnswer
 
 X_LIMIT = 280
 BLUESKY_LIMIT = 300
@@ -226,6 +227,36 @@ _DECODING_LISTS: dict[str, tuple[str, Callable[[Transcript], int]]] = {
 DECODING_STRING_LIMIT = 300  # an unbounded string is where a small model loops forever
 
 
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“'])")
+
+
+def _check_prep_item(model: Any, transcript: Transcript) -> BaseModel:
+    answer: ItemAnswer = model
+    problems: list[str] = []
+    sentences = [s for s in _SENTENCE.split(answer.summary.strip()) if s.strip()]
+    if not 2 <= len(sentences) <= 4:
+        problems.append(f"summary: write exactly 3 sentences (this one has {len(sentences)})")
+    questions = [q.strip() for q in answer.questions]
+    if any(not q.endswith("?") for q in questions):
+        problems.append("questions: each of the two must be one question ending with '?'")
+    if len(set(questions)) < len(questions):
+        problems.append("questions: the two questions must differ")
+    if problems:
+        raise OutputValidationError(problems)
+    return answer
+
+
+def _check_prep_ranking(model: Any, transcript: Transcript) -> BaseModel:
+    # The candidates are the "transcript"'s segments, one each, numbered from 1.
+    answer: RankingAnswer = model
+    count = len(transcript.segments)
+    wrong = [n for n in answer.order if not 1 <= n <= count]
+    if wrong:
+        raise OutputValidationError([f"order: {wrong} are not candidate numbers (1 to {count})"])
+    unique = list(dict.fromkeys(answer.order))
+    return RankingAnswer(order=unique)
+
+
 def _bound_strings(node: Any) -> None:
     if isinstance(node, dict):
         if node.get("type") == "string" and "maxLength" not in node:
@@ -257,6 +288,8 @@ SCHEMAS: dict[str, OutputSchema] = {
         OutputSchema("clip-picks", ClipPicks, _check_clip_picks),
         OutputSchema("social-posts", SocialPosts, _check_social),
         OutputSchema("pull-quotes", PullQuotes, _check_quotes),
+        OutputSchema("prep-item", ItemAnswer, _check_prep_item),
+        OutputSchema("prep-ranking", RankingAnswer, _check_prep_ranking),
     )
 }
 

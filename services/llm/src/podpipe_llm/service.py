@@ -11,6 +11,7 @@ from podpipe.events import PromptRequested, TranscriptReady
 from podpipe.runtime.metrics import MetricsSink, StreamMetricsSink, emf_count
 from podpipe.runtime.service import Consumer, Route, Service
 from podpipe_llm.dispatcher import Dispatcher
+from podpipe_llm.prep.links import ShowNotesLinks
 from podpipe_llm.providers.base import LlmProvider
 from podpipe_llm.providers.bedrock import BedrockConverseProvider, bedrock_client_config
 from podpipe_llm.providers.extractive import ExtractiveProvider
@@ -115,7 +116,7 @@ def build_service(
     store = store or S3EpisodeStore(s3, settings.bucket)
     catalog = catalog or S3CatalogSource(s3, settings.bucket, settings.llm_prompts_dir)
     dispatcher = Dispatcher(store, catalog, providers)
-    worker = PromptWorker(store, catalog, runner)
+    worker = PromptWorker(store, catalog, runner, ShowNotesLinks.from_s3(s3, settings.bucket))
     return Service(
         name=SERVICE_NAME,
         consumers=[

@@ -21,6 +21,7 @@ record and "Prompt Completed"), so status and the digest never call it plain don
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ from podpipe.runtime.errors import PermanentError, RetryableError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import EpisodeKeys
 from podpipe_llm.catalog import Catalog, CatalogError, PromptSpec
+from podpipe_llm.prep.links import ShowNotesLinks
 from podpipe_llm.providers.base import RefusedError, ThrottledError, TransientError
 from podpipe_llm.providers.registry import split_model
 from podpipe_llm.runner import InvalidOutputError, PromptRunner, RunResult
@@ -66,10 +68,18 @@ def missing_dependency_text(prompt_id: str, why: str) -> str:
 
 
 class PromptWorker:
-    def __init__(self, store: EpisodeStore, catalog: CatalogSource, runner: PromptRunner) -> None:
+    def __init__(
+        self,
+        store: EpisodeStore,
+        catalog: CatalogSource,
+        runner: PromptRunner,
+        links: ShowNotesLinks | None = None,
+    ) -> None:
         self._store = store
         self._catalog = catalog
         self._runner = runner
+        # The chosen prep items the episode discussed, as real links in the show notes.
+        self._links = links
 
     # ----------------------------------------------------------------- handler
 
@@ -137,6 +147,9 @@ class PromptWorker:
             # Backoff inside this delivery is exhausted: let SQS redeliver later (and, after
             # maxReceiveCount, move the message to the DLQ; on_failure reports it).
             raise RetryableError(f"{event.model} kept failing: {exc}") from exc
+        if self._links is not None:
+            text = self._links.apply(episode_id, prompt_id, result.text, transcript)
+            result = dataclasses.replace(result, text=text)
         completed = self._write(event, spec, result, ctx, started)
         return [completed, *self._release_dependents(catalog, episode_id, prompt_id)]
 

@@ -21,6 +21,7 @@ import structlog
 from podpipe.artifacts import get_bytes_or_none, presign, read_episode_metadata
 from podpipe.events import (
     AudioTranscoded,
+    BriefPrepared,
     ClipsFailed,
     ClipsRendered,
     EpisodeCompleted,
@@ -192,6 +193,12 @@ class NotifyHandlers:
         self._notifier.send(messages.upload_rejected(event))
         return []
 
+    def brief_prepared(self, event: BriefPrepared, ctx: MessageContext) -> Sequence[Event]:
+        # No episode exists yet, so no episode folder for a delivery marker: best effort,
+        # like "Upload failed" (a channel failure retries the message).
+        self._notifier.send(messages.brief_prepared(event, self._url(event.brief_markdown.key)))
+        return []
+
     def clips_rendered(self, event: ClipsRendered, ctx: MessageContext) -> Sequence[Event]:
         delivery = f"clips-rendered-{_short(ctx.event_id or ctx.message_id)}"
         return self._deliver(ctx, [(messages.clips_rendered(event), delivery)])
@@ -246,6 +253,7 @@ class NotifyHandlers:
             Route(EpisodeVersionStarted, self.version_started),
             Route(EpisodeCompleted, self.episode_completed),
             Route(EpisodePublished, self.episode_published),
+            Route(BriefPrepared, self.brief_prepared),
             Route(ReleaseTimeReached, self.quiet),
             Route(TranscriptionStarted, self.quiet),
             Route(PromptRequested, self.quiet),

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from podpipe.events import (
     AudioTranscoded,
+    BriefPrepared,
     ClipsFailed,
     ClipsRendered,
     EpisodeCompleted,
@@ -275,6 +276,33 @@ def upload_rejected(event: UploadRejected) -> Notification:
                 "uploads/2026-11-27-ep42.m4a) and upload it again."
             ),
         ),
+    )
+
+
+def brief_prepared(event: BriefPrepared, brief_url: str | None) -> Notification:
+    """The week's brief for the team (and the guest): the items with their real links."""
+    items = "\n".join(f"{i.rank}. {i.title}" for i in event.items) or "No item could be briefed."
+    sections = [
+        Section(
+            text=items,
+            links=tuple(Link(f"{i.rank}. {i.title[:60]}", i.url) for i in event.items),
+        )
+    ]
+    if event.problems:
+        sections.append(
+            Section(
+                heading="Could not be read (reported in the brief)",
+                text="\n".join(f"{p.source}: {p.reason}" for p in event.problems),
+            )
+        )
+    if brief_url:
+        sections.append(Section(text="The whole brief:", links=(Link("brief.md", brief_url),)))
+    return Notification(
+        kind="brief-prepared",
+        episode_id="",
+        title=f"Brief for {event.date}: {len(event.items)} item(s) for {event.show}",
+        level="failure" if event.problems and not event.items else "info",
+        sections=tuple(sections),
     )
 
 

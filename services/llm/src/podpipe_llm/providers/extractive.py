@@ -15,6 +15,7 @@ from collections.abc import Callable
 from podpipe.documents import ClipPick, ClipPicks
 from podpipe_llm import extract
 from podpipe_llm.catalog import hms, speaker_name
+from podpipe_llm.prep.extractive import prep_item, prep_ranking
 from podpipe_llm.providers.base import (
     Completion,
     CompletionRequest,
@@ -280,4 +281,6 @@ _WRITERS: dict[str, Callable[[PromptTask], str]] = {
     "clip-picks": _clip_picks,
     "newsletter": _newsletter,
     "pull-quotes": _pull_quotes,
+    "prep-item": prep_item,
+    "prep-ranking": prep_ranking,
 }
