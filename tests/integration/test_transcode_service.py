@@ -466,7 +466,9 @@ class FlakyStore:
 
 def test_a_transient_s3_error_is_retried_not_failed(stack: Stack, media: dict[str, Path]) -> None:
     real = make_handler(stack)
-    handler = TranscodeHandler(FlakyStore(S3ObjectStore(stack.s3)), real.backend, real.config)
+    handler = TranscodeHandler(
+        FlakyStore(S3ObjectStore(stack.s3)), real.backend, real.config, ledger=real.ledger
+    )
     created = upload(stack, "ep-flaky", media["m4a"], "m4a")
 
     with pytest.raises(ClientError) as caught:

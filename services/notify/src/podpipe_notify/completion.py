@@ -21,10 +21,11 @@ import structlog
 
 from podpipe.artifacts import get_json_or_none, presign, put_json, put_json_if_absent
 from podpipe.episode_store import EpisodeSnapshot, read_episode
-from podpipe.episodes import PROMPT_STAGE_PREFIX, EpisodeStatus, ready_for_digest
+from podpipe.episodes import EpisodeStatus, ready_for_digest
 from podpipe.events import EpisodeCompleted, OutputLink, S3Location, StageTiming
 from podpipe.pricing import compute_cost, llm_cost, transcription_cost
 from podpipe.runtime.service import MessageContext
+from podpipe.stages import prompt_id_of
 from podpipe.storage import EpisodeKeys, StageRecord
 
 if TYPE_CHECKING:
@@ -239,10 +240,9 @@ class CompletionTracker:
         }
         for stage, record in snapshot.records.items():
             # Prompt costs recorded on the stage record count when no metadata file says more.
-            if stage.startswith(PROMPT_STAGE_PREFIX):
-                prompt_id = stage[len(PROMPT_STAGE_PREFIX) :]
-                if prompt_meta.get(prompt_id) is None and record.details:
-                    prompt_meta[prompt_id] = record.details
+            prompt_id = prompt_id_of(stage)
+            if prompt_id is not None and prompt_meta.get(prompt_id) is None and record.details:
+                prompt_meta[prompt_id] = record.details
         costs = estimate_costs(
             status,
             transcription_backend=backend,
