@@ -25,6 +25,7 @@ from podpipe.events import (
     ObjectCreated,
     TranscodeFailed,
 )
+from podpipe.ffmpeg import MediaInfo, find_ffmpeg, probe, run_ffmpeg
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import EpisodeKeys, EpisodeMetadata
@@ -36,7 +37,6 @@ from podpipe_transcode.backend import (
     TranscodeResult,
 )
 from podpipe_transcode.core import AudioInfo
-from podpipe_transcode.ffmpeg import MediaInfo, find_ffmpeg, probe, run_ffmpeg
 from podpipe_transcode.handler import TranscodeHandler
 from podpipe_transcode.service import build_handler
 from podpipe_transcode.settings import TranscodeSettings

@@ -15,13 +15,13 @@ import pytest
 
 from podpipe.documents import Transcript
 from podpipe.events import ObjectCreated, TranscriptReady, VideoSubtitled, VideoTranscoded
+from podpipe.ffmpeg import find_ffmpeg, run_ffmpeg
 from podpipe.runtime.service import MessageContext
 from podpipe.stages import S3StageLedger
 from podpipe.storage import EpisodeKeys
 from podpipe_transcode.backend import FfmpegBackend
 from podpipe_transcode.clips.captions import build_cues, to_srt
 from podpipe_transcode.clips.store import S3ClipsStore
-from podpipe_transcode.ffmpeg import find_ffmpeg, run_ffmpeg
 from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
 from podpipe_transcode.settings import TranscodeSettings
 from podpipe_transcode.store import S3ObjectStore

@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 
 from podpipe.events import EpisodeCompleted, ObjectCreated, YoutubePrepared
+from podpipe.ffmpeg import probe_streams, run_ffmpeg
 from podpipe.runtime.service import MessageContext
 from podpipe.stages import S3StageLedger
 from podpipe.storage import EpisodeKeys
 from podpipe_transcode.backend import FfmpegBackend
-from podpipe_transcode.clips.media import probe_streams
 from podpipe_transcode.clips.store import S3ClipsStore
-from podpipe_transcode.ffmpeg import run_ffmpeg
 from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
 from podpipe_transcode.settings import TranscodeSettings
 from podpipe_transcode.store import S3ObjectStore

@@ -13,6 +13,7 @@ import pytest
 
 from podpipe.documents import ClipPick, ClipPicks
 from podpipe.events import ClipsFailed, ClipsRendered, Failure, PromptCompleted, S3Location
+from podpipe.loudness import LoudnessMeasurement
 from podpipe.runtime.errors import PermanentError, RetryableError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import EpisodeKeys, EpisodeMetadata, sidecar_key
@@ -26,7 +27,6 @@ from podpipe_transcode.clips.render import (
     RenderResult,
 )
 from podpipe_transcode.clips.synthetic import synthetic_transcript
-from podpipe_transcode.loudness import LoudnessMeasurement
 from tests.support.stage_ledger import MemoryStageLedger
 
 EPISODE = "ep-1"

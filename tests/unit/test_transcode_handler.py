@@ -19,6 +19,7 @@ from podpipe.events import (
     TranscodeFailed,
     UploadRejected,
 )
+from podpipe.loudness import LoudnessMeasurement, LoudnessReading, LoudnessTargets
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import EpisodeKeys
@@ -27,7 +28,6 @@ from podpipe_transcode.backend import TranscodeJob, TranscodeResult
 from podpipe_transcode.commands import Mp3Encoding
 from podpipe_transcode.core import AudioInfo, BadInputError, MeasuredLoudness, ObjectHead
 from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
-from podpipe_transcode.loudness import LoudnessMeasurement, LoudnessReading, LoudnessTargets
 from podpipe_transcode.tags import read_tags
 from tests.support.stage_ledger import MemoryStageLedger
 

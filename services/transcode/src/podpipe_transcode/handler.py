@@ -26,6 +26,8 @@ from podpipe.events import (
     VideoFailed,
     VideoTranscoded,
 )
+from podpipe.ffmpeg import FfmpegError
+from podpipe.loudness import LoudnessMeasurement, LoudnessTargets
 from podpipe.runtime.errors import PermanentError, RejectedInputError
 from podpipe.runtime.service import MessageContext
 from podpipe.stages import StageLedger, fail_stage
@@ -58,8 +60,6 @@ from podpipe_transcode.core import (
     parse_audio_info,
     reusable,
 )
-from podpipe_transcode.ffmpeg import FfmpegError
-from podpipe_transcode.loudness import LoudnessMeasurement, LoudnessTargets
 from podpipe_transcode.store import ObjectStore
 from podpipe_transcode.tags import Id3Tags, tags_for, write_tags
 

@@ -31,6 +31,7 @@ from podpipe.events import (
     VideoSubtitled,
     VideoTranscoded,
 )
+from podpipe.ffmpeg import FfmpegError, find_ffmpeg, probe, run_ffmpeg
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext, Route
 from podpipe.stages import S3StageLedger, StageLedger, fail_stage
@@ -39,7 +40,6 @@ from podpipe_transcode.clips.captions import CaptionStyle, build_cues, to_ass
 from podpipe_transcode.clips.graph import escape_filter_value
 from podpipe_transcode.clips.media import filters_available, find_font
 from podpipe_transcode.clips.store import ClipsStore, S3ClipsStore
-from podpipe_transcode.ffmpeg import FfmpegError, find_ffmpeg, probe, run_ffmpeg
 from podpipe_transcode.video import VideoOptions
 
 if TYPE_CHECKING:

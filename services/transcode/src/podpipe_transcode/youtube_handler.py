@@ -28,13 +28,13 @@ from podpipe.events import (
     VideoFailed,
     YoutubePrepared,
 )
+from podpipe.ffmpeg import FfmpegError, find_ffmpeg, probe, run_ffmpeg
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext, Route
 from podpipe.stages import S3StageLedger, StageLedger, fail_stage
 from podpipe.storage import EpisodeKeys
 from podpipe_transcode.clips.media import find_font
 from podpipe_transcode.clips.store import ClipsStore, S3ClipsStore
-from podpipe_transcode.ffmpeg import FfmpegError, find_ffmpeg, probe, run_ffmpeg
 from podpipe_transcode.youtube import (
     Chapter,
     first_title_idea,

@@ -50,8 +50,8 @@ from podpipe_transcode.clips.store import ClipsStore, S3ClipsStore
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from podpipe.loudness import LoudnessTargets
     from podpipe_transcode.clips.settings import ClipsSettings
-    from podpipe_transcode.loudness import LoudnessTargets
 
 log = structlog.get_logger()
 
