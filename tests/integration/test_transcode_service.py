@@ -331,7 +331,6 @@ def test_speech_preset_makes_a_small_mono_file(
     assert_podcast_ready(mp3, event)
 
 
-@pytest.mark.skipif(not SAMPLE.exists(), reason="the sample episode is not committed yet")
 def test_the_sample_episode(stack: Stack, tmp_path: Path) -> None:
     stack.put_sidecar("sample", json.loads(SAMPLE.with_suffix(".json").read_text()))
     event = only_event(make_handler(stack).handle(upload(stack, "sample", SAMPLE, "m4a"), CTX))

@@ -245,7 +245,10 @@ def test_a_broken_sidecar_does_not_stop_the_audio(
     store.put("uploads/ep1.json", json.dumps({"episode_number": "not a number"}).encode())
     [event] = handler.handle(created("uploads/ep1.m4a"), CTX)
     assert isinstance(event, AudioTranscoded)
-    assert [p for p in event.metadata_problems if "'episode_number' ignored" in p]
+    assert event.audio.key == "episodes/ep1/audio.mp3"
+    assert (BUCKET, "episodes/ep1/audio.mp3") in store.objects
+    [problem] = event.metadata_problems
+    assert problem.startswith("uploads/ep1.json: field 'episode_number' ignored")
 
 
 def test_a_sidecar_that_is_not_json_is_reported_and_the_audio_goes_on(
@@ -337,9 +340,13 @@ def test_bad_input_from_the_backend_is_permanent(
     assert not any(k == "episodes/ep1/audio.mp3" for _, k in store.objects)
 
 
-def test_a_vanished_upload_is_permanent(handler: TranscodeHandler) -> None:
+def test_a_vanished_upload_is_permanent(
+    handler: TranscodeHandler, backend: FakeBackend, ledger: MemoryStageLedger
+) -> None:
     with pytest.raises(PermanentError, match="no longer exists"):
         handler.handle(created("uploads/ep1.m4a"), CTX)
+    assert backend.calls == []
+    assert ledger.history == []  # nothing started: on_failure records the failure
 
 
 def test_a_hostile_key_is_permanent_and_the_host_is_told(handler: TranscodeHandler) -> None:
