@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from podpipe.documents import ClipPick, Transcript
+from podpipe.ffmpeg import find_ffmpeg
+from podpipe.loudness import parse_ebur128_measurement
 from podpipe.storage import EpisodeMetadata
 from podpipe_transcode.clips.captions import CaptionStyle, build_cues, to_ass
 from podpipe_transcode.clips.graph import (
@@ -47,8 +49,6 @@ from podpipe_transcode.clips.media import find_font
 from podpipe_transcode.clips.picks import plan_clips, speech_words
 from podpipe_transcode.clips.render import EpisodeInput, RenderOptions, render_episode
 from podpipe_transcode.clips.settings import ClipsSettings
-from podpipe_transcode.ffmpeg import find_ffmpeg
-from podpipe_transcode.loudness import parse_ebur128_measurement
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "clips.json"

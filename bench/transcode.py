@@ -35,18 +35,18 @@ import boto3
 import structlog
 
 from podpipe.events import ObjectCreated
+from podpipe.ffmpeg import find_ffmpeg, probe, run_ffmpeg
 from podpipe.logging import configure_logging
-from podpipe.runtime.service import MessageContext
-from podpipe.storage import EpisodeMetadata
-from podpipe_transcode.backend import FfmpegBackend, TranscodeJob
-from podpipe_transcode.commands import Mp3Encoding
-from podpipe_transcode.ffmpeg import find_ffmpeg, probe, run_ffmpeg
-from podpipe_transcode.loudness import (
+from podpipe.loudness import (
     LoudnessTargets,
     analysis_filter,
     normalize_filter,
     parse_loudnorm_report,
 )
+from podpipe.runtime.service import MessageContext
+from podpipe.storage import EpisodeMetadata
+from podpipe_transcode.backend import FfmpegBackend, TranscodeJob
+from podpipe_transcode.commands import Mp3Encoding
 from podpipe_transcode.service import build_handler
 from podpipe_transcode.settings import TranscodeSettings
 from podpipe_transcode.tags import tags_for, write_tags

@@ -24,7 +24,6 @@ from typing import Any
 import boto3
 
 from podpipe.artifacts import read_stage
-from podpipe.episodes import PROMPT_STAGE_PREFIX
 from podpipe.local import (
     LOCAL_AWS_ENV,
     SERVICES,
@@ -42,6 +41,7 @@ from podpipe.local import (
 from podpipe.localllm import choose_writer
 from podpipe.logging import configure_logging
 from podpipe.settings import CoreSettings
+from podpipe.stages import prompt_stage
 from podpipe.storage import StageRecord
 
 REPO = Path(__file__).resolve().parents[2]
@@ -156,7 +156,7 @@ def wait_for_stage(
 
 def llm_stage_seconds(s3: Any, bucket: str, episode_id: str, prompt_ids: list[str]) -> float:
     """Wall time of the LLM stage: first prompt started → last prompt finished."""
-    records = [read_stage(s3, bucket, episode_id, PROMPT_STAGE_PREFIX + p) for p in prompt_ids]
+    records = [read_stage(s3, bucket, episode_id, prompt_stage(p)) for p in prompt_ids]
     ended = [r for r in records if r is not None and r.finished_at is not None]
     if not ended:
         return 0.0

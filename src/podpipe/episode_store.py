@@ -5,7 +5,7 @@ Shared by notify (is the episode complete?) and the CLI (`status`, `wait`, `outp
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -61,11 +61,17 @@ class EpisodeSnapshot:
 def read_records(
     s3: S3Client, bucket: str, keys: EpisodeKeys, object_keys: Iterable[str]
 ) -> dict[str, StageRecord]:
+    return _records(lambda key: get_json_or_none(s3, bucket, key), keys, object_keys)
+
+
+def _records(
+    read_json: Callable[[str], Any], keys: EpisodeKeys, object_keys: Iterable[str]
+) -> dict[str, StageRecord]:
     records: dict[str, StageRecord] = {}
     for key in object_keys:
         if not key.startswith(keys.stages_prefix) or not key.endswith(".json"):
             continue
-        raw = get_json_or_none(s3, bucket, key)
+        raw = read_json(key)
         if raw is None:
             continue
         try:
@@ -88,20 +94,43 @@ def read_episode(
     """Read an episode. ``overlay``: stage records an event just reported (fresher than S3);
     ``with_notifications``: also read notify's delivery markers (what the team was not told)."""
     keys = EpisodeKeys(episode_id)
-    objects = tuple(list_objects(s3, bucket, keys.root))
-    object_keys = [o.key for o in objects]
-    records = read_records(s3, bucket, keys, object_keys)
-    for stage, record in (overlay or {}).items():
-        records = with_event_overlay(records, stage, record)
-    manifest = get_json_or_none(s3, bucket, keys.manifest) if keys.manifest in object_keys else None
     upload_exists = any(
         True for _ in _first(list_objects(s3, bucket, f"{UPLOADS_PREFIX}{episode_id}."))
     )
+    return snapshot_of(
+        episode_id,
+        tuple(list_objects(s3, bucket, keys.root)),
+        lambda key: get_json_or_none(s3, bucket, key),
+        upload_exists=upload_exists,
+        dlq_entries=dlq_entries,
+        overlay=overlay,
+        with_notifications=with_notifications,
+    )
+
+
+def snapshot_of(
+    episode_id: str,
+    objects: tuple[StoredObject, ...],
+    read_json: Callable[[str], Any],
+    *,
+    upload_exists: bool,
+    dlq_entries: Iterable[DlqEntry] = (),
+    overlay: Mapping[str, StageRecord] | None = None,
+    with_notifications: bool = False,
+) -> EpisodeSnapshot:
+    """The episode from its objects (under ``episodes/<id>/``) and a JSON reader for them:
+    :func:`read_episode` reads S3, a test's fake store reads memory, the rules are the same."""
+    keys = EpisodeKeys(episode_id)
+    object_keys = [o.key for o in objects]
+    records = _records(read_json, keys, object_keys)
+    for stage, record in (overlay or {}).items():
+        records = with_event_overlay(records, stage, record)
+    manifest = read_json(keys.manifest) if keys.manifest in object_keys else None
     undelivered: list[dict[str, Any]] = []
     if with_notifications:
         for key in object_keys:
             if key.startswith(keys.notifications_prefix):
-                marker = get_json_or_none(s3, bucket, key)
+                marker = read_json(key)
                 if isinstance(marker, dict) and marker.get("state") == "failed":
                     undelivered.append(marker)
     status = episode_status(

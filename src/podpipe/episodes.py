@@ -24,24 +24,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-from podpipe.storage import EpisodeKeys, StageRecord
+from podpipe.stages import prompt_id_of, prompt_stage
+from podpipe.storage import EpisodeKeys, StageRecord, StageRecordStatus
 
-StageState = Literal["pending", "running", "done", "failed", "in DLQ"]
+IN_DLQ: Final = "in DLQ"
+StageState = Literal[StageRecordStatus, "pending", "in DLQ"]
+"""A stage's state as status sees it: its own record's, or pending / sitting in a DLQ."""
 EpisodeState = Literal["pending", "running", "completed", "failed"]
 
 CORE_STAGES: tuple[str, ...] = ("transcode", "transcribe", "dispatch")
-PROMPT_STAGE_PREFIX = "prompt-"
-ENDED: frozenset[str] = frozenset({"done", "failed", "in DLQ"})
-FAILED: frozenset[str] = frozenset({"failed", "in DLQ"})
+ENDED: frozenset[StageState] = frozenset({"done", "failed", IN_DLQ})
+FAILED: frozenset[StageState] = frozenset({"failed", IN_DLQ})
 
 # The queue whose DLQ holds a stage's message when it is stuck there.
 _STAGE_QUEUE = {"transcode": "transcode", "transcribe": "transcribe", "dispatch": "llm-dispatch"}
-
-
-def prompt_stage(prompt_id: str) -> str:
-    return f"{PROMPT_STAGE_PREFIX}{prompt_id}"
 
 
 @dataclass(frozen=True)
@@ -227,9 +225,10 @@ def _artifact_done(stage: str, keys: EpisodeKeys, existing: frozenset[str]) -> b
         return keys.transcript_json in existing
     if stage == "dispatch":
         return keys.manifest in existing
-    if stage.startswith(PROMPT_STAGE_PREFIX):
+    prompt_id = prompt_id_of(stage)
+    if prompt_id is not None:
         try:
-            return keys.prompt_metadata(stage[len(PROMPT_STAGE_PREFIX) :]) in existing
+            return keys.prompt_metadata(prompt_id) in existing
         except ValueError:
             return False
     return False
@@ -262,7 +261,7 @@ def _resolve(
         reason = dlq[0].reason or status.reason
         return StageStatus(
             stage=stage,
-            state="in DLQ",
+            state=IN_DLQ,
             started_at=status.started_at,
             finished_at=status.finished_at,
             attempts=status.attempts,
@@ -318,10 +317,9 @@ def episode_status(
     prompt_ids = [p.prompt_id for p in prompts] if prompts is not None else []
     # Prompts that ran without being in the manifest (e.g. a manual replay) still show.
     extra = sorted(
-        name[len(PROMPT_STAGE_PREFIX) :]
-        for name in records
-        if name.startswith(PROMPT_STAGE_PREFIX)
-        and name[len(PROMPT_STAGE_PREFIX) :] not in prompt_ids
+        prompt_id
+        for prompt_id in (prompt_id_of(name) for name in records)
+        if prompt_id is not None and prompt_id not in prompt_ids
     )
     for prompt_id in [*prompt_ids, *extra]:
         stage = prompt_stage(prompt_id)

@@ -6,6 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+TRUNCATION_TOLERANCE_SECONDS = 1.0
+TRUNCATION_TOLERANCE_FRACTION = 0.02
+"""Decoding this much short of the header (the larger of the two) is encoder padding, not a cut."""
+
 SNIFF_BYTES = 512
 """How much of an unreadable file is looked at to tell a text file from damaged media."""
 
@@ -29,6 +33,15 @@ def stderr_gist(stderr: str, max_lines: int = 3) -> str:
             lines.append(line)
     gist = " | ".join(lines[-max_lines:])
     return gist[-600:] if gist else "no error output"
+
+
+def is_truncated(header_seconds: float | None, decoded_seconds: float) -> bool:
+    """THE truncation rule of every stage: the file decodes clearly shorter than its header
+    says (None: the header cannot be trusted for the audio alone, e.g. a video's container)."""
+    if header_seconds is None:
+        return False
+    tolerance = max(TRUNCATION_TOLERANCE_SECONDS, TRUNCATION_TOLERANCE_FRACTION * header_seconds)
+    return header_seconds - decoded_seconds > tolerance
 
 
 def empty_upload_reason(name: str) -> str:

@@ -17,7 +17,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -411,12 +411,16 @@ def _safe_name(name: str) -> str:
     return name
 
 
+StageRecordStatus = Literal["running", "done", "failed"]
+"""What a stage writes about itself (``podpipe.episodes.StageState`` adds what others see)."""
+
+
 class StageRecord(BaseModel):
     """A stage's state for one episode, written by the stage itself (``stages/<stage>.json``)."""
 
     model_config = ConfigDict(extra="forbid")
     stage: str
-    status: str = Field(pattern=r"^(running|done|failed)$")
+    status: StageRecordStatus
     started_at: float
     finished_at: float | None = None
     attempts: int = 1

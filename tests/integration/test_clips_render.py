@@ -16,10 +16,17 @@ from pathlib import Path
 import pytest
 
 from podpipe.documents import ClipPick, Transcript, Word
+from podpipe.ffmpeg import (
+    StreamInfo,
+    decode_duration,
+    find_ffmpeg,
+    measure_loudness,
+    probe_streams,
+    run_ffmpeg,
+)
 from podpipe.storage import EpisodeMetadata
 from podpipe_transcode.clips.captions import parse_srt
 from podpipe_transcode.clips.graph import AudiogramText, VideoOptions, audiogram_args
-from podpipe_transcode.clips.media import StreamInfo, measure_loudness, probe_streams
 from podpipe_transcode.clips.picks import speech_words
 from podpipe_transcode.clips.render import (
     EpisodeInput,
@@ -28,7 +35,6 @@ from podpipe_transcode.clips.render import (
     render_episode,
 )
 from podpipe_transcode.clips.settings import ClipsSettings
-from podpipe_transcode.ffmpeg import decode_duration, find_ffmpeg, run_ffmpeg
 
 pytestmark = pytest.mark.integration
 

@@ -6,6 +6,7 @@ import pytest
 
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
+from podpipe.stages import S3StageLedger
 from podpipe_llm.catalog import CatalogError
 from podpipe_llm.dispatcher import Dispatcher
 from podpipe_llm.providers.extractive import ExtractiveProvider
@@ -47,6 +48,7 @@ def test_a_broken_override_stops_dispatch_with_a_clear_reason(stack: Stack) -> N
         S3EpisodeStore(stack.s3, stack.bucket),
         source,
         Providers({"extractive": ExtractiveProvider()}, default_provider="extractive"),
+        ledger=S3StageLedger(stack.s3, stack.bucket),
     )
     with pytest.raises(PermanentError, match="episode_title"):
         dispatcher.handle(

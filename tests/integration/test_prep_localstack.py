@@ -19,6 +19,7 @@ from podpipe.cli.main import app
 from podpipe.events import BriefPrepared, PromptRequested, S3Location
 from podpipe.runtime.publisher import EventPublisher
 from podpipe.runtime.service import MessageContext
+from podpipe.stages import S3StageLedger
 from podpipe.storage import EpisodeKeys
 from podpipe_llm.prep.links import ShowNotesLinks
 from podpipe_llm.prep.service import run_prep
@@ -139,6 +140,7 @@ def test_prep_briefs_the_week_reports_the_broken_and_the_show_notes_link_what_wa
         S3CatalogSource(stack.s3, stack.bucket),
         build_runner(settings, build_providers(settings, bedrock_client=object())),
         ShowNotesLinks.from_s3(stack.s3, stack.bucket),
+        ledger=S3StageLedger(stack.s3, stack.bucket),
     )
     request = PromptRequested(
         episode_id=EPISODE,

@@ -21,9 +21,9 @@ from podpipe.events import (
     UploadRejected,
     parse_envelope,
 )
+from podpipe.ffmpeg import run_ffmpeg
 from podpipe.runtime import RuntimeOptions
 from podpipe.storage import EpisodeKeys, rejected_record_key
-from podpipe_transcode.ffmpeg import run_ffmpeg
 from podpipe_transcode.service import build_service
 from podpipe_transcode.settings import TranscodeSettings
 from tests.support.localstack import Stack

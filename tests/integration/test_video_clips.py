@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 
 from podpipe.documents import ClipPick, Transcript
+from podpipe.ffmpeg import find_ffmpeg, probe, probe_streams, run_ffmpeg
 from podpipe_transcode.clips.graph import PictureFormat
-from podpipe_transcode.clips.media import probe_streams
 from podpipe_transcode.clips.render import EpisodeInput, RenderOptions, render_episode
-from podpipe_transcode.ffmpeg import find_ffmpeg, probe, run_ffmpeg
 
 pytestmark = pytest.mark.integration
 

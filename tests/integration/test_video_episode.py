@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from podpipe.events import AudioTranscoded, ObjectCreated, VideoFailed, VideoTranscoded
+from podpipe.ffmpeg import probe, run_ffmpeg
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
+from podpipe.stages import S3StageLedger
 from podpipe.storage import EpisodeKeys
 from podpipe_transcode.backend import FfmpegBackend
-from podpipe_transcode.ffmpeg import probe, run_ffmpeg
 from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
 from podpipe_transcode.settings import TranscodeSettings
 from podpipe_transcode.store import S3ObjectStore
@@ -73,7 +74,13 @@ def handler_for(stack: Stack) -> TranscodeHandler:
     config = TranscodeConfig(
         bucket=stack.bucket, targets=settings.loudness_targets(), encoding=settings.mp3_encoding()
     )
-    return TranscodeHandler(S3ObjectStore(stack.s3), backend, config, video=backend)
+    return TranscodeHandler(
+        S3ObjectStore(stack.s3),
+        backend,
+        config,
+        video=backend,
+        ledger=S3StageLedger(stack.s3, stack.bucket),
+    )
 
 
 def upload(stack: Stack, episode_id: str, path: Path) -> ObjectCreated:

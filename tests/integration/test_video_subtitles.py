@@ -15,16 +15,17 @@ import pytest
 
 from podpipe.documents import Transcript
 from podpipe.events import ObjectCreated, TranscriptReady, VideoSubtitled, VideoTranscoded
+from podpipe.ffmpeg import find_ffmpeg, run_ffmpeg
 from podpipe.runtime.service import MessageContext
+from podpipe.stages import S3StageLedger
 from podpipe.storage import EpisodeKeys
 from podpipe_transcode.backend import FfmpegBackend
 from podpipe_transcode.clips.captions import build_cues, to_srt
 from podpipe_transcode.clips.store import S3ClipsStore
-from podpipe_transcode.ffmpeg import find_ffmpeg, run_ffmpeg
 from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
 from podpipe_transcode.settings import TranscodeSettings
 from podpipe_transcode.store import S3ObjectStore
-from podpipe_transcode.subtitled import STAGE, SubtitlesConfig, VideoSubtitlesHandler
+from podpipe_transcode.subtitled import SubtitlesConfig, VideoSubtitlesHandler
 from tests.support.localstack import Stack
 
 pytestmark = pytest.mark.integration
@@ -99,6 +100,7 @@ def test_a_video_episode_gets_soft_subtitles_and_burned_captions(
         backend,
         TranscodeConfig(stack.bucket, settings.loudness_targets(), settings.mp3_encoding()),
         video=backend,
+        ledger=S3StageLedger(stack.s3, stack.bucket),
     )
     created = ObjectCreated.model_validate(
         {"bucket": {"name": stack.bucket}, "object": {"key": key}}
@@ -106,8 +108,10 @@ def test_a_video_episode_gets_soft_subtitles_and_burned_captions(
     _audio, video_event = transcode.handle(created, CTX)
     assert isinstance(video_event, VideoTranscoded)
 
-    store = S3ClipsStore(stack.s3, stack.bucket, stage=STAGE)
-    subtitles = VideoSubtitlesHandler(store, SubtitlesConfig(bucket=stack.bucket))
+    store = S3ClipsStore(stack.s3, stack.bucket)
+    subtitles = VideoSubtitlesHandler(
+        store, SubtitlesConfig(bucket=stack.bucket), ledger=S3StageLedger(stack.s3, stack.bucket)
+    )
     # The video is first: the transcript is not there yet, so the join waits.
     assert subtitles.on_video(video_event, CTX) == []
 

@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 
 from podpipe.events import EpisodeCompleted, ObjectCreated, YoutubePrepared
+from podpipe.ffmpeg import probe_streams, run_ffmpeg
 from podpipe.runtime.service import MessageContext
+from podpipe.stages import S3StageLedger
 from podpipe.storage import EpisodeKeys
 from podpipe_transcode.backend import FfmpegBackend
-from podpipe_transcode.clips.media import probe_streams
 from podpipe_transcode.clips.store import S3ClipsStore
-from podpipe_transcode.ffmpeg import run_ffmpeg
 from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
 from podpipe_transcode.settings import TranscodeSettings
 from podpipe_transcode.store import S3ObjectStore
-from podpipe_transcode.youtube_handler import STAGE, YoutubeConfig, YoutubeHandler
+from podpipe_transcode.youtube_handler import YoutubeConfig, YoutubeHandler
 from tests.support.localstack import Stack
 
 pytestmark = pytest.mark.integration
@@ -72,6 +72,7 @@ def test_a_video_episode_gets_youtube_md_and_thumbnails(stack: Stack, tmp_path: 
         backend,
         TranscodeConfig(stack.bucket, settings.loudness_targets(), settings.mp3_encoding()),
         video=backend,
+        ledger=S3StageLedger(stack.s3, stack.bucket),
     ).handle(
         ObjectCreated.model_validate({"bucket": {"name": stack.bucket}, "object": {"key": key}}),
         CTX,
@@ -81,10 +82,10 @@ def test_a_video_episode_gets_youtube_md_and_thumbnails(stack: Stack, tmp_path: 
     picks = {"clips": [{"start": 3.0, "end": 15.0, "title": "Boats", "hook": "Why boats"}]}
     put(stack, keys.prompt_output("clip-picks", "json"), json.dumps(picks))
 
-    store = S3ClipsStore(stack.s3, stack.bucket, stage=STAGE)
-    [prepared] = YoutubeHandler(store, YoutubeConfig(bucket=stack.bucket)).handle(
-        completed(episode_id), CTX
-    )
+    store = S3ClipsStore(stack.s3, stack.bucket)
+    [prepared] = YoutubeHandler(
+        store, YoutubeConfig(bucket=stack.bucket), ledger=S3StageLedger(stack.s3, stack.bucket)
+    ).handle(completed(episode_id), CTX)
     assert isinstance(prepared, YoutubePrepared)
     body = stack.s3.get_object(Bucket=stack.bucket, Key=prepared.youtube_md.key)["Body"].read()
     text = body.decode()
@@ -107,6 +108,8 @@ def test_a_video_episode_gets_youtube_md_and_thumbnails(stack: Stack, tmp_path: 
 
 
 def test_an_audio_only_episode_is_left_alone(stack: Stack) -> None:
-    store = S3ClipsStore(stack.s3, stack.bucket, stage=STAGE)
-    handler = YoutubeHandler(store, YoutubeConfig(bucket=stack.bucket))
+    store = S3ClipsStore(stack.s3, stack.bucket)
+    handler = YoutubeHandler(
+        store, YoutubeConfig(bucket=stack.bucket), ledger=S3StageLedger(stack.s3, stack.bucket)
+    )
     assert handler.handle(completed("audio-only"), CTX) == []

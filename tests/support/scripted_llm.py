@@ -18,7 +18,7 @@ from typing import Any
 
 from podpipe.documents import Segment, Transcript
 from podpipe.events import S3Location
-from podpipe.storage import EpisodeMetadata, StageRecord
+from podpipe.storage import EpisodeMetadata
 from podpipe_llm.catalog import Catalog, load_catalog
 from podpipe_llm.providers.base import (
     Completion,
@@ -30,6 +30,7 @@ from podpipe_llm.providers.base import (
     estimate_tokens,
 )
 from podpipe_llm.providers.extractive import ExtractiveProvider
+from tests.support.stage_ledger import MemoryStageLedger
 
 
 class FakeClock:
@@ -110,7 +111,6 @@ class InMemoryEpisodeStore:
         self.outputs: dict[tuple[str, str], str] = {}
         self.output_meta: dict[tuple[str, str], dict[str, Any]] = {}
         self.manifests: dict[str, dict[str, Any]] = {}
-        self.stages: dict[tuple[str, str], StageRecord] = {}
         self.writes = 0
 
     def read_transcript(self, episode_id: str) -> Transcript | None:
@@ -140,30 +140,6 @@ class InMemoryEpisodeStore:
     def write_manifest(self, episode_id: str, manifest: dict[str, Any]) -> S3Location:
         self.manifests[episode_id] = manifest
         return S3Location(bucket=self.bucket, key=f"episodes/{episode_id}/prompts/manifest.json")
-
-    def record_stage(
-        self,
-        episode_id: str,
-        stage: str,
-        status: str,
-        *,
-        started_at: float | None = None,
-        attempts: int = 1,
-        reason: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        self.stages[(episode_id, stage)] = StageRecord(
-            stage=stage,
-            status=status,
-            started_at=started_at or 0.0,
-            finished_at=None if status == "running" else 1.0,
-            attempts=attempts,
-            reason=reason,
-            details=details or {},
-        )
-
-    def read_stage(self, episode_id: str, stage: str) -> StageRecord | None:
-        return self.stages.get((episode_id, stage))
 
 
 class StaticCatalog:
@@ -289,6 +265,7 @@ class Harness:
 
     provider: ScriptedProvider
     store: InMemoryEpisodeStore
+    ledger: MemoryStageLedger
     clock: FakeClock
     dispatcher: Any
     worker: Any
@@ -332,13 +309,15 @@ class Harness:
             clock=clock,
         )
         store = InMemoryEpisodeStore()
+        ledger = MemoryStageLedger()
         source = StaticCatalog(catalog)
         return cls(
             provider=provider,
             store=store,
+            ledger=ledger,
             clock=clock,
-            dispatcher=Dispatcher(store, source, providers),
-            worker=PromptWorker(store, source, runner),
+            dispatcher=Dispatcher(store, source, providers, ledger=ledger),
+            worker=PromptWorker(store, source, runner, ledger=ledger),
             runner=runner,
         )
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from podpipe.loudness import LoudnessMeasurement
 from podpipe_transcode.clips.graph import (
     SQUARE,
     VERTICAL,
@@ -24,7 +25,6 @@ from podpipe_transcode.clips.graph import (
     wrap_heading,
 )
 from podpipe_transcode.clips.settings import ClipsSettings
-from podpipe_transcode.loudness import LoudnessMeasurement
 
 MEASURED = LoudnessMeasurement(
     input_i=-20.0,

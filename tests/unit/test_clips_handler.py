@@ -13,6 +13,7 @@ import pytest
 
 from podpipe.documents import ClipPick, ClipPicks
 from podpipe.events import ClipsFailed, ClipsRendered, Failure, PromptCompleted, S3Location
+from podpipe.loudness import LoudnessMeasurement
 from podpipe.runtime.errors import PermanentError, RetryableError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import EpisodeKeys, EpisodeMetadata, sidecar_key
@@ -26,7 +27,7 @@ from podpipe_transcode.clips.render import (
     RenderResult,
 )
 from podpipe_transcode.clips.synthetic import synthetic_transcript
-from podpipe_transcode.loudness import LoudnessMeasurement
+from tests.support.stage_ledger import MemoryStageLedger
 
 EPISODE = "ep-1"
 KEYS = EpisodeKeys(EPISODE)
@@ -37,7 +38,6 @@ class MemoryStore:
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
         self.content_types: dict[str, str] = {}
-        self.stages: list[tuple[str, str | None]] = []
 
     def etag(self, key: str) -> str | None:
         data = self.objects.get(key)
@@ -68,18 +68,6 @@ class MemoryStore:
 
     def presign(self, key: str, expires_in: int) -> tuple[str, datetime]:
         return f"https://signed/{key}", datetime.now(UTC) + timedelta(seconds=expires_in)
-
-    def record_stage(
-        self,
-        episode_id: str,
-        status: str,
-        *,
-        started_at: float | None = None,
-        attempts: int = 1,
-        reason: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        self.stages.append((status, reason))
 
 
 class FakeRenderer:
@@ -181,9 +169,17 @@ def renderer() -> FakeRenderer:
     return FakeRenderer()
 
 
-def handler_for(store: MemoryStore, renderer: FakeRenderer, **config: Any) -> ClipsHandler:
+def handler_for(
+    store: MemoryStore,
+    renderer: FakeRenderer,
+    ledger: MemoryStageLedger | None = None,
+    **config: Any,
+) -> ClipsHandler:
     return ClipsHandler(
-        store, ClipsConfig(bucket=BUCKET, options=RenderOptions(), **config), renderer
+        store,
+        ClipsConfig(bucket=BUCKET, options=RenderOptions(), **config),
+        renderer,
+        ledger=ledger if ledger is not None else MemoryStageLedger(),
     )
 
 
@@ -195,7 +191,8 @@ def test_other_prompts_are_ignored(store: MemoryStore, renderer: FakeRenderer) -
 
 
 def test_clips_are_uploaded_and_announced(store: MemoryStore, renderer: FakeRenderer) -> None:
-    (event,) = handler_for(store, renderer).handle(completed(), CTX)
+    ledger = MemoryStageLedger()
+    (event,) = handler_for(store, renderer, ledger).handle(completed(), CTX)
     assert isinstance(event, ClipsRendered)
     assert [c.index for c in event.clips] == [1, 2, 3, 4]
     assert event.clips[0].title == "Clip at 20"
@@ -212,8 +209,8 @@ def test_clips_are_uploaded_and_announced(store: MemoryStore, renderer: FakeRend
     for name in ("clip-01.mp3", "clip-01.mp4", "clip-01.srt", "trailer.mp3", "trailer.mp4"):
         assert KEYS.clips_prefix + name in store.objects
     assert store.content_types[KEYS.clips_prefix + "clip-01.mp4"] == "video/mp4"
-    assert store.stages[0][0] == "running"
-    assert store.stages[-1][0] == "done"
+    assert ledger.history[0].status == "running"
+    assert ledger.history[-1].status == "done"
     episode = renderer.calls[0]
     assert (episode.title, episode.show) == ("The one about clips", "Pod Show")
 
@@ -276,10 +273,11 @@ def test_missing_picks_fail_for_good(store: MemoryStore, renderer: FakeRenderer)
 
 def test_a_failure_becomes_clips_failed(store: MemoryStore, renderer: FakeRenderer) -> None:
     failure = Failure(reason="ffmpeg crashed", error_type="FfmpegError", attempts=3)
-    (event,) = handler_for(store, renderer).on_failure(completed(), failure)
+    ledger = MemoryStageLedger()
+    (event,) = handler_for(store, renderer, ledger).on_failure(completed(), failure)
     assert isinstance(event, ClipsFailed)
     assert event.failure.reason == "ffmpeg crashed"
-    assert store.stages[-1] == ("failed", "ffmpeg crashed")
+    assert (ledger.history[-1].status, ledger.history[-1].reason) == ("failed", "ffmpeg crashed")
 
 
 def test_cover_art_and_show_name_fallback(store: MemoryStore, renderer: FakeRenderer) -> None:

@@ -36,7 +36,7 @@ def test_dispatch_writes_the_manifest_and_one_pointer_message_per_prompt() -> No
     assert ids.index("chapters") < ids.index("blog-post")
     manifest = harness.store.manifests["ep-1"]
     assert {p["id"] for p in manifest["prompts"]} == ALL
-    assert harness.store.stages[("ep-1", "dispatch")].status == "done"
+    assert harness.ledger.records[("ep-1", "dispatch")].status == "done"
 
 
 def test_a_replayed_transcript_ready_does_not_request_prompts_that_already_have_output() -> None:
@@ -87,7 +87,7 @@ def test_a_poison_prompt_lands_alone_in_the_dlq_while_the_others_complete() -> N
         "podpipe dlq replay --queue llm --episode ep-1 --prompt pull-quotes"
     )
     assert len(provider.calls_for("pull-quotes")) == 1  # refused requests are not retried
-    assert harness.store.stages[("ep-1", "prompt-pull-quotes")].status == "failed"
+    assert harness.ledger.records[("ep-1", "prompt-pull-quotes")].status == "failed"
 
 
 def test_replaying_the_fixed_prompt_completes_the_episode() -> None:
@@ -206,7 +206,7 @@ def test_a_prompt_waits_for_its_dependency_instead_of_failing() -> None:
 
     # blog-post first (chapters is late): it parks, burning no receives, and ends its message.
     assert harness.worker.handle(requests["blog-post"], first_try("blog-post")) == []
-    parked = harness.store.stages[("ep-1", "prompt-blog-post")]
+    parked = harness.ledger.records[("ep-1", "prompt-blog-post")]
     assert (parked.status, parked.details["waiting_for"]) == ("running", ["chapters"])
 
     # chapters completes and re-requests blog-post, which now has its dependency.
@@ -252,7 +252,7 @@ def test_a_dependency_that_failed_for_good_does_not_block_and_is_flagged() -> No
     blog = harness.completed()["blog-post"]
     assert blog.missing_dependencies == ["chapters"]  # never plain done
     assert harness.store.output_meta[("ep-1", "blog-post")]["missing_dependencies"] == ["chapters"]
-    record = harness.store.stages[("ep-1", "prompt-blog-post")]
+    record = harness.ledger.records[("ep-1", "prompt-blog-post")]
     assert (record.status, record.details["missing_dependencies"]) == ("done", ["chapters"])
     prompt = provider.calls_for("blog-post")[-1].messages[0].text
     assert "The chapters output is not available: that prompt failed" in prompt

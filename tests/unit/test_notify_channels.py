@@ -204,7 +204,7 @@ def test_sns_missing_topic_is_permanent() -> None:
 
 def test_fanout_sends_to_every_channel() -> None:
     a, b = FakeChannel("a"), FakeChannel("b")
-    Fanout([a, b]).send(NOTE)
+    assert Fanout([a, b]).send(NOTE) == ["a", "b"]
     assert a.sent == [NOTE]
     assert b.sent == [NOTE]
 
@@ -223,7 +223,7 @@ def test_fanout_tries_every_channel_and_then_raises() -> None:
 
 
 def test_fanout_with_no_channels_is_a_no_op() -> None:
-    Fanout([]).send(NOTE)
+    assert Fanout([]).send(NOTE) == []  # delivered nowhere, and no error
 
 
 # --------------------------------------------------------------------------- webhook URL

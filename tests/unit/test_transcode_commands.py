@@ -6,6 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from podpipe.ffmpeg import (
+    parse_clock,
+    parse_probe_output,
+    parse_progress_block,
+    stderr_gist,
+)
+from podpipe.loudness import linear_gain_filter
 from podpipe_transcode.commands import (
     EncodingError,
     EncodingPreset,
@@ -14,13 +21,6 @@ from podpipe_transcode.commands import (
     channel_filter,
     encode_args,
 )
-from podpipe_transcode.ffmpeg import (
-    parse_clock,
-    parse_probe_output,
-    parse_progress_block,
-    stderr_gist,
-)
-from podpipe_transcode.loudness import linear_gain_filter
 
 
 def _value_after(args: list[str], flag: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from podpipe.ffmpeg import AudioStreamInfo, MediaInfo
 from podpipe_transcode.core import (
     BadInputError,
     ObjectHead,
@@ -14,7 +15,6 @@ from podpipe_transcode.core import (
     reusable,
     unreadable_reason,
 )
-from podpipe_transcode.ffmpeg import AudioStreamInfo, MediaInfo
 from tests.unit.test_transcode_handler import make_audio_info
 
 AAC = AudioStreamInfo(codec="aac", sample_rate=44100, channels=2, channel_layout="stereo")

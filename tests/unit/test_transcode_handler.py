@@ -19,16 +19,17 @@ from podpipe.events import (
     TranscodeFailed,
     UploadRejected,
 )
+from podpipe.loudness import LoudnessMeasurement, LoudnessReading, LoudnessTargets
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
-from podpipe.storage import EpisodeKeys, StageRecord
+from podpipe.storage import EpisodeKeys
 from podpipe.versions import VersionStart
 from podpipe_transcode.backend import TranscodeJob, TranscodeResult
 from podpipe_transcode.commands import Mp3Encoding
 from podpipe_transcode.core import AudioInfo, BadInputError, MeasuredLoudness, ObjectHead
 from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
-from podpipe_transcode.loudness import LoudnessMeasurement, LoudnessReading, LoudnessTargets
 from podpipe_transcode.tags import read_tags
+from tests.support.stage_ledger import MemoryStageLedger
 
 BUCKET = "media"
 
@@ -72,7 +73,6 @@ class FakeObject:
 @dataclass
 class FakeStore:
     objects: dict[tuple[str, str], FakeObject] = field(default_factory=dict)
-    stages: list[StageRecord] = field(default_factory=list)
     fail_downloads: int = 0
     presigned: int = 0
 
@@ -117,36 +117,10 @@ class FakeStore:
         url = f"https://{bucket}.example/{key}?sig={self.presigned}"
         return url, datetime.now(UTC) + timedelta(seconds=expires_in)
 
-    def record_stage(
-        self,
-        bucket: str,
-        episode_id: str,
-        status: str,
-        *,
-        started_at: float | None = None,
-        attempts: int = 1,
-        reason: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        self.stages.append(
-            StageRecord(
-                stage="transcode",
-                status=status,
-                started_at=started_at or 0.0,
-                finished_at=None if status == "running" else 1.0,
-                attempts=attempts,
-                reason=reason,
-                details=details or {},
-            )
-        )
-
     def begin_version(
         self, bucket: str, episode_id: str, source_etag: str, owner: str
     ) -> VersionStart:
         return VersionStart(1)  # versions have their own tests (tests/unit/test_versions.py)
-
-    def read_stage(self, bucket: str, episode_id: str) -> StageRecord | None:
-        return self.stages[-1] if self.stages else None
 
 
 def _measurement(integrated: float, peak: float) -> LoudnessMeasurement:
@@ -205,7 +179,12 @@ def backend() -> FakeBackend:
 
 
 @pytest.fixture
-def handler(store: FakeStore, backend: FakeBackend) -> TranscodeHandler:
+def ledger() -> MemoryStageLedger:
+    return MemoryStageLedger()
+
+
+@pytest.fixture
+def handler(store: FakeStore, backend: FakeBackend, ledger: MemoryStageLedger) -> TranscodeHandler:
     config = TranscodeConfig(
         bucket=BUCKET,
         targets=LoudnessTargets(),
@@ -213,11 +192,11 @@ def handler(store: FakeStore, backend: FakeBackend) -> TranscodeHandler:
         max_duration_seconds=600,
         presign_expiry_seconds=3600,
     )
-    return TranscodeHandler(store, backend, config)
+    return TranscodeHandler(store, backend, config, ledger=ledger)
 
 
 def test_an_upload_becomes_a_published_mp3_and_an_event(
-    handler: TranscodeHandler, store: FakeStore, backend: FakeBackend
+    handler: TranscodeHandler, store: FakeStore, backend: FakeBackend, ledger: MemoryStageLedger
 ) -> None:
     store.put("uploads/ep1.wav", b"RIFF-audio", {"podpipe-title": '"Pilot"'})
     events = handler.handle(created("uploads/ep1.wav"), CTX)
@@ -240,8 +219,8 @@ def test_an_upload_becomes_a_published_mp3_and_an_event(
     assert info.source_etag == store.objects[(BUCKET, "uploads/ep1.wav")].etag.strip('"')
     assert info.source_loudness.integrated_lufs == -30.0
     assert info.tags["title"] == "Pilot"
-    assert [s.status for s in store.stages] == ["running", "done"]
-    assert store.stages[-1].details["integrated_lufs"] == -16.2
+    assert [s.status for s in ledger.history] == ["running", "done"]
+    assert ledger.history[-1].details["integrated_lufs"] == -16.2
 
 
 def test_tags_come_from_the_sidecar_over_object_metadata(
@@ -266,7 +245,10 @@ def test_a_broken_sidecar_does_not_stop_the_audio(
     store.put("uploads/ep1.json", json.dumps({"episode_number": "not a number"}).encode())
     [event] = handler.handle(created("uploads/ep1.m4a"), CTX)
     assert isinstance(event, AudioTranscoded)
-    assert [p for p in event.metadata_problems if "'episode_number' ignored" in p]
+    assert event.audio.key == "episodes/ep1/audio.mp3"
+    assert (BUCKET, "episodes/ep1/audio.mp3") in store.objects
+    [problem] = event.metadata_problems
+    assert problem.startswith("uploads/ep1.json: field 'episode_number' ignored")
 
 
 def test_a_sidecar_that_is_not_json_is_reported_and_the_audio_goes_on(
@@ -327,12 +309,16 @@ def test_a_deleted_mp3_is_made_again(
 
 @pytest.mark.parametrize("key", ["uploads/ep1.json", "uploads/notes.txt", "episodes/ep1/audio.mp3"])
 def test_non_audio_objects_are_skipped_quietly(
-    handler: TranscodeHandler, store: FakeStore, backend: FakeBackend, key: str
+    handler: TranscodeHandler,
+    store: FakeStore,
+    backend: FakeBackend,
+    key: str,
+    ledger: MemoryStageLedger,
 ) -> None:
     store.put(key, b"{}")
     assert handler.handle(created(key), CTX) == []
     assert backend.calls == []
-    assert store.stages == []
+    assert ledger.history == []
 
 
 def test_an_empty_upload_fails_at_once_without_converting(
@@ -354,9 +340,13 @@ def test_bad_input_from_the_backend_is_permanent(
     assert not any(k == "episodes/ep1/audio.mp3" for _, k in store.objects)
 
 
-def test_a_vanished_upload_is_permanent(handler: TranscodeHandler) -> None:
+def test_a_vanished_upload_is_permanent(
+    handler: TranscodeHandler, backend: FakeBackend, ledger: MemoryStageLedger
+) -> None:
     with pytest.raises(PermanentError, match="no longer exists"):
         handler.handle(created("uploads/ep1.m4a"), CTX)
+    assert backend.calls == []
+    assert ledger.history == []  # nothing started: on_failure records the failure
 
 
 def test_a_hostile_key_is_permanent_and_the_host_is_told(handler: TranscodeHandler) -> None:
@@ -381,18 +371,18 @@ def test_a_transient_s3_error_is_left_to_retry(
 
 
 def test_the_final_failure_is_announced_and_recorded(
-    handler: TranscodeHandler, store: FakeStore
+    handler: TranscodeHandler, store: FakeStore, ledger: MemoryStageLedger
 ) -> None:
-    store.record_stage(BUCKET, "ep1", "running", started_at=100.0)
+    ledger.record("ep1", "transcode", "running", started_at=100.0)
     failure = Failure(reason="ep1.m4a is truncated", error_type="PermanentError")
     [event] = handler.on_failure(created("uploads/ep1.m4a"), failure)
     assert isinstance(event, TranscodeFailed)
     assert event.episode_id == "ep1"
     assert event.failure.reason == "ep1.m4a is truncated"
     assert event.source.key == "uploads/ep1.m4a"
-    assert store.stages[-1].status == "failed"
-    assert store.stages[-1].started_at == 100.0
-    assert store.stages[-1].reason == "ep1.m4a is truncated"
+    assert ledger.history[-1].status == "failed"
+    assert ledger.history[-1].started_at == 100.0
+    assert ledger.history[-1].reason == "ep1.m4a is truncated"
 
 
 def test_no_failure_event_without_an_episode(handler: TranscodeHandler) -> None:

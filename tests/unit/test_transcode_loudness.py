@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from podpipe_transcode.loudness import (
+from podpipe.loudness import (
     LoudnessMeasurement,
     LoudnessReading,
     LoudnessTargets,

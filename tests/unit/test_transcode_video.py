@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from podpipe.ffmpeg import MediaInfo, VideoStreamInfo, parse_probe_output
 from podpipe_transcode.commands import Mp3Encoding, channel_filter
 from podpipe_transcode.core import BadInputError
-from podpipe_transcode.ffmpeg import MediaInfo, VideoStreamInfo, parse_probe_output
 from podpipe_transcode.video import (
     VideoOptions,
     is_variable_rate,

@@ -35,6 +35,7 @@ from podpipe_transcribe.aws import (
 )
 from podpipe_transcribe.handler import TranscribeConfig, TranscribeHandler
 from podpipe_transcribe.store import SELF_CHECK_STATUS
+from tests.support.stage_ledger import MemoryStageLedger
 from tests.unit.transcribe_fakes import BUCKET, FakeChecks, FakeStore
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "transcribe_aws_output.json"
@@ -117,7 +118,11 @@ def make(transcribe: Any, s3: Any) -> tuple[TranscribeHandler, FakeStore, FakeCh
         transcribe, s3, bucket=BUCKET, name_prefix="podpipe", max_speakers=3
     )
     handler = TranscribeHandler(
-        store, backend, checks, TranscribeConfig(name_prefix="podpipe", poll_seconds=600)
+        store,
+        backend,
+        checks,
+        TranscribeConfig(name_prefix="podpipe", poll_seconds=600),
+        ledger=MemoryStageLedger(),
     )
     return handler, store, checks
 
@@ -162,12 +167,12 @@ def expect_transcript_read(s3_stub: Stubber) -> None:
 
 def test_upload_starts_a_job_and_releases_the_message(clients: Any) -> None:
     transcribe, t_stub, s3, _ = clients
-    handler, store, checks = make(transcribe, s3)
+    handler, _store, checks = make(transcribe, s3)
     expect_start(t_stub)
     (started,) = handler.handle_upload(upload_event(), CTX)
     assert isinstance(started, TranscriptionStarted)
     assert (started.job_name, started.backend) == (JOB, "aws")
-    assert store.stages["ep42"].details["job_name"] == JOB
+    assert handler.ledger.records[("ep42", "transcribe")].details["job_name"] == JOB
     assert checks.scheduled == [(JOB, 600)]  # the lost-event fallback is armed
 
 
@@ -220,7 +225,7 @@ def test_self_check_of_a_running_job_schedules_the_next_check(clients: Any) -> N
 
 def test_failed_job_becomes_transcription_failed_with_transcribes_reason(clients: Any) -> None:
     transcribe, t_stub, s3, _ = clients
-    handler, store, _checks = make(transcribe, s3)
+    handler, _store, _checks = make(transcribe, s3)
     expect_start(t_stub)
     handler.handle_upload(upload_event(), CTX)
     reason = "The media format provided does not match the detected media format."
@@ -235,4 +240,4 @@ def test_failed_job_becomes_transcription_failed_with_transcribes_reason(clients
     assert isinstance(failed, TranscriptionFailed)
     assert failed.source.key == "uploads/ep42.m4a"
     assert failed.failure.reason == reason
-    assert store.stages["ep42"].status == "failed"
+    assert handler.ledger.records[("ep42", "transcribe")].status == "failed"

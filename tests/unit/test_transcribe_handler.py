@@ -21,6 +21,7 @@ from podpipe.storage import EpisodeKeys, EpisodeMetadata
 from podpipe_transcribe.audio import BadAudioError
 from podpipe_transcribe.backend import NoSpeechError
 from podpipe_transcribe.handler import TranscribeHandler
+from tests.support.stage_ledger import MemoryStageLedger
 from tests.unit.transcribe_fakes import BUCKET, FakeChecks, FakeStore, FakeSyncBackend
 
 CTX = MessageContext(message_id="m1", queue="transcribe", receive_count=1, max_receive_count=3)
@@ -39,7 +40,11 @@ def make(
     store = FakeStore(metadata=metadata or EpisodeMetadata(hosts=["Maya Patel"]))
     store.upload("uploads/ep42.m4a", b"audio bytes")
     backend = FakeSyncBackend()
-    return TranscribeHandler(store, backend, FakeChecks()), store, backend
+    return (
+        TranscribeHandler(store, backend, FakeChecks(), ledger=MemoryStageLedger()),
+        store,
+        backend,
+    )
 
 
 def test_upload_is_transcribed_into_every_output() -> None:
@@ -59,9 +64,9 @@ def test_upload_is_transcribed_into_every_output() -> None:
     assert json.loads(store.text(KEYS.podcasting20_json))["segments"][0]["body"] == (
         "Hello everyone."
     )
-    stage = store.stages["ep42"]
+    stage = handler.ledger.records[("ep42", "transcribe")]
     assert (stage.status, stage.details["source_etag"]) == ("done", "etag1")
-    assert [r.status for r in store.history] == ["running", "done"]
+    assert [r.status for r in handler.ledger.history] == ["running", "done"]
 
 
 def test_redelivery_of_the_same_upload_re_emits_without_transcribing_again() -> None:
@@ -84,10 +89,10 @@ def test_a_changed_upload_is_transcribed_again() -> None:
 
 @pytest.mark.parametrize("key", ["uploads/ep42.json", "uploads/notes.txt", "other/ep42.m4a"])
 def test_non_audio_uploads_are_skipped_silently(key: str) -> None:
-    handler, store, backend = make()
+    handler, _store, backend = make()
     assert handler.handle_upload(upload_event(key), CTX) == []
     assert backend.calls == []
-    assert store.history == []
+    assert handler.ledger.history == []
 
 
 def test_zero_byte_upload_fails_permanently_with_a_clear_reason() -> None:
@@ -101,7 +106,7 @@ def test_zero_byte_upload_fails_permanently_with_a_clear_reason() -> None:
     assert isinstance(failed, TranscriptionFailed)
     assert failed.episode_id == "ep42"
     assert failed.failure.reason.startswith("the upload is empty")
-    assert store.stages["ep42"].status == "failed"
+    assert handler.ledger.records[("ep42", "transcribe")].status == "failed"
 
 
 @pytest.mark.parametrize(
@@ -126,11 +131,11 @@ def test_a_transient_s3_error_is_left_to_the_runtime_to_retry() -> None:
 
 
 def test_hostile_upload_key_is_skipped_here_transcode_reports_it() -> None:
-    handler, store, backend = make()
+    handler, _store, backend = make()
     event = upload_event("uploads/Bad Name!.m4a")
     assert handler.handle_upload(event, CTX) == []
     assert backend.calls == []
-    assert store.history == []
+    assert handler.ledger.history == []
     assert handler.upload_failed(event, Failure(reason="x", error_type="PermanentError")) == []
 
 

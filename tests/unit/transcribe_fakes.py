@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from botocore.exceptions import ClientError
 
 from podpipe.events import S3Location
-from podpipe.storage import EpisodeMetadata, StageRecord
+from podpipe.storage import EpisodeMetadata
 from podpipe.versions import VersionStart
 from podpipe_transcribe.backend import Finished, Started, TranscriptionRequest
 from podpipe_transcribe.core import RawSegment, RawTranscript, RawWord
@@ -25,8 +23,6 @@ class FakeStore:
     objects: dict[str, bytes] = field(default_factory=dict)
     etags: dict[str, str] = field(default_factory=dict)
     metadata: EpisodeMetadata = field(default_factory=EpisodeMetadata)
-    stages: dict[str, StageRecord] = field(default_factory=dict)
-    history: list[StageRecord] = field(default_factory=list)
     transient_head_errors: int = 0
 
     def upload(self, key: str, body: bytes, etag: str = "etag1") -> None:
@@ -56,34 +52,8 @@ class FakeStore:
     def text(self, key: str) -> str:
         return self.objects[key].decode()
 
-    def read_stage(self, episode_id: str) -> StageRecord | None:
-        return self.stages.get(episode_id)
-
     def begin_version(self, episode_id: str, source_etag: str, owner: str) -> VersionStart:
         return VersionStart(1)  # versions have their own tests (tests/unit/test_versions.py)
-
-    def record_stage(
-        self,
-        episode_id: str,
-        status: str,
-        *,
-        started_at: float | None = None,
-        attempts: int = 1,
-        reason: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        now = time.time()
-        record = StageRecord(
-            stage="transcribe",
-            status=status,
-            started_at=started_at or now,
-            finished_at=None if status == "running" else now,
-            attempts=attempts,
-            reason=reason,
-            details=details or {},
-        )
-        self.stages[episode_id] = record
-        self.history.append(record)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from podpipe.cli.context import (
 from podpipe.dlq import DeadLetters
 from podpipe.episode_store import EpisodeSnapshot, list_objects, read_episode
 from podpipe.episodes import DlqEntry, EpisodeStatus, StageStatus
+from podpipe.stages import replay_command
 from podpipe.storage import (
     EPISODES_PREFIX,
     UPLOADS_PREFIX,
@@ -125,8 +126,7 @@ def render_episode(status: EpisodeStatus, out: Console) -> None:
     failed_prompts = [s.prompt_id for s in status.prompt_stages if s.failed and s.prompt_id]
     for prompt_id in failed_prompts:
         out.print(
-            f"replay: podpipe dlq replay --queue llm --episode {status.episode_id} "
-            f"--prompt {prompt_id}",
+            f"replay: {replay_command(status.episode_id, prompt_id)}",
             highlight=False,
         )
 

@@ -27,15 +27,14 @@ import asyncio
 import contextlib
 import contextvars
 import json
-import math
 import signal
 import threading
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import structlog
 from aiobotocore.config import AioConfig
@@ -43,8 +42,15 @@ from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from podpipe.events import Event, EventParseError, Failure, parse_envelope
-from podpipe.runtime.errors import PermanentError, RejectedInputError, RetryableError
 from podpipe.runtime.metrics import MessageMetrics, MetricsSink, StreamMetricsSink, emf_record
+from podpipe.runtime.policy import (
+    Plan,
+    classify_failure,
+    dead_letter_attributes,
+    heartbeat_extension,
+    heartbeat_interval,
+    retry_visibility_timeout,
+)
 from podpipe.runtime.ports import SqsClient, error_code, is_stale_receipt
 from podpipe.runtime.publisher import (
     AsyncEventPublisher,
@@ -54,13 +60,11 @@ from podpipe.runtime.publisher import (
 )
 from podpipe.runtime.service import Consumer, MessageContext, Route, Service
 from podpipe.settings import CoreSettings
-from podpipe.topology import SQS_MAX_VISIBILITY_SECONDS, QueueSpec, load_topology
+from podpipe.topology import QueueSpec, load_topology
 
 log = structlog.get_logger("podpipe.runtime")
 
 MAX_RECEIVE_BATCH = 10  # SQS's limit per ReceiveMessage
-_HEARTBEAT_CAP_MARGIN_SECONDS = 30  # stay clear of the 12 h cap: SQS rejects a change past it
-_DLQ_REASON_MAX_CHARS = 1024
 _SYSTEM_ATTRIBUTES = (
     "ApproximateReceiveCount",
     "SentTimestamp",
@@ -84,74 +88,6 @@ class RuntimeOptions:
     receive_error_backoff_max_seconds: float = 30.0
     release_timeout_seconds: float = 3.0  # for visibility-0 releases during a forced shutdown
     publish_policy: RetryPolicy = field(default_factory=RetryPolicy)
-
-
-# --------------------------------------------------------------------------- pure decisions
-
-
-def retry_visibility_timeout(receive_count: int, *, base: float, cap: int) -> int:
-    """Seconds to hide a message after its ``receive_count``-th attempt failed (exp., capped)."""
-    exponent = max(receive_count, 1) - 1
-    delay = base * (2 ** min(exponent, 32))
-    return int(min(math.ceil(delay), cap, SQS_MAX_VISIBILITY_SECONDS))
-
-
-def heartbeat_extension(visibility_timeout: int, seconds_since_receive: float) -> int:
-    """The visibility to set now, or 0 when the 12 h cap leaves no room for another extension.
-
-    SQS caps a message's total visibility at 12 h from the ReceiveMessage that returned it and
-    rejects a change past that, so the extension shrinks near the cap instead of failing.
-    """
-    room = SQS_MAX_VISIBILITY_SECONDS - seconds_since_receive - _HEARTBEAT_CAP_MARGIN_SECONDS
-    return max(0, int(min(visibility_timeout, room)))
-
-
-def heartbeat_interval(visibility_timeout: int) -> float:
-    # A third of the timeout leaves two chances for a slow or failed extension call.
-    return max(visibility_timeout / 3.0, 0.5)
-
-
-def dead_letter_attributes(
-    *, reason: str, source_queue: str, error_type: str, message_id: str, receive_count: int
-) -> dict[str, dict[str, str]]:
-    """Message attributes on a message the runtime dead-letters itself (why, and from where)."""
-    return {
-        "podpipe-reason": {
-            "DataType": "String",
-            "StringValue": reason[:_DLQ_REASON_MAX_CHARS] or "-",
-        },
-        "podpipe-source-queue": {"DataType": "String", "StringValue": source_queue},
-        "podpipe-error-type": {"DataType": "String", "StringValue": error_type},
-        "podpipe-original-message-id": {"DataType": "String", "StringValue": message_id},
-        "podpipe-receive-count": {"DataType": "Number", "StringValue": str(receive_count)},
-    }
-
-
-Action = Literal["delete", "backoff", "redrive", "dead-letter", "release"]
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What to do with a message once its handler has run: the outcome name for logs and
-    metrics, the events to publish before acting, and the SQS action."""
-
-    outcome: str
-    action: Action
-    events: Sequence[Event] = ()
-    visibility_timeout: int = 0
-    reason: str | None = None
-    error_type: str | None = None
-    error: BaseException | None = None
-
-    @property
-    def succeeded(self) -> bool:
-        return self.outcome == "succeeded"
-
-    @property
-    def failed(self) -> bool:
-        # A message released on shutdown neither succeeded nor failed: it was not handled; a
-        # rejected one was handled (the input was bad, podpipe was not).
-        return not self.succeeded and self.action != "release" and self.outcome != "rejected"
 
 
 # --------------------------------------------------------------------------- messages
@@ -482,58 +418,21 @@ class QueueWorker:
         )
         try:
             events = _checked_events(await run_in_thread(route.handle, event, context))
-        except PermanentError as exc:
-            failure = Failure(
-                reason=exc.reason,
-                error_type=type(exc).__name__,
-                retryable=False,
-                attempts=message.receive_count,
-            )
-            if isinstance(exc, RejectedInputError):
-                # Bad input: the host is told, the message is done, no DLQ (no operator page).
-                return Plan(
-                    "rejected",
-                    "delete",
-                    events=[*self._failure_events(route, event, failure), *exc.events],
-                    reason=exc.reason,
-                    error_type=type(exc).__name__,
-                )
-            return Plan(
-                "dead-lettered",
-                "dead-letter",
-                events=[*self._failure_events(route, event, failure), *exc.events],
-                reason=exc.reason,
-                error_type=type(exc).__name__,
-                error=exc,
-            )
         except Exception as exc:
-            reason = str(exc) or type(exc).__name__
-            decided = list(exc.events) if isinstance(exc, RetryableError) else []
-            if context.is_last_attempt:
-                failure = Failure(
-                    reason=reason,
-                    error_type=type(exc).__name__,
-                    retryable=True,
-                    attempts=message.receive_count,
-                )
-                # The runtime dead-letters it itself, so the DLQ copy carries the real cause
-                # (SQS's own redrive stays the safety net if this worker dies first).
-                return Plan(
-                    "failed",
-                    "dead-letter",
-                    events=[*self._failure_events(route, event, failure), *decided],
-                    reason=reason,
-                    error_type=type(exc).__name__,
-                    error=exc,
-                )
+            verdict = classify_failure(
+                exc, attempts=message.receive_count, last_attempt=context.is_last_attempt
+            )
+            announced = (
+                self._failure_events(route, event, verdict.failure) if verdict.failure else []
+            )
             return Plan(
-                "retrying",
-                "backoff",
-                events=decided,
-                visibility_timeout=self._backoff(message),
-                reason=reason,
-                error_type=type(exc).__name__,
-                error=exc,
+                verdict.outcome,
+                verdict.action,
+                events=[*announced, *verdict.decided],
+                visibility_timeout=self._backoff(message) if verdict.action == "backoff" else 0,
+                reason=verdict.reason,
+                error_type=verdict.error_type,
+                error=exc if verdict.keep_error else None,
             )
         return Plan("succeeded", "delete", events=events)
 
@@ -590,11 +489,12 @@ class QueueWorker:
                 with contextlib.suppress(ClientError, BotoCoreError):
                     await self._change_visibility(message, self._backoff(message))
             return Plan(
-                f"{plan.outcome}+ack-failed",
+                plan.outcome,
                 plan.action,
                 reason=f"{plan.reason or ''} ({plan.action} failed: {exc})".strip(),
                 error_type=plan.error_type or type(exc).__name__,
                 error=plan.error,
+                ack_failed=True,
             )
         return plan
 
@@ -632,7 +532,7 @@ class QueueWorker:
         """The one summary line and the one EMF record for a handled message."""
         duration_ms = (time.monotonic() - started) * 1000
         now = datetime.now(UTC)
-        fields: dict[str, Any] = {"outcome": plan.outcome, "duration_ms": round(duration_ms, 1)}
+        fields: dict[str, Any] = {"outcome": plan.label, "duration_ms": round(duration_ms, 1)}
         if plan.reason:
             fields["reason"] = plan.reason
             fields["error_type"] = plan.error_type
@@ -640,9 +540,9 @@ class QueueWorker:
             fields["retry_in_s"] = plan.visibility_timeout
         if plan.events:
             fields["published"] = [e.DETAIL_TYPE for e in plan.events]
-        if plan.succeeded or plan.outcome == "released":
+        if plan.succeeded or plan.label == "released":
             log.info("message handled", **fields)
-        elif plan.outcome in ("retrying", "rejected"):
+        elif plan.label in ("retrying", "rejected"):
             log.warning("message handled", exc_info=plan.error, **fields)
         else:
             log.error("message handled", exc_info=plan.error, **fields)
@@ -652,7 +552,7 @@ class QueueWorker:
                 MessageMetrics(
                     service=self.service,
                     queue=self.queue.name,
-                    outcome=plan.outcome,
+                    outcome=plan.label,
                     processed=plan.succeeded,
                     failed=plan.failed,
                     duration_ms=duration_ms,

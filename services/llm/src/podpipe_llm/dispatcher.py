@@ -17,6 +17,7 @@ import structlog
 from podpipe.events import Event, PromptRequested, PromptsDispatched, TranscriptReady
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
+from podpipe.stages import StageLedger
 from podpipe_llm.catalog import CatalogError
 from podpipe_llm.providers.base import RefusedError
 from podpipe_llm.providers.registry import Providers
@@ -27,8 +28,16 @@ DISPATCH_STAGE = "dispatch"
 
 
 class Dispatcher:
-    def __init__(self, store: EpisodeStore, catalog: CatalogSource, providers: Providers) -> None:
+    def __init__(
+        self,
+        store: EpisodeStore,
+        catalog: CatalogSource,
+        providers: Providers,
+        *,
+        ledger: StageLedger,
+    ) -> None:
         self._store = store
+        self._ledger = ledger
         self._catalog = catalog
         self._providers = providers
 
@@ -79,7 +88,7 @@ class Dispatcher:
                 "prompts": entries,
             },
         )
-        self._store.record_stage(
+        self._ledger.record(
             episode_id,
             DISPATCH_STAGE,
             "done",

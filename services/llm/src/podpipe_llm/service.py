@@ -10,6 +10,7 @@ import httpx
 from podpipe.events import PromptRequested, TranscriptReady
 from podpipe.runtime.metrics import MetricsSink, StreamMetricsSink, emf_count
 from podpipe.runtime.service import Consumer, Route, Service
+from podpipe.stages import S3StageLedger, StageLedger
 from podpipe_llm.dispatcher import Dispatcher
 from podpipe_llm.prep.links import ShowNotesLinks
 from podpipe_llm.providers.base import LlmProvider
@@ -109,14 +110,18 @@ def build_service(
     runner: PromptRunner | None = None,
     store: EpisodeStore | None = None,
     catalog: CatalogSource | None = None,
+    ledger: StageLedger | None = None,
 ) -> Service:
     """The llm service: the dispatcher on llm-dispatch, the one worker on llm."""
     providers = providers or build_providers(settings)
     runner = runner or build_runner(settings, providers)
     store = store or S3EpisodeStore(s3, settings.bucket)
     catalog = catalog or S3CatalogSource(s3, settings.bucket, settings.llm_prompts_dir)
-    dispatcher = Dispatcher(store, catalog, providers)
-    worker = PromptWorker(store, catalog, runner, ShowNotesLinks.from_s3(s3, settings.bucket))
+    ledger = ledger or S3StageLedger(s3, settings.bucket)
+    dispatcher = Dispatcher(store, catalog, providers, ledger=ledger)
+    worker = PromptWorker(
+        store, catalog, runner, ShowNotesLinks.from_s3(s3, settings.bucket), ledger=ledger
+    )
     return Service(
         name=SERVICE_NAME,
         consumers=[

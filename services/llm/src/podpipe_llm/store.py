@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from podpipe import artifacts
 from podpipe.documents import Transcript
 from podpipe.events import S3Location
-from podpipe.storage import EpisodeKeys, EpisodeMetadata, StageRecord
+from podpipe.storage import EpisodeKeys, EpisodeMetadata
 from podpipe_llm.catalog import Catalog, load_catalog
 
 if TYPE_CHECKING:
@@ -28,18 +28,6 @@ class EpisodeStore(Protocol):
         self, episode_id: str, prompt_id: str, extension: str, text: str, metadata: dict[str, Any]
     ) -> tuple[S3Location, S3Location]: ...
     def write_manifest(self, episode_id: str, manifest: dict[str, Any]) -> S3Location: ...
-    def record_stage(
-        self,
-        episode_id: str,
-        stage: str,
-        status: str,
-        *,
-        started_at: float | None = None,
-        attempts: int = 1,
-        reason: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None: ...
-    def read_stage(self, episode_id: str, stage: str) -> StageRecord | None: ...
 
 
 class CatalogSource(Protocol):
@@ -92,32 +80,6 @@ class S3EpisodeStore:
             self._s3, self.bucket, key, json.dumps(manifest, indent=2), "application/json"
         )
         return S3Location(bucket=self.bucket, key=key)
-
-    def record_stage(
-        self,
-        episode_id: str,
-        stage: str,
-        status: str,
-        *,
-        started_at: float | None = None,
-        attempts: int = 1,
-        reason: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        artifacts.record_stage(
-            self._s3,
-            self.bucket,
-            episode_id,
-            stage,
-            status,
-            started_at=started_at,
-            attempts=attempts,
-            reason=reason,
-            details=details,
-        )
-
-    def read_stage(self, episode_id: str, stage: str) -> StageRecord | None:
-        return artifacts.read_stage(self._s3, self.bucket, episode_id, stage)
 
 
 class S3CatalogSource:

@@ -39,6 +39,7 @@ from podpipe.events import (
 )
 from podpipe.runtime.errors import PermanentError, RetryableError
 from podpipe.runtime.service import MessageContext
+from podpipe.stages import StageLedger, prompt_stage, record_failure, replay_command
 from podpipe.storage import EpisodeKeys
 from podpipe_llm.catalog import Catalog, CatalogError, PromptSpec
 from podpipe_llm.prep.links import ShowNotesLinks
@@ -55,14 +56,6 @@ WAITING_FOR = "waiting_for"
 PARKED_REQUEST = "parked_request"
 
 
-def stage_name(prompt_id: str) -> str:
-    return f"prompt-{prompt_id}"
-
-
-def replay_command(episode_id: str, prompt_id: str) -> str:
-    return f"podpipe dlq replay --queue llm --episode {episode_id} --prompt {prompt_id}"
-
-
 def missing_dependency_text(prompt_id: str, why: str) -> str:
     return f"(The {prompt_id} output is not available: {why}. Work from the transcript alone.)"
 
@@ -74,8 +67,11 @@ class PromptWorker:
         catalog: CatalogSource,
         runner: PromptRunner,
         links: ShowNotesLinks | None = None,
+        *,
+        ledger: StageLedger,
     ) -> None:
         self._store = store
+        self._ledger = ledger
         self._catalog = catalog
         self._runner = runner
         # The chosen prep items the episode discussed, as real links in the show notes.
@@ -122,9 +118,9 @@ class PromptWorker:
                 return []
 
         started = time.time()
-        self._store.record_stage(
+        self._ledger.record(
             episode_id,
-            stage_name(prompt_id),
+            prompt_stage(prompt_id),
             "running",
             started_at=started,
             attempts=ctx.receive_count,
@@ -141,7 +137,10 @@ class PromptWorker:
             )
         except (RefusedError, InvalidOutputError) as exc:
             reason = f"{event.model} could not produce {prompt_id!r}: {exc}"
-            self._record_failure(event, reason, ctx.receive_count, started)
+            failure = Failure(
+                reason=reason, error_type=type(exc).__name__, attempts=ctx.receive_count
+            )
+            self._record_failure(event, failure, started)
             raise PermanentError(reason) from exc
         except (ThrottledError, TransientError) as exc:
             # Backoff inside this delivery is exhausted: let SQS redeliver later (and, after
@@ -156,14 +155,14 @@ class PromptWorker:
     def on_failure(self, event: PromptRequested, failure: Failure) -> Sequence[Event]:
         """Final failure (permanent, or the last delivery): record it, say how to replay."""
         released: list[Event] = []
-        try:
-            self._record_failure(event, failure.reason, failure.attempts, None)
-            # Prompts parked on this one run now, without it (and flagged as such).
-            released = self._release_dependents(
-                self._catalog.load(), event.episode_id, event.prompt_id
-            )
-        except Exception:  # the failure event matters more than the stage record
-            log.exception("could not record the failed stage")
+        if self._record_failure(event, failure, None):
+            try:
+                # Prompts parked on this one run now, without it (and flagged as such).
+                released = self._release_dependents(
+                    self._catalog.load(), event.episode_id, event.prompt_id
+                )
+            except Exception:  # the failure event matters more than the parked prompts
+                log.exception("could not release the prompts parked on this one")
         return [
             PromptFailed(
                 episode_id=event.episode_id,
@@ -192,7 +191,7 @@ class PromptWorker:
             if text is not None:
                 outputs[dep_id] = text
                 continue
-            record = self._store.read_stage(episode_id, stage_name(dep_id))
+            record = self._ledger.read(episode_id, prompt_stage(dep_id))
             if record is not None and record.status == "failed":
                 outputs[dep_id] = missing_dependency_text(dep_id, "that prompt failed")
                 missing.append(dep_id)
@@ -202,9 +201,9 @@ class PromptWorker:
 
     def _park(self, event: PromptRequested, waiting: list[str], ctx: MessageContext) -> None:
         """Record the request on the stage record; the dependency's end re-requests it."""
-        self._store.record_stage(
+        self._ledger.record(
             event.episode_id,
-            stage_name(event.prompt_id),
+            prompt_stage(event.prompt_id),
             "running",
             attempts=ctx.receive_count,
             details={
@@ -221,7 +220,7 @@ class PromptWorker:
         for spec in catalog.enabled():
             if ended not in spec.depends_on:
                 continue
-            record = self._store.read_stage(episode_id, stage_name(spec.id))
+            record = self._ledger.read(episode_id, prompt_stage(spec.id))
             if record is None or record.status != "running":
                 continue
             if ended not in record.details.get(WAITING_FOR, []):
@@ -273,9 +272,9 @@ class PromptWorker:
         output, meta = self._store.write_output(
             event.episode_id, spec.id, spec.extension, result.text, metadata
         )
-        self._store.record_stage(
+        self._ledger.record(
             event.episode_id,
-            stage_name(spec.id),
+            prompt_stage(spec.id),
             "done",
             started_at=started,
             attempts=ctx.receive_count,
@@ -340,15 +339,15 @@ class PromptWorker:
         )
 
     def _record_failure(
-        self, event: PromptRequested, reason: str, attempts: int, started: float | None
-    ) -> None:
-        self._store.record_stage(
+        self, event: PromptRequested, failure: Failure, started: float | None
+    ) -> bool:
+        return record_failure(
+            self._ledger,
             event.episode_id,
-            stage_name(event.prompt_id),
-            "failed",
+            prompt_stage(event.prompt_id),
+            failure,
             started_at=started,
-            attempts=attempts,
-            reason=reason[:1000],
+            reason_chars=1000,
             details={
                 "model": event.model,
                 "replay_command": replay_command(event.episode_id, event.prompt_id),

@@ -19,16 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from podpipe.artifacts import get_json_or_none, presign, put_json, put_json_if_absent
-from podpipe.episode_store import EpisodeSnapshot, read_episode
-from podpipe.episodes import PROMPT_STAGE_PREFIX, EpisodeStatus, ready_for_digest
+from podpipe.episode_store import EpisodeSnapshot
+from podpipe.episodes import EpisodeStatus, ready_for_digest
 from podpipe.events import EpisodeCompleted, OutputLink, S3Location, StageTiming
 from podpipe.pricing import compute_cost, llm_cost, transcription_cost
 from podpipe.runtime.service import MessageContext
+from podpipe.stages import prompt_id_of
 from podpipe.storage import EpisodeKeys, StageRecord
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+    from podpipe_notify.store import NotifyStore
 
 log = structlog.get_logger()
 
@@ -127,13 +127,12 @@ def is_deliverable(keys: EpisodeKeys, key: str) -> bool:
 class CompletionTracker:
     """Reads the episode, decides whether the digest is due and claims the marker."""
 
-    def __init__(self, s3: S3Client, bucket: str, *, presign_expiry_seconds: int) -> None:
-        self._s3 = s3
-        self._bucket = bucket
+    def __init__(self, store: NotifyStore, *, presign_expiry_seconds: int) -> None:
+        self._store = store
         self._expiry = presign_expiry_seconds
 
     def marker(self, episode_id: str) -> dict[str, Any] | None:
-        raw = get_json_or_none(self._s3, self._bucket, EpisodeKeys(episode_id).completed_marker)
+        raw = self._store.get_json(EpisodeKeys(episode_id).completed_marker)
         return raw if isinstance(raw, dict) else None
 
     def check(
@@ -147,7 +146,7 @@ class CompletionTracker:
         existing = self.marker(episode_id)
         if existing is not None and not self._may_reemit(existing, ctx):
             return []
-        snapshot = read_episode(self._s3, self._bucket, episode_id, overlay=overlay)
+        snapshot = self._store.read_episode(episode_id, overlay=overlay)
         if not ready_for_digest(snapshot.status):
             return []
         event = self.build_event(snapshot)
@@ -158,7 +157,7 @@ class CompletionTracker:
             "state": "claimed",
             "failed_prompts": event.failed_prompts,
         }
-        if put_json_if_absent(self._s3, self._bucket, keys.completed_marker, claim):
+        if self._store.put_json_if_absent(keys.completed_marker, claim):
             log.info("notify.episode_completed_claimed", episode_id=episode_id)
             return [event]
         # Lost the race, or this is a redelivery of the message that claimed it earlier.
@@ -186,12 +185,12 @@ class CompletionTracker:
         marker = self.marker(episode_id) or {"episode_id": episode_id}
         if marker.get("state") in (None, "claimed"):
             marker.update(state="received", received_at=time.time())
-            put_json(self._s3, self._bucket, EpisodeKeys(episode_id).completed_marker, marker)
+            self._store.put_json(EpisodeKeys(episode_id).completed_marker, marker)
 
     def mark_notified(self, episode_id: str) -> None:
         marker = self.marker(episode_id) or {"episode_id": episode_id}
         marker.update(state="notified", notified_at=time.time())
-        put_json(self._s3, self._bucket, EpisodeKeys(episode_id).completed_marker, marker)
+        self._store.put_json(EpisodeKeys(episode_id).completed_marker, marker)
 
     def repaired_by_replay(self, episode_id: str, prompt_id: str) -> EpisodeCompleted | None:
         """After the digest listed ``prompt_id`` as failed and a replay completed it: the
@@ -210,10 +209,10 @@ class CompletionTracker:
             # repaired_prompts and sends the follow-up again (delivery markers dedupe it).
             marker["failed_prompts"] = remaining
             marker["repaired_prompts"] = [*repaired, prompt_id]
-            put_json(self._s3, self._bucket, EpisodeKeys(episode_id).completed_marker, marker)
+            self._store.put_json(EpisodeKeys(episode_id).completed_marker, marker)
         if remaining:
             return None
-        snapshot = read_episode(self._s3, self._bucket, episode_id)
+        snapshot = self._store.read_episode(episode_id)
         return self.build_event(snapshot) if snapshot.status.is_completed else None
 
     def build_event(self, snapshot: EpisodeSnapshot) -> EpisodeCompleted:
@@ -223,26 +222,24 @@ class CompletionTracker:
         for obj in sorted(snapshot.objects, key=lambda o: o.key):
             if not is_deliverable(keys, obj.key):
                 continue
-            url, _ = presign(self._s3, self._bucket, obj.key, self._expiry)
             outputs.append(
                 OutputLink(
                     name=output_name(keys, obj.key),
-                    location=S3Location(bucket=self._bucket, key=obj.key),
-                    url=url,
+                    location=S3Location(bucket=self._store.bucket, key=obj.key),
+                    url=self._store.presign(obj.key, self._expiry),
                 )
             )
         backend, audio_seconds = self._transcription_facts(snapshot)
         prompt_meta = {
-            s.prompt_id: get_json_or_none(self._s3, self._bucket, keys.prompt_metadata(s.prompt_id))
+            s.prompt_id: self._store.get_json(keys.prompt_metadata(s.prompt_id))
             for s in status.prompt_stages
             if s.prompt_id and s.state == "done"
         }
         for stage, record in snapshot.records.items():
             # Prompt costs recorded on the stage record count when no metadata file says more.
-            if stage.startswith(PROMPT_STAGE_PREFIX):
-                prompt_id = stage[len(PROMPT_STAGE_PREFIX) :]
-                if prompt_meta.get(prompt_id) is None and record.details:
-                    prompt_meta[prompt_id] = record.details
+            prompt_id = prompt_id_of(stage)
+            if prompt_id is not None and prompt_meta.get(prompt_id) is None and record.details:
+                prompt_meta[prompt_id] = record.details
         costs = estimate_costs(
             status,
             transcription_backend=backend,
@@ -274,9 +271,7 @@ class CompletionTracker:
         seconds = details.get("duration_seconds", details.get("audio_seconds"))
         if isinstance(backend, str) and isinstance(seconds, int | float):
             return backend, float(seconds)
-        transcript = get_json_or_none(
-            self._s3, self._bucket, EpisodeKeys(snapshot.status.episode_id).transcript_json
-        )
+        transcript = self._store.get_json(EpisodeKeys(snapshot.status.episode_id).transcript_json)
         if isinstance(transcript, dict):
             return str(transcript.get("backend", "")), float(transcript.get("duration_seconds", 0))
         return "", 0.0

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from podpipe.artifacts import get_bytes_or_none, presign, read_episode_metadata
 from podpipe.events import (
     AudioTranscoded,
     BriefPrepared,
@@ -45,14 +44,15 @@ from podpipe.events import (
 )
 from podpipe.runtime.errors import PermanentError, RetryableError
 from podpipe.runtime.service import Consumer, MessageContext, Route, Service
-from podpipe.storage import StageRecord
+from podpipe.stages import prompt_stage
+from podpipe.storage import StageRecord, StageRecordStatus
 from podpipe_notify import messages
 from podpipe_notify.channels import ChannelError, Fanout, NotificationDeliveryError
 from podpipe_notify.completion import CompletionTracker
 from podpipe_notify.settings import PromptMessages
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+    from podpipe_notify.store import NotifyStore
 
 log = structlog.get_logger()
 
@@ -64,15 +64,13 @@ class NotifyHandlers:
     def __init__(
         self,
         *,
-        s3: S3Client,
-        bucket: str,
+        store: NotifyStore,
         notifier: Fanout,
         completion: CompletionTracker,
         prompt_messages: PromptMessages = "line",
         presign_expiry_seconds: int = 7200,
     ) -> None:
-        self._s3 = s3
-        self._bucket = bucket
+        self._store = store
         self._notifier = notifier
         self._completion = completion
         self._prompt_messages = prompt_messages
@@ -108,14 +106,14 @@ class NotifyHandlers:
         raise RetryableError(reason, events=decided)
 
     def _url(self, key: str) -> str:
-        return presign(self._s3, self._bucket, key, self._expiry)[0]
+        return self._store.presign(key, self._expiry)
 
     def _done(
         self,
         episode_id: str,
         ctx: MessageContext,
         stage: str,
-        status: str,
+        status: StageRecordStatus,
         reason: str | None = None,
     ) -> list[Event]:
         now = time.time()
@@ -146,12 +144,12 @@ class NotifyHandlers:
         return self._done(event.episode_id, ctx, "dispatch", "done")
 
     def prompt_completed(self, event: PromptCompleted, ctx: MessageContext) -> Sequence[Event]:
-        decided = self._done(event.episode_id, ctx, f"prompt-{event.prompt_id}", "done")
+        decided = self._done(event.episode_id, ctx, prompt_stage(event.prompt_id), "done")
         sends: list[tuple[messages.Notification, str]] = []
         if self._prompt_messages != "none":
             url = self._url(event.output.key)
             if self._prompt_messages == "full":
-                raw = get_bytes_or_none(self._s3, self._bucket, event.output.key) or b""
+                raw = self._store.get_bytes(event.output.key) or b""
                 text = raw[:MAX_OUTPUT_FETCH_BYTES].decode("utf-8", "ignore")
                 note = messages.prompt_output(event, text, url)
             else:
@@ -171,7 +169,7 @@ class NotifyHandlers:
 
     def prompt_failed(self, event: PromptFailed, ctx: MessageContext) -> Sequence[Event]:
         decided = self._done(
-            event.episode_id, ctx, f"prompt-{event.prompt_id}", "failed", event.failure.reason
+            event.episode_id, ctx, prompt_stage(event.prompt_id), "failed", event.failure.reason
         )
         # Every failure is news (a replay that fails again too): keyed on the event itself.
         delivery = f"prompt-failed-{event.prompt_id}-{_short(ctx.event_id or ctx.message_id)}"
@@ -222,7 +220,7 @@ class NotifyHandlers:
         return []
 
     def _episode_title(self, episode_id: str) -> str:
-        meta = read_episode_metadata(self._s3, self._bucket, episode_id)
+        meta = self._store.episode_metadata(episode_id)
         parts = [
             p
             for p in (

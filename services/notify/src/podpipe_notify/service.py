@@ -22,6 +22,7 @@ from podpipe_notify.completion import CompletionTracker
 from podpipe_notify.delivery import S3DeliveryLedger
 from podpipe_notify.handlers import NotifyHandlers
 from podpipe_notify.settings import NotifySettings
+from podpipe_notify.store import S3NotifyStore
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -66,13 +67,11 @@ def build_handlers(
     s3: S3Client,
     channels: list[Channel],
 ) -> NotifyHandlers:
+    store = S3NotifyStore(s3, settings.bucket)
     return NotifyHandlers(
-        s3=s3,
-        bucket=settings.bucket,
+        store=store,
         notifier=Fanout(channels, S3DeliveryLedger(s3, settings.bucket)),
-        completion=CompletionTracker(
-            s3, settings.bucket, presign_expiry_seconds=settings.presign_expiry_seconds
-        ),
+        completion=CompletionTracker(store, presign_expiry_seconds=settings.presign_expiry_seconds),
         prompt_messages=settings.notify_prompt_messages,
         presign_expiry_seconds=settings.presign_expiry_seconds,
     )

@@ -14,6 +14,28 @@ from typing import Protocol
 
 import structlog
 
+from podpipe.ffmpeg import (
+    FfmpegError,
+    FfmpegProgress,
+    MediaInfo,
+    ProbeError,
+    find_ffmpeg,
+    probe,
+    run_ffmpeg,
+)
+from podpipe.loudness import (
+    TOLERANCE_LU,
+    LoudnessMeasurement,
+    LoudnessReading,
+    LoudnessTargets,
+    LoudnormParseError,
+    limited_gain_filter,
+    linear_fits,
+    linear_gain_db,
+    linear_gain_filter,
+    parse_ebur128_measurement,
+    parse_ebur128_summary,
+)
 from podpipe.media import unreadable_file_reason
 from podpipe_transcode.commands import (
     Mp3Encoding,
@@ -29,28 +51,6 @@ from podpipe_transcode.core import (
     check_source,
     silent_reason,
     too_long_reason,
-)
-from podpipe_transcode.ffmpeg import (
-    FfmpegError,
-    FfmpegProgress,
-    MediaInfo,
-    ProbeError,
-    find_ffmpeg,
-    probe,
-    run_ffmpeg,
-)
-from podpipe_transcode.loudness import (
-    TOLERANCE_LU,
-    LoudnessMeasurement,
-    LoudnessReading,
-    LoudnessTargets,
-    LoudnormParseError,
-    limited_gain_filter,
-    linear_fits,
-    linear_gain_db,
-    linear_gain_filter,
-    parse_ebur128_measurement,
-    parse_ebur128_summary,
 )
 from podpipe_transcode.video import VideoOptions, plan_video, video_args, video_stream_of
 
@@ -166,8 +166,7 @@ class FfmpegBackend:
         source_loudness, decoded, partial = self._analyse(source, info, job)
         timings["analyse"] = time.monotonic() - started
         # A video's container duration covers its longest track, not necessarily the audio.
-        header_seconds = None if info.has_video else info.duration_seconds
-        check_decoded(header_seconds, decoded, name, partial=partial)
+        check_decoded(info.audio_header_seconds, decoded, name, partial=partial)
         check_duration(decoded, name, job.max_duration_seconds)
         if source_loudness.is_silent:
             raise BadInputError(silent_reason(name))

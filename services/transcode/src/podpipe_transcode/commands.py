@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from podpipe_transcode.loudness import EBUR128_FILTER
+from podpipe.loudness import EBUR128_FILTER
 
 MP3_BITRATES_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 UPMIX = "pan=stereo|c0=c0|c1=c0"

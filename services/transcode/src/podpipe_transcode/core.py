@@ -12,13 +12,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from podpipe.events import AudioTranscoded, S3Location
+from podpipe.ffmpeg import MediaInfo
 from podpipe.media import empty_upload_reason as empty_upload_reason
+from podpipe.media import is_truncated
 from podpipe.media import looks_like_text as looks_like_text
 from podpipe.media import unreadable_reason as unreadable_reason
-from podpipe_transcode.ffmpeg import MediaInfo
-
-TRUNCATION_TOLERANCE_SECONDS = 1.0
-TRUNCATION_TOLERANCE_FRACTION = 0.02
 
 
 class BadInputError(Exception):
@@ -86,11 +84,7 @@ def check_decoded(
     """
     if decoded_seconds <= 0:
         raise BadInputError(f"{name} contains no decodable audio: it is damaged or truncated.")
-    missing = 0.0 if header_seconds is None else header_seconds - decoded_seconds
-    tolerance = max(
-        TRUNCATION_TOLERANCE_SECONDS, TRUNCATION_TOLERANCE_FRACTION * (header_seconds or 0.0)
-    )
-    if header_seconds is not None and missing > tolerance:
+    if header_seconds is not None and is_truncated(header_seconds, decoded_seconds):
         raise BadInputError(
             f"{name} is truncated: its header says {format_duration(header_seconds)} but only "
             f"{format_duration(decoded_seconds)} of audio could be decoded. Upload it again."

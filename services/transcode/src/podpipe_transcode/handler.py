@@ -26,8 +26,11 @@ from podpipe.events import (
     VideoFailed,
     VideoTranscoded,
 )
+from podpipe.ffmpeg import FfmpegError
+from podpipe.loudness import LoudnessMeasurement, LoudnessTargets
 from podpipe.runtime.errors import PermanentError, RejectedInputError
 from podpipe.runtime.service import MessageContext
+from podpipe.stages import StageLedger, fail_stage
 from podpipe.storage import (
     EpisodeKeys,
     InvalidEpisodeKeyError,
@@ -57,14 +60,13 @@ from podpipe_transcode.core import (
     parse_audio_info,
     reusable,
 )
-from podpipe_transcode.ffmpeg import FfmpegError
-from podpipe_transcode.loudness import LoudnessMeasurement, LoudnessTargets
 from podpipe_transcode.store import ObjectStore
 from podpipe_transcode.tags import Id3Tags, tags_for, write_tags
 
 log = structlog.get_logger()
 
 SOURCE_ETAG_METADATA = "podpipe-source-etag"
+STAGE = "transcode"
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,11 @@ class TranscodeHandler:
         backend: TranscodeBackend,
         config: TranscodeConfig,
         video: VideoRenderer | None = None,
+        *,
+        ledger: StageLedger,
     ):
         self.store = store
+        self.ledger = ledger
         self.backend = backend
         self.config = config
         self.video = video
@@ -133,9 +138,9 @@ class TranscodeHandler:
                 return [*announced, self._announce(existing)]
 
         started = time.time()
-        self.store.record_stage(
-            self.config.bucket,
+        self.ledger.record(
             episode_id,
+            STAGE,
             "running",
             started_at=started,
             attempts=ctx.receive_count,
@@ -144,9 +149,9 @@ class TranscodeHandler:
         reading = self._metadata(source.bucket, episode_id, head)
         info, video_events = self._convert(episode_id, source, head, reading)
         self.store.put_json(self.config.bucket, keys.audio_info, info)
-        self.store.record_stage(
-            self.config.bucket,
+        self.ledger.record(
             episode_id,
+            STAGE,
             "done",
             started_at=started,
             attempts=ctx.receive_count,
@@ -177,25 +182,15 @@ class TranscodeHandler:
             episode_id = episode_id_from_upload_key(event.object.key)
         except InvalidEpisodeKeyError:
             return []  # no episode to report on: handle() attached "Upload Rejected"
-        try:
-            previous = self.store.read_stage(self.config.bucket, episode_id)
-            self.store.record_stage(
-                self.config.bucket,
-                episode_id,
-                "failed",
-                started_at=previous.started_at if previous else None,
-                attempts=failure.attempts,
-                reason=failure.reason,
-            )
-        except Exception:  # the failure event matters more than the record
-            log.warning("transcode.stage_record_failed", exc_info=True)
-        return [
-            TranscodeFailed(
-                episode_id=episode_id,
-                source=S3Location(bucket=event.bucket.name, key=event.object.key),
-                failure=failure,
-            )
-        ]
+        source = S3Location(bucket=event.bucket.name, key=event.object.key)
+        return fail_stage(
+            self.ledger,
+            episode_id,
+            STAGE,
+            failure,
+            TranscodeFailed(episode_id=episode_id, source=source, failure=failure),
+            resume=True,
+        )
 
     # ----------------------------------------------------------------- steps
 

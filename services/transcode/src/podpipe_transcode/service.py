@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from podpipe.events import ObjectCreated
 from podpipe.runtime.service import Consumer, Route, Service
+from podpipe.stages import S3StageLedger
 from podpipe_transcode.backend import FfmpegBackend, TranscodeBackend
 from podpipe_transcode.clips import clips_route
 from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
@@ -50,7 +51,13 @@ def build_handler(
     chosen = backend or build_backend(settings)
     # The ffmpeg backend makes video.mp4 too; another backend (or a test's wrapper) only the MP3.
     video = chosen if isinstance(chosen, FfmpegBackend) else None
-    return TranscodeHandler(S3ObjectStore(s3), chosen, config, video=video)
+    return TranscodeHandler(
+        S3ObjectStore(s3),
+        chosen,
+        config,
+        video=video,
+        ledger=S3StageLedger(s3, settings.bucket),
+    )
 
 
 def transcode_route(handler: TranscodeHandler) -> Route[ObjectCreated]:

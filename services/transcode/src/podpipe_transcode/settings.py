@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from podpipe.loudness import LoudnessTargets
 from podpipe_transcode.clips.settings import ClipsSettings
 from podpipe_transcode.commands import EncodingPreset, Mp3Encoding
-from podpipe_transcode.loudness import LoudnessTargets
 
 
 class TranscodeSettings(ClipsSettings):

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from podpipe import artifacts, versions
-from podpipe.storage import StageRecord
 from podpipe.versions import VersionStart
 from podpipe_transcode.core import ObjectHead
 
@@ -32,26 +31,9 @@ class ObjectStore(Protocol):
 
     def presign(self, bucket: str, key: str, expires_in: int) -> tuple[str, datetime]: ...
 
-    def record_stage(
-        self,
-        bucket: str,
-        episode_id: str,
-        status: str,
-        *,
-        started_at: float | None = None,
-        attempts: int = 1,
-        reason: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None: ...
-
-    def read_stage(self, bucket: str, episode_id: str) -> StageRecord | None: ...
-
     def begin_version(
         self, bucket: str, episode_id: str, source_etag: str, owner: str
     ) -> VersionStart: ...
-
-
-STAGE = "transcode"
 
 
 class S3ObjectStore:
@@ -95,32 +77,6 @@ class S3ObjectStore:
 
     def presign(self, bucket: str, key: str, expires_in: int) -> tuple[str, datetime]:
         return artifacts.presign(self._s3, bucket, key, expires_in)
-
-    def record_stage(
-        self,
-        bucket: str,
-        episode_id: str,
-        status: str,
-        *,
-        started_at: float | None = None,
-        attempts: int = 1,
-        reason: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        artifacts.record_stage(
-            self._s3,
-            bucket,
-            episode_id,
-            STAGE,
-            status,
-            started_at=started_at,
-            attempts=attempts,
-            reason=reason,
-            details=details,
-        )
-
-    def read_stage(self, bucket: str, episode_id: str) -> StageRecord | None:
-        return artifacts.read_stage(self._s3, bucket, episode_id, STAGE)
 
     def begin_version(
         self, bucket: str, episode_id: str, source_etag: str, owner: str

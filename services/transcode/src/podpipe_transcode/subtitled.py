@@ -31,14 +31,15 @@ from podpipe.events import (
     VideoSubtitled,
     VideoTranscoded,
 )
+from podpipe.ffmpeg import FfmpegError, find_ffmpeg, probe, run_ffmpeg
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext, Route
+from podpipe.stages import S3StageLedger, StageLedger, fail_stage
 from podpipe.storage import EpisodeKeys
 from podpipe_transcode.clips.captions import CaptionStyle, build_cues, to_ass
 from podpipe_transcode.clips.graph import escape_filter_value
 from podpipe_transcode.clips.media import filters_available, find_font
 from podpipe_transcode.clips.store import ClipsStore, S3ClipsStore
-from podpipe_transcode.ffmpeg import FfmpegError, find_ffmpeg, probe, run_ffmpeg
 from podpipe_transcode.video import VideoOptions
 
 if TYPE_CHECKING:
@@ -94,8 +95,11 @@ class SubtitlesConfig:
 
 
 class VideoSubtitlesHandler:
-    def __init__(self, store: ClipsStore, config: SubtitlesConfig, ffmpeg: str = "") -> None:
+    def __init__(
+        self, store: ClipsStore, config: SubtitlesConfig, ffmpeg: str = "", *, ledger: StageLedger
+    ) -> None:
         self.store = store
+        self.ledger = ledger
         self.config = config
         self.ffmpeg = ffmpeg or find_ffmpeg()
 
@@ -108,18 +112,18 @@ class VideoSubtitlesHandler:
     def on_failure(
         self, event: TranscriptReady | VideoTranscoded, failure: Failure
     ) -> Sequence[Event]:
-        try:
-            self.store.record_stage(event.episode_id, "failed", reason=failure.reason)
-        except Exception:  # the failure event matters more than the record
-            log.warning("video_subtitles.stage_record_failed", exc_info=True)
-        return [
+        return fail_stage(
+            self.ledger,
+            event.episode_id,
+            STAGE,
+            failure,
             VideoFailed(
                 episode_id=event.episode_id,
                 source=event.source,
                 output="video-captioned.mp4",
                 failure=failure,
-            )
-        ]
+            ),
+        )
 
     def _join(self, episode_id: str, source: S3Location, ctx: MessageContext) -> Sequence[Event]:
         keys = EpisodeKeys(episode_id)
@@ -141,8 +145,8 @@ class VideoSubtitlesHandler:
             log.info("video_subtitles.reused")
             return []
         started = time.time()
-        self.store.record_stage(
-            episode_id, "running", started_at=started, attempts=ctx.receive_count
+        self.ledger.record(
+            episode_id, STAGE, "running", started_at=started, attempts=ctx.receive_count
         )
         with tempfile.TemporaryDirectory(
             prefix="podpipe-subtitles-", dir=self.config.work_dir or None
@@ -154,8 +158,9 @@ class VideoSubtitlesHandler:
             keys.video_subtitles_record,
             {"transcript_etag": transcript_etag, "video_etag": self.store.etag(keys.video)},
         )
-        self.store.record_stage(
+        self.ledger.record(
             episode_id,
+            STAGE,
             "done",
             started_at=started,
             attempts=ctx.receive_count,
@@ -249,7 +254,9 @@ def subtitles_routes(
 ) -> list[Route[Any]]:
     """The two routes of the join, on the transcode queue."""
     config = SubtitlesConfig(bucket=bucket, font_file=font_file, work_dir=work_dir)
-    handler = VideoSubtitlesHandler(S3ClipsStore(s3, bucket, stage=STAGE), config, ffmpeg)
+    handler = VideoSubtitlesHandler(
+        S3ClipsStore(s3, bucket), config, ffmpeg, ledger=S3StageLedger(s3, bucket)
+    )
     return [
         Route(TranscriptReady, handler.on_transcript, on_failure=handler.on_failure),
         Route(VideoTranscoded, handler.on_video, on_failure=handler.on_failure),

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from podpipe.ffmpeg import MediaInfo, VideoStreamInfo
 from podpipe_transcode.commands import AUDIO_STREAM, Mp3Encoding, encode_chain, loopback_meter_args
 from podpipe_transcode.core import BadInputError
-from podpipe_transcode.ffmpeg import MediaInfo, VideoStreamInfo
 
 VIDEO_STREAM = "0:v:0"
 MIN_SIDE = 16

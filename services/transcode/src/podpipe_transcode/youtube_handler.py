@@ -28,12 +28,13 @@ from podpipe.events import (
     VideoFailed,
     YoutubePrepared,
 )
+from podpipe.ffmpeg import FfmpegError, find_ffmpeg, probe, run_ffmpeg
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext, Route
+from podpipe.stages import S3StageLedger, StageLedger, fail_stage
 from podpipe.storage import EpisodeKeys
 from podpipe_transcode.clips.media import find_font
 from podpipe_transcode.clips.store import ClipsStore, S3ClipsStore
-from podpipe_transcode.ffmpeg import FfmpegError, find_ffmpeg, probe, run_ffmpeg
 from podpipe_transcode.youtube import (
     Chapter,
     first_title_idea,
@@ -62,8 +63,11 @@ class YoutubeConfig:
 
 
 class YoutubeHandler:
-    def __init__(self, store: ClipsStore, config: YoutubeConfig, ffmpeg: str = "") -> None:
+    def __init__(
+        self, store: ClipsStore, config: YoutubeConfig, ffmpeg: str = "", *, ledger: StageLedger
+    ) -> None:
         self.store = store
+        self.ledger = ledger
         self.config = config
         self.ffmpeg = ffmpeg or find_ffmpeg()
 
@@ -72,7 +76,7 @@ class YoutubeHandler:
         if self.store.etag(keys.video) is None:
             log.info("youtube.skipped_audio_only")
             return []
-        self.store.record_stage(event.episode_id, "running", attempts=ctx.receive_count)
+        self.ledger.record(event.episode_id, STAGE, "running", attempts=ctx.receive_count)
         audio = self._json(keys.audio_info) or {}
         tags_of_audio = audio.get("tags", {}) if isinstance(audio, dict) else {}
         title = (
@@ -100,8 +104,9 @@ class YoutubeHandler:
             self.store.upload(
                 markdown, keys.prompt_output("youtube", "md"), content_type="text/markdown"
             )
-        self.store.record_stage(
+        self.ledger.record(
             event.episode_id,
+            STAGE,
             "done",
             attempts=ctx.receive_count,
             details={"chapters": len(fitted.chapters), "thumbnails": len(thumbnails)},
@@ -119,18 +124,18 @@ class YoutubeHandler:
 
     def on_failure(self, event: EpisodeCompleted, failure: Failure) -> Sequence[Event]:
         keys = EpisodeKeys(event.episode_id)
-        try:
-            self.store.record_stage(event.episode_id, "failed", reason=failure.reason)
-        except Exception:  # the failure event matters more than the record
-            log.warning("youtube.stage_record_failed", exc_info=True)
-        return [
+        return fail_stage(
+            self.ledger,
+            event.episode_id,
+            STAGE,
+            failure,
             VideoFailed(
                 episode_id=event.episode_id,
                 source=S3Location(bucket=self.config.bucket, key=keys.video),
                 output="youtube.md",
                 failure=failure,
-            )
-        ]
+            ),
+        )
 
     # ----------------------------------------------------------------- steps
 
@@ -203,5 +208,7 @@ def youtube_route(
     s3: S3Client, bucket: str, *, ffmpeg: str = "", font_file: str = "", work_dir: str = ""
 ) -> Route[EpisodeCompleted]:
     config = YoutubeConfig(bucket=bucket, font_file=font_file, work_dir=work_dir)
-    handler = YoutubeHandler(S3ClipsStore(s3, bucket, stage=STAGE), config, ffmpeg)
+    handler = YoutubeHandler(
+        S3ClipsStore(s3, bucket), config, ffmpeg, ledger=S3StageLedger(s3, bucket)
+    )
     return Route(EpisodeCompleted, handler.handle, on_failure=handler.on_failure)

@@ -30,6 +30,7 @@ from podpipe.events import (
 from podpipe.media import empty_upload_reason
 from podpipe.runtime.errors import PermanentError, RejectedInputError
 from podpipe.runtime.service import MessageContext
+from podpipe.stages import StageLedger, fail_stage
 from podpipe.storage import (
     EpisodeKeys,
     InvalidEpisodeKeyError,
@@ -54,6 +55,7 @@ from podpipe_transcribe.store import SELF_CHECK_STATUS, EpisodeStore, JobChecks
 log = structlog.get_logger()
 
 _BAD_INPUT = (BadAudioError, NoSpeechError, JobFailedError)
+STAGE = "transcribe"
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,11 @@ class TranscribeHandler:
         backend: TranscriptionBackend,
         checks: JobChecks | None = None,
         config: TranscribeConfig | None = None,
+        *,
+        ledger: StageLedger,
     ) -> None:
         self.store = store
+        self.ledger = ledger
         self.backend = backend
         self.checks = checks
         self.config = config or TranscribeConfig()
@@ -98,7 +103,7 @@ class TranscribeHandler:
         # A different recording under this name starts a new version (podpipe.versions).
         version = self.store.begin_version(episode_id, head.etag, ctx.message_id)
         announced = version_started(episode_id, source, version)
-        previous = self.store.read_stage(episode_id)
+        previous = self.ledger.read(episode_id, STAGE)
         ready = self._already_done(episode_id, source, head.etag, previous)
         if ready is not None:
             log.info("transcript_exists", source_etag=head.etag)
@@ -110,8 +115,9 @@ class TranscribeHandler:
             "source_etag": head.etag,
             "backend": self.backend.name,
         }
-        self.store.record_stage(
+        self.ledger.record(
             episode_id,
+            STAGE,
             "running",
             started_at=started_at,
             attempts=ctx.receive_count,
@@ -131,8 +137,9 @@ class TranscribeHandler:
         except _BAD_INPUT as exc:
             raise RejectedInputError(str(exc)) from exc
         if isinstance(outcome, Started):
-            self.store.record_stage(
+            self.ledger.record(
                 episode_id,
+                STAGE,
                 "running",
                 started_at=started_at,
                 attempts=ctx.receive_count,
@@ -156,8 +163,15 @@ class TranscribeHandler:
         except InvalidEpisodeKeyError:
             return []  # no episode to report on; the DLQ keeps the message
         source = S3Location(bucket=event.bucket.name, key=event.object.key)
-        self._record_failure(episode_id, failure)
-        return [TranscriptionFailed(episode_id=episode_id, source=source, failure=failure)]
+        return fail_stage(
+            self.ledger,
+            episode_id,
+            STAGE,
+            failure,
+            TranscriptionFailed(episode_id=episode_id, source=source, failure=failure),
+            resume=True,
+            keep_details=True,
+        )
 
     # ------------------------------------------------------------------ jobs
 
@@ -169,7 +183,7 @@ class TranscribeHandler:
         if episode_id is None or not self.backend.asynchronous:
             return []  # another application's job in this account, or not ours to finish
         structlog.contextvars.bind_contextvars(episode_id=episode_id, job_name=job_name)
-        stage = self.store.read_stage(episode_id)
+        stage = self.ledger.read(episode_id, STAGE)
         if stage is None or stage.details.get("job_name") != job_name:
             log.info("job_not_current", stage=stage.status if stage else None)
             return []  # superseded by a newer upload of the episode, or never started here
@@ -193,13 +207,19 @@ class TranscribeHandler:
         episode_id = episode_id_from_job_name(self.config.name_prefix, event.transcription_job_name)
         if episode_id is None:
             return []
-        stage = self.store.read_stage(episode_id)
+        stage = self.ledger.read(episode_id, STAGE)
         if stage is None:
             return []
-        self._record_failure(episode_id, failure, stage)
-        return [
-            TranscriptionFailed(episode_id=episode_id, source=_source_of(stage), failure=failure)
-        ]
+        return fail_stage(
+            self.ledger,
+            episode_id,
+            STAGE,
+            failure,
+            TranscriptionFailed(episode_id=episode_id, source=_source_of(stage), failure=failure),
+            resume=True,
+            previous=stage,
+            keep_details=True,
+        )
 
     # ------------------------------------------------------------------ shared
 
@@ -269,11 +289,16 @@ class TranscribeHandler:
             "speakers": transcript.speakers,
             "elapsed_seconds": elapsed,
         }
-        stage = self.store.read_stage(episode_id)
+        stage = self.ledger.read(episode_id, STAGE)
         if stage is not None and "job_name" in stage.details:
             details["job_name"] = stage.details["job_name"]
-        self.store.record_stage(
-            episode_id, "done", started_at=started_at, attempts=ctx.receive_count, details=details
+        self.ledger.record(
+            episode_id,
+            STAGE,
+            "done",
+            started_at=started_at,
+            attempts=ctx.receive_count,
+            details=details,
         )
         log.info("transcript_written", words=transcript.word_count, elapsed=elapsed)
         return _ready_event(
@@ -286,22 +311,6 @@ class TranscribeHandler:
             transcript.backend,
             elapsed,
         )
-
-    def _record_failure(
-        self, episode_id: str, failure: Failure, stage: StageRecord | None = None
-    ) -> None:
-        try:
-            stage = stage or self.store.read_stage(episode_id)
-            self.store.record_stage(
-                episode_id,
-                "failed",
-                started_at=stage.started_at if stage else None,
-                attempts=failure.attempts,
-                reason=failure.reason,
-                details=stage.details if stage else {},
-            )
-        except Exception:  # the failure event matters more than the stage record
-            log.warning("stage_record_failed", exc_info=True)
 
 
 def _source_of(stage: StageRecord) -> S3Location:

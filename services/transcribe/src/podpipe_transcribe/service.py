@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from podpipe.events import ObjectCreated, TranscribeJobStateChanged
 from podpipe.runtime.service import Consumer, Route, Service
+from podpipe.stages import S3StageLedger
 from podpipe_transcribe.aws import AwsTranscribeBackend
 from podpipe_transcribe.backend import TranscriptionBackend
 from podpipe_transcribe.handler import TranscribeConfig, TranscribeHandler
@@ -69,6 +70,7 @@ def build_handler(
         config=TranscribeConfig(
             name_prefix=settings.name_prefix, poll_seconds=settings.transcribe_aws_poll_seconds
         ),
+        ledger=S3StageLedger(s3, settings.bucket),
     )
 
 

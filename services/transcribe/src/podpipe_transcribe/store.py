@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
 from podpipe import artifacts, versions
 from podpipe.events import S3Location, TranscribeJobStateChanged, to_envelope
-from podpipe.storage import EpisodeMetadata, StageRecord
+from podpipe.storage import EpisodeMetadata
 from podpipe.versions import VersionStart
 
 if TYPE_CHECKING:
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 log = structlog.get_logger()
-STAGE = "transcribe"
 
 
 @dataclass(frozen=True)
@@ -42,20 +41,7 @@ class EpisodeStore(Protocol):
 
     def put_text(self, key: str, text: str, content_type: str) -> None: ...
 
-    def read_stage(self, episode_id: str) -> StageRecord | None: ...
-
     def begin_version(self, episode_id: str, source_etag: str, owner: str) -> VersionStart: ...
-
-    def record_stage(
-        self,
-        episode_id: str,
-        status: str,
-        *,
-        started_at: float | None = None,
-        attempts: int = 1,
-        reason: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None: ...
 
 
 class JobChecks(Protocol):
@@ -95,33 +81,8 @@ class S3EpisodeStore:
     def put_text(self, key: str, text: str, content_type: str) -> None:
         artifacts.put_text(self.s3, self.bucket, key, text, content_type)
 
-    def read_stage(self, episode_id: str) -> StageRecord | None:
-        return artifacts.read_stage(self.s3, self.bucket, episode_id, STAGE)
-
     def begin_version(self, episode_id: str, source_etag: str, owner: str) -> VersionStart:
         return versions.begin_version(self.s3, self.bucket, episode_id, source_etag, owner)
-
-    def record_stage(
-        self,
-        episode_id: str,
-        status: str,
-        *,
-        started_at: float | None = None,
-        attempts: int = 1,
-        reason: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        artifacts.record_stage(
-            self.s3,
-            self.bucket,
-            episode_id,
-            STAGE,
-            status,
-            started_at=started_at,
-            attempts=attempts,
-            reason=reason,
-            details=details,
-        )
 
 
 # Marks podpipe's own delayed self-check (not an AWS event): when the transcript already

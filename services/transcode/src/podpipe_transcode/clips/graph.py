@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from podpipe_transcode.clips.captions import CaptionStyle
-from podpipe_transcode.loudness import (
+from podpipe.loudness import (
     EBUR128_FILTER,
     LoudnessMeasurement,
     LoudnessTargets,
@@ -24,6 +23,7 @@ from podpipe_transcode.loudness import (
     linear_gain_filter,
     normalize_filter,
 )
+from podpipe_transcode.clips.captions import CaptionStyle
 
 Visual = Literal["waveform", "spectrum"]
 CaptionMode = Literal["libass", "drawtext", "none"]

@@ -37,6 +37,7 @@ from podpipe.events import (
 )
 from podpipe.runtime.errors import PermanentError, RetryableError
 from podpipe.runtime.service import MessageContext, Route
+from podpipe.stages import S3StageLedger, StageLedger, fail_stage
 from podpipe.storage import EpisodeKeys, read_episode_metadata_from, sidecar_key
 from podpipe_transcode.clips.render import (
     EpisodeInput,
@@ -49,12 +50,13 @@ from podpipe_transcode.clips.store import ClipsStore, S3ClipsStore
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from podpipe.loudness import LoudnessTargets
     from podpipe_transcode.clips.settings import ClipsSettings
-    from podpipe_transcode.loudness import LoudnessTargets
 
 log = structlog.get_logger()
 
 PROMPT_ID = "clip-picks"
+STAGE = "clips"
 MANIFEST_NAME = "clips.json"
 CONTENT_TYPES = {".mp3": "audio/mpeg", ".mp4": "video/mp4", ".srt": "application/x-subrip"}
 
@@ -128,9 +130,11 @@ class ClipsHandler:
         config: ClipsConfig,
         renderer: Renderer | None = None,
         *,
+        ledger: StageLedger,
         ffmpeg: str = "",
     ) -> None:
         self._store = store
+        self._ledger = ledger
         self._config = config
         self._ffmpeg = ffmpeg
         self._render: Renderer = renderer or self._render_with_ffmpeg
@@ -166,8 +170,9 @@ class ClipsHandler:
             return [self._event(event.episode_id, previous)]
 
         started = time.time()
-        self._store.record_stage(
+        self._ledger.record(
             event.episode_id,
+            STAGE,
             "running",
             started_at=started,
             attempts=ctx.receive_count,
@@ -212,8 +217,9 @@ class ClipsHandler:
             self._store.delete(stale)
         # Written last: a crash before this point renders again on the retry.
         self._store.put_json(manifest_key, manifest)
-        self._store.record_stage(
+        self._ledger.record(
             event.episode_id,
+            STAGE,
             "done",
             started_at=started,
             attempts=ctx.receive_count,
@@ -239,13 +245,13 @@ class ClipsHandler:
     def on_failure(self, event: PromptCompleted, failure: Failure) -> Sequence[Event]:
         if event.prompt_id != PROMPT_ID:
             return []
-        try:
-            self._store.record_stage(
-                event.episode_id, "failed", attempts=failure.attempts, reason=failure.reason
-            )
-        except Exception as exc:  # the failure event matters more than the stage record
-            log.warning("clips.stage_record_failed", error=str(exc))
-        return [ClipsFailed(episode_id=event.episode_id, failure=failure)]
+        return fail_stage(
+            self._ledger,
+            event.episode_id,
+            STAGE,
+            failure,
+            ClipsFailed(episode_id=event.episode_id, failure=failure),
+        )
 
     # ------------------------------------------------------------------ inputs
 
@@ -410,5 +416,11 @@ def clips_route(
         show_name=settings.clips_show_name,
         work_dir=work_dir,
     )
-    handler = ClipsHandler(S3ClipsStore(s3, settings.bucket), config, renderer, ffmpeg=ffmpeg)
+    handler = ClipsHandler(
+        S3ClipsStore(s3, settings.bucket),
+        config,
+        renderer,
+        ledger=S3StageLedger(s3, settings.bucket),
+        ffmpeg=ffmpeg,
+    )
     return Route(PromptCompleted, handler.handle, on_failure=handler.on_failure)

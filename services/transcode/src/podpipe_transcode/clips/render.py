@@ -20,6 +20,8 @@ from typing import Literal
 import structlog
 
 from podpipe.documents import ClipPick, Transcript, Word
+from podpipe.ffmpeg import find_ffmpeg, probe, run_ffmpeg
+from podpipe.loudness import LoudnessMeasurement, parse_ebur128_measurement
 from podpipe_transcode.clips.captions import (
     CaptionStyle,
     Cue,
@@ -56,8 +58,6 @@ from podpipe_transcode.clips.picks import (
     plan_trailer,
     speech_words,
 )
-from podpipe_transcode.ffmpeg import find_ffmpeg, probe, run_ffmpeg
-from podpipe_transcode.loudness import LoudnessMeasurement, parse_ebur128_measurement
 
 log = structlog.get_logger()
 

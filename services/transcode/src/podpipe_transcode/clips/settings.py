@@ -6,11 +6,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from podpipe.loudness import LoudnessTargets
 from podpipe.settings import CoreSettings
 from podpipe_transcode.clips.graph import AudioOptions, VideoOptions
 from podpipe_transcode.clips.picks import TrailerRules
 from podpipe_transcode.clips.render import RenderOptions
-from podpipe_transcode.loudness import LoudnessTargets
 
 X264Preset = Literal[
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower"

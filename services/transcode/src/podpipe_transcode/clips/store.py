@@ -17,8 +17,6 @@ from podpipe import artifacts
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-STAGE = "clips"
-
 
 class ClipsStore(Protocol):
     def etag(self, key: str) -> str | None: ...
@@ -39,23 +37,11 @@ class ClipsStore(Protocol):
 
     def presign(self, key: str, expires_in: int) -> tuple[str, datetime]: ...
 
-    def record_stage(
-        self,
-        episode_id: str,
-        status: str,
-        *,
-        started_at: float | None = None,
-        attempts: int = 1,
-        reason: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None: ...
-
 
 class S3ClipsStore:
-    def __init__(self, s3: S3Client, bucket: str, stage: str = STAGE) -> None:
+    def __init__(self, s3: S3Client, bucket: str) -> None:
         self._s3 = s3
         self.bucket = bucket
-        self.stage = stage
 
     def etag(self, key: str) -> str | None:
         head = artifacts.head_or_none(self._s3, self.bucket, key)
@@ -94,25 +80,3 @@ class S3ClipsStore:
 
     def presign(self, key: str, expires_in: int) -> tuple[str, datetime]:
         return artifacts.presign(self._s3, self.bucket, key, expires_in)
-
-    def record_stage(
-        self,
-        episode_id: str,
-        status: str,
-        *,
-        started_at: float | None = None,
-        attempts: int = 1,
-        reason: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        artifacts.record_stage(
-            self._s3,
-            self.bucket,
-            episode_id,
-            self.stage,
-            status,
-            started_at=started_at,
-            attempts=attempts,
-            reason=reason,
-            details=details,
-        )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from podpipe.documents import Segment, Transcript, Word
-from podpipe_transcode.ffmpeg import run_ffmpeg
+from podpipe.ffmpeg import run_ffmpeg
 
 VOCABULARY = [
     "podcasts",

@@ -1,6 +1,7 @@
-"""Running ffmpeg: find the binary, run it as a subprocess, follow its progress, probe media.
+"""The media library: find ffmpeg, run it as a subprocess, follow its progress, probe media,
+measure loudness.
 
-Shared by the transcode handler and the clips subpackage. Everything here is synchronous:
+Shared by every stage that opens media (transcode, clips, transcribe). Everything here is synchronous:
 handlers run in a worker thread, so a long conversion never blocks the runtime's event loop
 (the heartbeat keeps the message invisible meanwhile).
 
@@ -23,6 +24,12 @@ from pathlib import Path
 
 import structlog
 
+from podpipe.loudness import (
+    LoudnessMeasurement,
+    LoudnessTargets,
+    analysis_filter,
+    parse_loudnorm_report,
+)
 from podpipe.media import stderr_gist as stderr_gist  # shared with transcribe
 
 log = structlog.get_logger()
@@ -305,6 +312,13 @@ class MediaInfo:
     def has_audio(self) -> bool:
         return bool(self.audio_streams)
 
+    @property
+    def audio_header_seconds(self) -> float | None:
+        """What the header says about the audio's length, for the truncation rule
+        (``podpipe.media.is_truncated``): None for a video, whose container duration covers
+        its longest track, not the sound."""
+        return None if self.has_video else self.duration_seconds
+
 
 class ProbeError(FfmpegError):
     """ffmpeg cannot open or recognise the file (not media, empty, or damaged)."""
@@ -313,7 +327,7 @@ class ProbeError(FfmpegError):
 _INPUT = re.compile(r"^Input #0, (?P<format>[^ ]+?), from ", re.MULTILINE)
 _DURATION = re.compile(r"^\s*Duration: (?P<duration>N/A|[\d:.]+)", re.MULTILINE)
 _STREAM = re.compile(
-    r"^\s*Stream #0:\d+(?:\[[^\]]*\])?(?:\([^)]*\))?: (?P<kind>\w+): (?P<rest>.*)$"
+    r"^\s*Stream #0:(?P<index>\d+)(?:\[[^\]]*\])?(?:\([^)]*\))?: (?P<kind>\w+): (?P<rest>.*)$"
 )
 _RATE = re.compile(r"(\d+) Hz")
 _SIZE = re.compile(r",\s*(\d{1,5})x(\d{1,5})[\s,\[]")
@@ -401,15 +415,15 @@ def _parse_audio_stream(rest: str) -> AudioStreamInfo:
     )
 
 
-def probe(path: str | Path, *, ffmpeg: str | None = None) -> MediaInfo:
-    """Read a file's header with ``ffmpeg -i`` (no ffprobe in the wheel). Fast: no decode.
+def read_header(path: str | Path, *, ffmpeg: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``ffmpeg -i <path>``: the header summary on stderr (no decoding, no output file).
 
     ``ffmpeg -i`` without an output always exits non-zero ("At least one output file must be
-    specified"), so success is judged by whether the header summary could be parsed.
+    specified"), so what it says is judged by parsing stderr, never by the exit code.
     """
     binary = ffmpeg or find_ffmpeg()
     try:
-        completed = subprocess.run(
+        return subprocess.run(
             [binary, "-hide_banner", "-nostdin", "-i", str(path)],
             capture_output=True,
             text=True,
@@ -422,12 +436,82 @@ def probe(path: str | Path, *, ffmpeg: str | None = None) -> MediaInfo:
         raise FfmpegNotFoundError(f"cannot run ffmpeg at {binary}: {exc}") from exc
     except subprocess.TimeoutExpired as exc:
         raise ProbeError(f"ffmpeg took too long to read the header of {path}") from exc
+
+
+def probe(path: str | Path, *, ffmpeg: str | None = None) -> MediaInfo:
+    """Read a file's header with ``ffmpeg -i`` (no ffprobe in the wheel). Fast: no decode.
+
+    Raises ProbeError (with the gist of ffmpeg's stderr) when the file is not media ffmpeg
+    can open.
+    """
+    completed = read_header(path, ffmpeg=ffmpeg)
     info = parse_probe_output(completed.stderr)
     if info is None:
         raise ProbeError(
             stderr_gist(completed.stderr), returncode=completed.returncode, stderr=completed.stderr
         )
     return info
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """One stream of a file, whatever its kind (rendered clips are checked stream by stream)."""
+
+    index: int
+    kind: str  # "Audio", "Video", "Subtitle", "Data"
+    codec: str
+    width: int | None = None
+    height: int | None = None
+    attached_picture: bool = False
+
+
+def parse_streams(stderr: str) -> list[StreamInfo]:
+    """Every stream of input #0 in ``ffmpeg -i`` output, with the size of video streams."""
+    streams = []
+    for line in stderr.splitlines():
+        match = _STREAM.match(line)
+        if match is None:
+            continue
+        kind, rest = match.group("kind"), match.group("rest")
+        size = _SIZE.search(rest + " ") if kind == "Video" else None
+        streams.append(
+            StreamInfo(
+                index=int(match.group("index")),
+                kind=kind,
+                codec=rest.split(" ")[0].rstrip(","),
+                width=int(size.group(1)) if size else None,
+                height=int(size.group(2)) if size else None,
+                attached_picture="attached pic" in rest,
+            )
+        )
+    return streams
+
+
+def probe_streams(path: str | Path, *, ffmpeg: str | None = None) -> list[StreamInfo]:
+    """Every stream of a file (empty when ffmpeg cannot open it)."""
+    return parse_streams(read_header(path, ffmpeg=ffmpeg).stderr)
+
+
+def measure_loudness(
+    path: str | Path, *, targets: LoudnessTargets | None = None, ffmpeg: str | None = None
+) -> LoudnessMeasurement:
+    """Integrated loudness and true peak of a file's first audio stream (loudnorm, pass one)."""
+    result = run_ffmpeg(
+        [
+            "-i",
+            str(path),
+            "-map",
+            "0:a:0",
+            "-af",
+            analysis_filter(targets or LoudnessTargets()),
+            "-f",
+            "null",
+            "-",
+        ],
+        ffmpeg=ffmpeg,
+        label="measure",
+    )
+    return parse_loudnorm_report(result.stderr)
 
 
 def decode_duration(

@@ -1,0 +1,42 @@
+"""The media library's pure parts: one truncation rule, the header's streams."""
+
+from __future__ import annotations
+
+from podpipe.ffmpeg import parse_probe_output, parse_streams
+from podpipe.media import is_truncated
+
+VIDEO_HEADER = """Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'ep.mp4':
+  Duration: 00:00:10.00, start: 0.000000, bitrate: 1000 kb/s
+  Stream #0:0[0x1](und): Video: h264 (High) (avc1 / 0x31637661), yuv420p(progressive), 1280x720 [SAR 1:1 DAR 16:9], 900 kb/s, 30 fps, 30 tbr, 15360 tbn (default)
+  Stream #0:1[0x2](und): Audio: aac (LC) (mp4a / 0x6134706D), 48000 Hz, stereo, fltp, 128 kb/s (default)
+"""
+
+
+def test_padding_is_not_truncation_a_clear_shortfall_is() -> None:
+    assert not is_truncated(6.0, 5.98)  # encoder padding
+    assert not is_truncated(100.0, 98.5)  # within 2 %
+    assert is_truncated(6.0, 3.0)
+    assert is_truncated(3600.0, 3500.0)
+
+
+def test_a_header_that_cannot_be_trusted_never_says_truncated() -> None:
+    assert not is_truncated(None, 0.5)
+
+
+def test_a_videos_container_duration_is_not_the_audios() -> None:
+    info = parse_probe_output(VIDEO_HEADER)
+    assert info is not None
+    assert (info.duration_seconds, info.audio_header_seconds) == (10.0, None)
+    audio_only = parse_probe_output(VIDEO_HEADER.replace("Video: h264", "Data: bin_data"))
+    assert audio_only is not None
+    assert audio_only.audio_header_seconds == 10.0
+
+
+def test_every_stream_is_listed_with_the_videos_size() -> None:
+    streams = parse_streams(VIDEO_HEADER)
+    assert [(s.index, s.kind, s.codec) for s in streams] == [
+        (0, "Video", "h264"),
+        (1, "Audio", "aac"),
+    ]
+    assert (streams[0].width, streams[0].height) == (1280, 720)
+    assert streams[1].width is None
