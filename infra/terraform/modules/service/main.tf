@@ -115,7 +115,7 @@ resource "aws_ecs_task_definition" "this" {
     name = "tmp"
   }
 
-  container_definitions = jsonencode([{
+  container_definitions = jsonencode([merge(var.command == null ? {} : { command = var.command }, {
     name                   = var.name
     image                  = var.image
     essential              = true
@@ -141,7 +141,7 @@ resource "aws_ecs_task_definition" "this" {
         max-buffer-size       = "4m"
       }
     }
-  }])
+  })])
 }
 
 resource "aws_ecs_service" "fixed" {
