@@ -116,7 +116,7 @@ run "the_release_consumer_is_deployed_and_the_scheduler_only_sends_to_it" {
     error_message = "One ECS task must run `python -m podpipe.release`, or scheduled releases never fire."
   }
   assert {
-    condition     = module.release.container.image == local.images.notify && !contains(keys(module.notify.container), "command")
+    condition     = module.release.container.image == local.images.notify && try(module.notify.container.command, null) == null
     error_message = "The release consumer runs from the notify image (it carries the kernel); notify keeps its own CMD."
   }
   assert {

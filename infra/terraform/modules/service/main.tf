@@ -115,9 +115,10 @@ resource "aws_ecs_task_definition" "this" {
     name = "tmp"
   }
 
-  container_definitions = jsonencode([merge(var.command == null ? {} : { command = var.command }, {
+  container_definitions = jsonencode([{
     name                   = var.name
     image                  = var.image
+    command                = var.command # null: the image's CMD
     essential              = true
     user                   = local.container_user
     readonlyRootFilesystem = true
@@ -141,7 +142,7 @@ resource "aws_ecs_task_definition" "this" {
         max-buffer-size       = "4m"
       }
     }
-  })])
+  }])
 }
 
 resource "aws_ecs_service" "fixed" {
