@@ -289,8 +289,8 @@ data "aws_iam_policy_document" "release_task" {
   }
 }
 
-# One small task on on-demand Fargate: a schedule's message waits in the queue for it anyway,
-# and the compare-and-swap on the release makes a second consumer harmless but pointless.
+# One small task, on Spot like notify: an interruption only delays a release (the schedule's
+# message waits in the queue), and the compare-and-swap makes a redelivery publish once.
 module "release" {
   source = "./modules/service"
 
