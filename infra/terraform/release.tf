@@ -8,7 +8,8 @@
 # * `podpipe publish EP --at TIME` (with PODPIPE_RELEASE_SCHEDULER=eventbridge) creates a
 #   one-time EventBridge Scheduler schedule, at(...) in UTC, in the releases group, that sends a
 #   "Release Time Reached" event to the release queue and deletes itself after running. The
-#   consumer (`python -m podpipe.release`) publishes with a compare-and-swap, so it fires once.
+#   consumer (`python -m podpipe.release`, the ECS service module.release below) publishes
+#   with a compare-and-swap, so it fires once.
 
 locals {
   release_schedule_group = "${var.name_prefix}-releases"
@@ -251,10 +252,68 @@ output "release_public_base_url" {
 
 output "release_environment" {
   description = "What the CLI (and the release consumer) need to schedule releases on AWS."
-  value = {
+  value       = local.release_environment
+}
+
+# --------------------------------------------------------------------------- the release consumer
+
+# `python -m podpipe.release` with PODPIPE_RELEASE_SCHEDULER=eventbridge: consumes the release
+# queue and fires each release. It is part of the kernel (src/podpipe/release), which every
+# service image carries; it runs from the notify image (the smallest: no ffmpeg, no model) with
+# the command overridden, so no sixth image and repository exist just for it.
+locals {
+  release_environment = {
     PODPIPE_RELEASE_SCHEDULER           = "eventbridge"
     PODPIPE_RELEASE_SCHEDULE_GROUP      = local.release_schedule_group
     PODPIPE_RELEASE_SCHEDULE_TARGET_ARN = module.release_queue.queue_arn
     PODPIPE_RELEASE_SCHEDULE_ROLE_ARN   = aws_iam_role.release_scheduler.arn
   }
+  release_command = ["python", "-m", "podpipe.release"]
+}
+
+# The operator's rights (a retry of a publish may reschedule, so it keeps the scheduler
+# rights), plus the runtime's: consume the release queue and dead-letter into its DLQ.
+data "aws_iam_policy_document" "release_task" {
+  source_policy_documents = [data.aws_iam_policy_document.release_operator.json]
+
+  statement {
+    sid       = "ConsumeReleaseQueue"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"]
+    resources = [module.release_queue.queue_arn]
+  }
+
+  statement {
+    sid       = "DeadLetterPoisonReleases"
+    actions   = ["sqs:GetQueueUrl", "sqs:SendMessage"]
+    resources = [module.release_queue.dlq_arn]
+  }
+}
+
+# One small task, on Spot like notify: an interruption only delays a release (the schedule's
+# message waits in the queue), and the compare-and-swap makes a redelivery publish once.
+module "release" {
+  source = "./modules/service"
+
+  name                  = "release"
+  image                 = local.images.notify
+  command               = local.release_command
+  ecr_repository_arn    = var.image_registry == "" ? aws_ecr_repository.service["notify"].arn : null
+  cpu                   = 256
+  memory                = 512
+  ephemeral_storage_gib = 21
+  environment           = merge(local.core_environment, local.release_environment)
+  secrets               = {}
+  task_policy_json      = data.aws_iam_policy_document.release_task.json
+  use_spot              = var.use_fargate_spot
+  desired_count         = 1
+  autoscaling           = null
+
+  name_prefix        = local.service_common.name_prefix
+  region             = local.service_common.region
+  cluster_name       = local.service_common.cluster_name
+  subnet_ids         = local.service_common.subnet_ids
+  security_group_ids = local.service_common.security_group_ids
+  log_retention_days = local.service_common.log_retention_days
+  kms_key_arn        = local.service_common.kms_key_arn
+  cpu_architecture   = local.service_common.cpu_architecture
 }

@@ -10,22 +10,32 @@ test_local_llm.py runs the same pipeline with a real model writing.
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import podcastparser
 import pysubs2
 import pytest
 
 from podpipe.artifacts import get_json_or_none
+from podpipe.demo import SAMPLE_METADATA
 from podpipe.documents import Transcript
-from podpipe.events import EpisodeCompleted
+from podpipe.events import EpisodeCompleted, EpisodePublished
+from podpipe.release.model import parse_titles
+from podpipe.release.serve import serving
 from podpipe.storage import EpisodeKeys
 from tests.support.e2e import Run, running_pipeline
+from tests.support.release import ARTWORK, ARTWORK_KEY, show_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 FAULTY_PROMPT = "pull-quotes"
+# The release finds an episode's show by the title its metadata names.
+SHOW_ID = "the-show"
+SHOW_TITLE: str = json.loads(SAMPLE_METADATA.read_text())["show"]
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +95,66 @@ def test_sample_episode_becomes_a_release(run: Run) -> None:
     slack_digests = [t for t in run.slack.texts() if episode in t and "ompleted" in t]
     assert len(slack_digests) == 1
     assert any("Audio ready" in n.subject or "audio" in n.subject.lower() for n in run.email)
+
+
+def test_the_episode_is_approved_published_and_in_the_feed(run: Run, tmp_path: Path) -> None:
+    """upload → outputs → approve with the second generated title and edited notes →
+    publish → the feed, fetched over HTTP from the local public/ server, lists the episode
+    with exactly that title and those notes (read by gPodder's podcastparser)."""
+    episode = "e2e-release"
+    s3, bucket = run.stack.s3, run.stack.bucket
+    run.upload(episode)
+    assert run.wait(episode) == 0
+
+    with serving(s3, bucket) as base_url:
+        show = show_config(base_url, title=SHOW_TITLE)
+        s3.put_object(Bucket=bucket, Key=f"shows/{SHOW_ID}.json", Body=json.dumps(show).encode())
+        s3.put_object(Bucket=bucket, Key=ARTWORK_KEY, Body=ARTWORK)
+
+        # The titles the model wrote, read straight from the episode's outputs.
+        written = s3.get_object(
+            Bucket=bucket, Key=EpisodeKeys(episode).prompt_output("titles", "md")
+        )
+        generated = parse_titles(written["Body"].read().decode())
+        assert len(generated) >= 2, generated
+        chosen = generated[1]
+
+        def podpipe(*args: str) -> str:
+            result = run.pipeline.cli(*args, check=False)
+            assert result.returncode == 0, result.stdout + result.stderr
+            return result.stdout
+
+        draft = podpipe("release", episode)
+        assert f"2. {chosen}" in draft, draft
+
+        notes = tmp_path / "notes.md"
+        notes.write_text(
+            "# What we covered\n\nEdited by **Priya** before release: the e2e-approved notes.\n"
+        )
+        approved = podpipe("release", episode, "--title", "2", "--notes", str(notes))
+        assert f"approved — {chosen}" in approved, approved
+        published = podpipe("publish", episode)
+        assert "published" in published, published
+
+        feed_url = f"{base_url}/{SHOW_ID}/feed.xml"
+        with urllib.request.urlopen(feed_url, timeout=10) as reply:
+            parsed = podcastparser.parse(feed_url, reply)
+        assert parsed["title"] == SHOW_TITLE
+        [item] = [e for e in parsed["episodes"] if e["title"] == chosen]
+        assert item["title"] == chosen
+        assert "Edited by <strong>Priya</strong> before release" in item["description_html"]
+        assert "the e2e-approved notes" in item["description_html"]
+        [enclosure] = item["enclosures"]
+        audio = s3.head_object(Bucket=bucket, Key=EpisodeKeys(episode).audio)
+        assert enclosure["file_size"] == audio["ContentLength"]
+        with urllib.request.urlopen(enclosure["url"], timeout=10) as mp3:
+            assert len(mp3.read()) == audio["ContentLength"]
+
+    # One "Episode Published" on the bus, naming the same title and feed.
+    [event] = run.events_for(episode, "Episode Published")
+    assert isinstance(event.detail, EpisodePublished)
+    assert event.detail.title == chosen
+    assert event.detail.feed_url == feed_url
 
 
 def test_one_failed_prompt_is_replayed_alone(run: Run) -> None:

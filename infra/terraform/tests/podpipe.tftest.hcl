@@ -98,6 +98,69 @@ variables {
   notification_email = "hosts@example.com"
 }
 
+run "the_release_consumer_is_deployed_and_the_scheduler_only_sends_to_it" {
+  # First: resources keep the ARNs of the run that created them, so the overrides below only
+  # take effect in the run that creates the release queue.
+  # The mock gives every queue the same ARN; distinct ones make the comparisons below mean something.
+  override_resource {
+    target = module.release_queue.aws_sqs_queue.this
+    values = { arn = "arn:aws:sqs:us-east-1:123456789012:tftest-release" }
+  }
+  override_resource {
+    target = module.release_queue.aws_sqs_queue.dlq
+    values = { arn = "arn:aws:sqs:us-east-1:123456789012:tftest-release-dlq" }
+  }
+
+  assert {
+    condition     = module.release.container.command == ["python", "-m", "podpipe.release"] && module.release.ecs_service.desired_count == 1
+    error_message = "One ECS task must run `python -m podpipe.release`, or scheduled releases never fire."
+  }
+  assert {
+    condition     = module.release.container.image == local.images.notify && try(module.notify.container.command, null) == null
+    error_message = "The release consumer runs from the notify image (it carries the kernel); notify keeps its own CMD."
+  }
+  assert {
+    condition = alltrue([
+      for name, value in {
+        PODPIPE_RELEASE_SCHEDULER           = "eventbridge"
+        PODPIPE_RELEASE_SCHEDULE_GROUP      = aws_scheduler_schedule_group.releases.name
+        PODPIPE_RELEASE_SCHEDULE_TARGET_ARN = "arn:aws:sqs:us-east-1:123456789012:tftest-release"
+        PODPIPE_RELEASE_SCHEDULE_ROLE_ARN   = aws_iam_role.release_scheduler.arn
+      } : contains(module.release.container.environment, { name = name, value = value })
+    ])
+    error_message = "The release task consumes and schedules through EventBridge Scheduler, the group, queue and role of this stack."
+  }
+  assert {
+    # The role EventBridge Scheduler assumes: one action on one resource, the release queue.
+    condition = length(data.aws_iam_policy_document.release_scheduler.statement) == 1 && alltrue([
+      for statement in data.aws_iam_policy_document.release_scheduler.statement :
+      statement.actions == toset(["sqs:SendMessage"]) && statement.resources == toset(["arn:aws:sqs:us-east-1:123456789012:tftest-release"])
+    ])
+    error_message = "The scheduler role may do more than send to the release queue."
+  }
+  assert {
+    condition = alltrue([
+      for condition in one(data.aws_iam_policy_document.scheduler_assume.statement).condition :
+      tolist(condition.values) == tolist(["arn:aws:scheduler:${var.region}:123456789012:schedule/tftest-releases/*"]) if condition.variable == "aws:SourceArn"
+    ]) && length(one(data.aws_iam_policy_document.scheduler_assume.statement).condition) == 2
+    error_message = "Only this account's schedules in the releases group may assume the scheduler role."
+  }
+  assert {
+    condition = alltrue(flatten([
+      for statement in data.aws_iam_policy_document.release_task.statement : [
+        !anytrue([for action in statement.actions : strcontains(action, "*")]),
+        !contains(statement.actions, "sqs:SendMessage") || statement.resources == toset(["arn:aws:sqs:us-east-1:123456789012:tftest-release-dlq"]),
+        !contains(statement.actions, "sqs:ReceiveMessage") || statement.resources == toset(["arn:aws:sqs:us-east-1:123456789012:tftest-release"]),
+      ]
+    ]))
+    error_message = "The release task may use a wildcard action, consume another queue, or send anywhere but its DLQ."
+  }
+  assert {
+    condition     = module.release.ecs_service.assign_public_ip == false && module.release.container.readonlyRootFilesystem && module.release.container.user == "10001:10001"
+    error_message = "The release task runs like the others: no public IP, read-only root, non-root."
+  }
+}
+
 run "llm_is_one_task_that_never_autoscales" {
   assert {
     condition     = module.llm.ecs_service.desired_count == 1

@@ -118,6 +118,7 @@ resource "aws_ecs_task_definition" "this" {
   container_definitions = jsonencode([{
     name                   = var.name
     image                  = var.image
+    command                = var.command # null: the image's CMD
     essential              = true
     user                   = local.container_user
     readonlyRootFilesystem = true

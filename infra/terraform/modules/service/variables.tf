@@ -51,6 +51,12 @@ variable "cpu_architecture" {
   default     = "X86_64"
 }
 
+variable "command" {
+  description = "Overrides the image's CMD (one image may carry more than one process); null keeps it."
+  type        = list(string)
+  default     = null
+}
+
 variable "environment" {
   description = "Plain environment variables (never secrets)."
   type        = map(string)
