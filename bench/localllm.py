@@ -9,7 +9,8 @@ figure a ratio within one run:
   server's cache) with the shared-prefix layout (transcript first, task last) against the
   older inline layout (task first, transcript last), same model, same prompts;
 - JSON answers valid on the first try, with and without constrained decoding
-  (``response_format: json_schema``), over the four JSON prompts and both samples.
+  (``response_format: json_schema``), over the four JSON prompts of the sample
+  (both samples with PODPIPE_BENCH_JSON_EPISODES=all).
 
 Writes bench/results/localllm.json.
 """
@@ -48,6 +49,11 @@ INLINE_TAIL = (
 )
 JSON_PROMPTS = ("chapters", "social-posts", "pull-quotes", "clip-picks")
 SEED = 11
+# The layout figure counts prompt tokens, which the answers' length barely moves: Markdown
+# answers are capped short there (JSON answers are never capped) to keep the bench in minutes.
+LAYOUT_CAP = int(os.environ.get("PODPIPE_BENCH_LAYOUT_CAP", "64"))
+# Episodes for the JSON first-try rate: "episode" (the sample) or "all" (the whole eval set).
+JSON_EPISODES = os.environ.get("PODPIPE_BENCH_JSON_EPISODES", "episode")
 
 
 def runner_for(
@@ -181,7 +187,7 @@ def main() -> dict[str, Any]:
                 runner = runner_for(server, cap=LOCAL_MAX_OUTPUT_TOKENS)
                 figures["demo_llm_stage"] = run_catalog(runner, alias, specs, sample)
             else:
-                runner = runner_for(server, cap=LOCAL_MAX_OUTPUT_TOKENS)
+                runner = runner_for(server, cap=LAYOUT_CAP)
                 shared = run_catalog(runner, alias, specs, sample)
                 old = run_catalog(runner, alias, [inline(s) for s in specs], sample)
                 figures["layout"] = {
@@ -191,14 +197,17 @@ def main() -> dict[str, Any]:
                         old["processed_prompt_tokens"] / max(1, shared["processed_prompt_tokens"]),
                         2,
                     ),
+                    "markdown_output_cap": LAYOUT_CAP,
                     "shared_prefix_rows": shared["rows"],
                 }
+                _write({**result, "models": {**result["models"], model: figures}})
+                json_set = episodes if JSON_EPISODES == "all" else [sample]
                 # Only the first answer counts here, so each JSON prompt gets one attempt.
                 constrained = json_first_try(
                     runner_for(server, cap=LOCAL_MAX_OUTPUT_TOKENS, json_attempts=1),
                     alias,
                     catalog,
-                    episodes,
+                    json_set,
                 )
                 free = json_first_try(
                     runner_for(
@@ -206,16 +215,22 @@ def main() -> dict[str, Any]:
                     ),
                     alias,
                     catalog,
-                    episodes,
+                    json_set,
                 )
                 figures["json_first_try"] = {"constrained": constrained, "json_object": free}
             result["models"][model] = figures
+            _write(result)
         finally:
             if started:
                 server.stop()
     result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    _write(result)
     return result
+
+
+def _write(result: dict[str, Any]) -> None:
+    """Written after each part, so a run cut short still leaves what it measured."""
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
