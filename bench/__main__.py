@@ -12,7 +12,17 @@ import json
 import sys
 import time
 
-BENCHES = ("runtime", "transcode", "transcribe", "llm", "localllm", "clips", "video", "pipeline")
+BENCHES = (
+    "runtime",
+    "transcode",
+    "transcribe",
+    "llm",
+    "localllm",
+    "clips",
+    "video",
+    "pipeline",
+    "load",
+)
 
 
 def main(argv: list[str]) -> int:
