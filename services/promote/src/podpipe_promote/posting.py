@@ -101,7 +101,7 @@ class BlueskyPoster:
                     self._credentials.app_password.get_secret_value(),
                     fetch_bsky_profile=False,  # a PDS without an AppView has no profile
                 )
-            except Exception as exc:
+            except _sdk_errors() as exc:
                 raise _classified(exc, "login failed") from None
             self._did = str(getattr(session, "did", "") or getattr(client.me, "did", ""))
             self._client = client
@@ -116,15 +116,16 @@ class BlueskyPoster:
         if request.video:
             try:
                 blob = client.upload_blob(request.video)
-                embed = models.AppBskyEmbedVideo.Main(
-                    video=blob.blob, alt=request.video_alt[:1000] or None
-                )
-                with_video = True
-            except Exception as exc:
+            except _sdk_errors() as exc:
                 error = _classified(exc, "video upload failed")
                 if isinstance(error, PostUnavailableError):
                     raise error from None
                 log.warning("promote.video_refused", network=self.network, reason=error.reason)
+            else:
+                embed = models.AppBskyEmbedVideo.Main(
+                    video=blob.blob, alt=request.video_alt[:1000] or None
+                )
+                with_video = True
         if embed is None:
             embed = models.AppBskyEmbedExternal.Main(
                 external=models.AppBskyEmbedExternal.External(
@@ -133,7 +134,7 @@ class BlueskyPoster:
             )
         try:
             reply = client.send_post(request.text, embed=embed, profile_identify=self._did or None)
-        except Exception as exc:
+        except _sdk_errors() as exc:
             raise _classified(exc, "post failed") from None
         return PostResult(uri=str(reply.uri), with_video=with_video)
 
@@ -142,6 +143,13 @@ def _atproto_client(service_url: str) -> Any:
     from atproto import Client
 
     return Client(base_url=service_url.rstrip("/") + "/xrpc")
+
+
+def _sdk_errors() -> tuple[type[Exception], ...]:
+    """What the SDK raises for a request that failed (a bug in podpipe is not among them)."""
+    from atproto_client.exceptions import AtProtocolError  # transport errors too (NetworkError)
+
+    return (AtProtocolError,)
 
 
 def _classified(exc: Exception, what: str) -> PostError:
