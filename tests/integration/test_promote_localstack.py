@@ -142,6 +142,15 @@ def test_publish_plan_fire_once_remind_and_replay_a_refused_post(
         jobs = {f"{EP}.{i.item_id}" for i in made.items}
         wait_for(lambda: {e.episode_id for e in index.entries()} == jobs)  # scheduled after
 
+        # The host's view and moves: `podpipe promote EP`, then skip the last item.
+        shown = CliRunner().invoke(app, ["promote", EP])
+        assert shown.exit_code == 0, shown.output
+        assert "cadence days 0,2" in shown.output
+        assert "linkedin" in shown.output
+        skipped = CliRunner().invoke(app, ["promote", EP, "--skip", "4"])
+        assert skipped.exit_code == 0, skipped.output
+        wait_for(lambda: len(index.entries()) == 3)
+
         # The local scheduler's round at publication time: day 0's two items, once each.
         now = datetime.now(UTC) + timedelta(minutes=1)
         assert sorted(run_due(index, bus, now)) == [f"{EP}.1-bluesky", f"{EP}.2-linkedin"]
@@ -179,6 +188,6 @@ def test_publish_plan_fire_once_remind_and_replay_a_refused_post(
     assert final is not None
     assert final.item(1).post_uri == "at://did:plc:fake/app.bsky.feed.post/1"
     assert final.item(2).state == "reminded"
-    assert [i.state for i in final.items[2:]] == ["scheduled", "scheduled"]
+    assert [i.state for i in final.items[2:]] == ["scheduled", "skipped"]
     assert queue_depth(stack, stack.dlq_url("promote")) == 0
     stack.sqs.delete_queue(QueueUrl=mail_queue)

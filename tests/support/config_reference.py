@@ -16,6 +16,7 @@ from podpipe.localllm import LocalLlmSettings
 from podpipe.settings import CoreSettings
 from podpipe_llm.settings import LlmSettings
 from podpipe_notify.settings import NotifySettings
+from podpipe_promote.settings import PromoteSettings
 from podpipe_transcode.settings import TranscodeSettings
 from podpipe_transcribe.settings import TranscribeSettings
 
@@ -27,6 +28,7 @@ SECTIONS: tuple[tuple[str, type[BaseSettings]], ...] = (
     ("transcribe", TranscribeSettings),
     ("llm", LlmSettings),
     ("notify", NotifySettings),
+    ("promote (and the release scheduler it shares)", PromoteSettings),
     ("local LLM (`make up`, `make demo`; ignored when an LLM is configured)", LocalLlmSettings),
 )
 
