@@ -26,6 +26,9 @@ console = Console()
 promote_app = typer.Typer(
     help="An episode's promotion plan: print it, skip, move or post an item now.",
     invoke_without_command=True,
+    # One command with options after the episode (`promote EP --skip 3`): a group would take
+    # what follows EP for a sub-command.
+    context_settings={"allow_interspersed_args": True},
 )
 
 
