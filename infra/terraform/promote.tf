@@ -79,7 +79,6 @@ data "aws_iam_policy_document" "promote_task" {
     resources = ["arn:${local.partition}:scheduler:${var.region}:${local.account_id}:schedule/${local.release_schedule_group}/${var.name_prefix}-promote-*"]
   }
 
-  #trivy:ignore:AWS-0342 PassRole is limited to the one scheduler role, whose only right is sending to the promote queue.
   statement {
     sid       = "PassSchedulerRole"
     actions   = ["iam:PassRole"]
