@@ -41,6 +41,7 @@ locals {
       var.slack_webhook_secret_arn != "" && !local.slack_secret_is_ssm ? { PODPIPE_NOTIFY_SLACK_WEBHOOK_SECRET_ID = var.slack_webhook_secret_arn } : {},
       local.slack_secret_is_ssm ? { PODPIPE_NOTIFY_SLACK_WEBHOOK_SSM_PARAMETER = var.slack_webhook_secret_arn } : {},
     )
+    promote = local.promote_environment # promote.tf
   }
 
   # Secrets ECS injects as environment variables at start (the execution role reads them), so
@@ -50,6 +51,7 @@ locals {
     transcribe = {}
     llm        = var.openai_api_key_secret_arn != "" ? { PODPIPE_LLM_OPENAI_API_KEY = var.openai_api_key_secret_arn } : {}
     notify     = {}
+    promote    = {}
   }
 
   service_common = {

@@ -21,6 +21,7 @@ locals {
     transcribe = ["transcribe"]
     llm        = ["llm-dispatch", "llm"]
     notify     = ["notify"]
+    promote    = ["promote"]
   }
   service_names = sort(keys(local.service_queues))
 

@@ -477,6 +477,51 @@ class BriefPrepared(Event):
     brief_json: S3Location
     items: list[BriefHeadline] = Field(default_factory=list, max_length=40)
     problems: list[BriefProblem] = Field(default_factory=list, max_length=100)
+# --------------------------------------------------------------------------- promotion
+
+
+class PromotionItemDue(PodpipeEvent):
+    """One item of an episode's promotion plan reached its time (EventBridge Scheduler, or the
+    local loop); the promote service posts it, or asks for a "ready to post" reminder."""
+
+    SOURCE: ClassVar[str] = "podpipe.promote"
+    DETAIL_TYPE: ClassVar[str] = "Promotion Item Due"
+    item_id: str
+    scheduled_for: datetime
+
+
+class PromotionReadyToPost(PodpipeEvent):
+    """A plan item for a network podpipe cannot post to: notify sends it to the team."""
+
+    SOURCE: ClassVar[str] = "podpipe.promote"
+    DETAIL_TYPE: ClassVar[str] = "Promotion Ready To Post"
+    item_id: str
+    network: str
+    text: str
+    episode_link: str
+    clip_url: str | None = None
+    scheduled_for: datetime
+
+
+class PromotionPosted(PodpipeEvent):
+    """A plan item was posted by an adapter (once per item, never on a replay)."""
+
+    SOURCE: ClassVar[str] = "podpipe.promote"
+    DETAIL_TYPE: ClassVar[str] = "Promotion Posted"
+    item_id: str
+    network: str
+    post_uri: str
+    with_video: bool = False
+
+
+class PromotionFailed(PodpipeEvent):
+    """A plan item could not be posted; its message waits in the promote DLQ for a replay."""
+
+    SOURCE: ClassVar[str] = "podpipe.promote"
+    DETAIL_TYPE: ClassVar[str] = "Promotion Failed"
+    item_id: str
+    network: str
+    failure: Failure
 
 
 # --------------------------------------------------------------------------- the envelope
@@ -505,6 +550,10 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ReleaseTimeReached,
     EpisodePublished,
     BriefPrepared,
+    PromotionItemDue,
+    PromotionReadyToPost,
+    PromotionPosted,
+    PromotionFailed,
 )
 PODPIPE_EVENT_TYPES: tuple[type[PodpipeEvent], ...] = tuple(
     t for t in EVENT_TYPES if issubclass(t, PodpipeEvent)

@@ -17,6 +17,7 @@ from podpipe.settings import CoreSettings
 from podpipe_llm.prep.settings import PrepSettings
 from podpipe_llm.settings import LlmSettings
 from podpipe_notify.settings import NotifySettings
+from podpipe_promote.settings import PromoteSettings
 from podpipe_transcode.settings import TranscodeSettings
 from podpipe_transcribe.settings import TranscribeSettings
 
@@ -29,6 +30,7 @@ SECTIONS: tuple[tuple[str, type[BaseSettings]], ...] = (
     ("llm", LlmSettings),
     ("notify", NotifySettings),
     ("prep (`podpipe prep`; also reads the llm settings above)", PrepSettings),
+    ("promote (and the release scheduler it shares)", PromoteSettings),
     ("local LLM (`make up`, `make demo`; ignored when an LLM is configured)", LocalLlmSettings),
 )
 

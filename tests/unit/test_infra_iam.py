@@ -70,6 +70,9 @@ CALLS: dict[str, tuple[tuple[str, ...], str | None]] = {
     ),
     "get_parameter": (("ssm:GetParameter",), r"ssm"),
     "put_metric_data": (("cloudwatch:PutMetricData",), r"cloudwatch|\bcw\b"),
+    # A schedule's target has a role: creating one passes it.
+    "create_schedule": (("scheduler:CreateSchedule", "iam:PassRole"), None),
+    "delete_schedule": (("scheduler:DeleteSchedule",), None),
 }
 
 # Keys of the bucket and the SNS topics are the podpipe CMK: using them needs KMS too.

@@ -194,7 +194,7 @@ run "llm_is_one_task_that_never_autoscales" {
 
 run "every_queue_has_its_dlq_and_alarms" {
   assert {
-    condition     = toset(keys(module.queue)) == toset(keys(local.topology.queues)) && length(module.queue) == 5
+    condition     = toset(keys(module.queue)) == toset(keys(local.topology.queues)) && length(module.queue) == 6
     error_message = "One queue module per topology.yaml queue."
   }
   assert {

@@ -14,6 +14,7 @@ that fires twice, a loop that restarts mid-scan, or two loops on one bucket publ
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Callable
@@ -24,7 +25,7 @@ import structlog
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from podpipe.events import ReleaseTimeReached, to_envelope
+from podpipe.events import Event, ReleaseTimeReached, to_envelope
 from podpipe.release.model import SCHEDULE_INDEX_PREFIX, ReleaseError, schedule_key
 from podpipe.release.operations import ReleaseDesk
 from podpipe.release.shows import ShowConfigError
@@ -40,25 +41,35 @@ class ScheduleEntry(BaseModel):
 
 
 class LocalScheduleIndex:
-    """ScheduleTrigger for a laptop: one small object per scheduled release."""
+    """ScheduleTrigger for a laptop: one small object per scheduled job.
 
-    def __init__(self, store: BlobStore) -> None:
+    Releases are one kind of job (``release-schedule/<episode>.json``); another kind (promotion
+    items) passes its own ``prefix`` and uses a job id in place of the episode id.
+    """
+
+    def __init__(self, store: BlobStore, *, prefix: str = SCHEDULE_INDEX_PREFIX) -> None:
         self._store = store
+        self._prefix = prefix
+
+    def _key(self, job_id: str) -> str:
+        if self._prefix == SCHEDULE_INDEX_PREFIX:
+            return schedule_key(job_id)
+        return f"{self._prefix}{job_id}.json"
 
     def schedule(self, episode_id: str, at: datetime) -> None:
         entry = ScheduleEntry(episode_id=episode_id, at=at.astimezone(UTC))
         self._store.put(
-            schedule_key(episode_id),
+            self._key(episode_id),
             entry.model_dump_json().encode(),
             content_type="application/json",
         )
 
     def cancel(self, episode_id: str) -> None:
-        self._store.delete(schedule_key(episode_id))
+        self._store.delete(self._key(episode_id))
 
     def entries(self) -> list[ScheduleEntry]:
         found: list[ScheduleEntry] = []
-        for key in self._store.list_keys(SCHEDULE_INDEX_PREFIX):
+        for key in self._store.list_keys(self._prefix):
             blob = self._store.get(key)
             if blob is None:
                 continue
@@ -115,8 +126,16 @@ class SchedulerClient(Protocol):
     def delete_schedule(self, **kwargs: Any) -> Any: ...
 
 
+def release_time_reached(job_id: str, at: datetime) -> Event:
+    return ReleaseTimeReached(episode_id=job_id, scheduled_for=at)
+
+
 class EventBridgeScheduleTrigger:
-    """ScheduleTrigger on AWS: one EventBridge Scheduler one-time schedule per release."""
+    """ScheduleTrigger on AWS: one EventBridge Scheduler one-time schedule per job.
+
+    A release is the default kind of job; another kind passes its ``kind`` (part of the
+    schedule's name) and ``message``, the event the schedule delivers for a job id.
+    """
 
     def __init__(
         self,
@@ -126,19 +145,28 @@ class EventBridgeScheduleTrigger:
         target_arn: str,
         role_arn: str,
         name_prefix: str,
+        kind: str = "release",
+        message: Callable[[str, datetime], Event] = release_time_reached,
     ) -> None:
         self._client = client
         self._group = group
         self._target_arn = target_arn
         self._role_arn = role_arn
         self._name_prefix = name_prefix
+        self._kind = kind
+        self._message = message
 
     def name(self, episode_id: str) -> str:
-        return f"{self._name_prefix}-release-{episode_id}"[:64]
+        name = f"{self._name_prefix}-{self._kind}-{episode_id}"
+        if len(name) <= 64:
+            return name
+        # Scheduler names stop at 64 characters: keep them unique with a digest of the rest.
+        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+        return f"{name[:51]}-{digest}"
 
     def schedule(self, episode_id: str, at: datetime) -> None:
         at = at.astimezone(UTC)
-        message = to_envelope(ReleaseTimeReached(episode_id=episode_id, scheduled_for=at))
+        message = to_envelope(self._message(episode_id, at))
         self.cancel(episode_id)  # rescheduling replaces the old schedule
         self._client.create_schedule(
             Name=self.name(episode_id),

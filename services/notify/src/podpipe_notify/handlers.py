@@ -27,6 +27,10 @@ from podpipe.events import (
     EpisodePublished,
     EpisodeVersionStarted,
     Event,
+    PromotionFailed,
+    PromotionItemDue,
+    PromotionPosted,
+    PromotionReadyToPost,
     PromptCompleted,
     PromptFailed,
     PromptRequested,
@@ -215,6 +219,20 @@ class NotifyHandlers:
         delivery = f"episode-published-{int(event.published_at.timestamp())}"
         return self._deliver(ctx, [(messages.episode_published(event), delivery)])
 
+    def promotion_ready(self, event: PromotionReadyToPost, ctx: MessageContext) -> Sequence[Event]:
+        # The item's marker makes the promote service emit this once; the delivery key covers
+        # a redelivery of this message.
+        delivery = f"promotion-ready-{event.item_id}"
+        return self._deliver(ctx, [(messages.promotion_ready(event), delivery)])
+
+    def promotion_posted(self, event: PromotionPosted, ctx: MessageContext) -> Sequence[Event]:
+        delivery = f"promotion-posted-{event.item_id}"
+        return self._deliver(ctx, [(messages.promotion_posted(event), delivery)])
+
+    def promotion_failed(self, event: PromotionFailed, ctx: MessageContext) -> Sequence[Event]:
+        delivery = f"promotion-failed-{event.item_id}-{_short(ctx.event_id or ctx.message_id)}"
+        return self._deliver(ctx, [(messages.promotion_failed(event), delivery)])
+
     def quiet(self, event: Event, ctx: MessageContext) -> Sequence[Event]:
         """Events nobody needs a message about (progress the other messages already cover)."""
         return []
@@ -253,6 +271,10 @@ class NotifyHandlers:
             Route(EpisodePublished, self.episode_published),
             Route(BriefPrepared, self.brief_prepared),
             Route(ReleaseTimeReached, self.quiet),
+            Route(PromotionReadyToPost, self.promotion_ready),
+            Route(PromotionPosted, self.promotion_posted),
+            Route(PromotionFailed, self.promotion_failed),
+            Route(PromotionItemDue, self.quiet),
             Route(TranscriptionStarted, self.quiet),
             Route(PromptRequested, self.quiet),
             # Video episodes' outputs: listed by `podpipe outputs`, no message of their own.

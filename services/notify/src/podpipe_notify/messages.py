@@ -27,6 +27,9 @@ from podpipe.events import (
     EpisodeCompleted,
     EpisodePublished,
     EpisodeVersionStarted,
+    PromotionFailed,
+    PromotionPosted,
+    PromotionReadyToPost,
     PromptCompleted,
     PromptFailed,
     TranscodeFailed,
@@ -410,6 +413,54 @@ def episode_published(event: EpisodePublished) -> Notification:
                 text=f"{event.show_title} · {event.episode_id} went out {how}, "
                 f"{when_text(event.published_at)}.\nguid {event.guid}",
                 links=(Link("Feed", event.feed_url), Link("Episode (MP3)", event.episode_url)),
+            ),
+        ),
+    )
+
+
+def promotion_ready(event: PromotionReadyToPost) -> Notification:
+    """A plan item for a network podpipe does not post to: the text and the clip, to post by hand."""
+    links = [Link("Episode", event.episode_link)]
+    if event.clip_url:
+        links.insert(0, Link("Clip video", event.clip_url))
+    return Notification(
+        kind="promotion-ready",
+        episode_id=event.episode_id,
+        title=f"Ready to post on {event.network}: {event.episode_id}",
+        sections=(
+            Section(
+                text=f"Item {event.item_id}, planned for {when_text(event.scheduled_for)}. "
+                "Copy the text below and attach the clip.",
+                links=tuple(links),
+            ),
+            Section(text=event.text, heading="Text", preformatted=True),
+        ),
+    )
+
+
+def promotion_posted(event: PromotionPosted) -> Notification:
+    how = "with its clip" if event.with_video else "with a link card"
+    return Notification(
+        kind="promotion-posted",
+        episode_id=event.episode_id,
+        title=f"Posted on {event.network}: {event.episode_id}",
+        level="success",
+        sections=(Section(text=f"Item {event.item_id} went out {how}: {event.post_uri}"),),
+    )
+
+
+def promotion_failed(event: PromotionFailed) -> Notification:
+    failure = event.failure
+    return Notification(
+        kind="promotion-failed",
+        episode_id=event.episode_id,
+        title=f"Post on {event.network} failed: {event.episode_id}",
+        level="failure",
+        sections=(
+            Section(
+                text=f"Item {event.item_id}: {failure.error_type} after {failure.attempts} "
+                f"attempt(s): {failure.reason}\nThe message is in the promote DLQ: fix the "
+                f"cause, then `podpipe dlq replay --queue promote --episode {event.episode_id}`."
             ),
         ),
     )

@@ -1,0 +1,1 @@
+"""podpipe promote: the week's drip feed of clips and posts for a published episode."""

@@ -1,0 +1,208 @@
+"""The Poster port and its first adapter, Bluesky (the ``atproto`` SDK).
+
+An adapter raises :class:`PostRefusedError` when the network said no for good (too-long
+text, video too large, bad credentials) and :class:`PostUnavailableError` when trying again
+later may help (down, rate-limited); the handler retries the second kind with backoff, then
+lets the message go to the promote DLQ. The app password is a credential: it lives in a
+``SecretStr``, never in a log line or an exception message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import SecretStr
+
+log = structlog.get_logger()
+
+
+class PostError(Exception):
+    def __init__(self, network: str, reason: str) -> None:
+        super().__init__(f"{network}: {reason}")
+        self.network = network
+        self.reason = reason
+
+
+class PostRefusedError(PostError):
+    """The network refused the post; retrying the same post cannot help."""
+
+
+class PostUnavailableError(PostError):
+    """The network is down or rate-limited: worth another attempt later."""
+
+
+class CredentialsError(ValueError):
+    """The credentials could not be resolved (the message never contains them)."""
+
+
+@dataclass(frozen=True)
+class PostRequest:
+    text: str
+    link: str
+    link_title: str
+    video: bytes | None = None
+    video_alt: str = ""
+
+
+@dataclass(frozen=True)
+class PostResult:
+    uri: str
+    with_video: bool
+
+
+class Poster(Protocol):
+    network: str
+
+    def post(self, request: PostRequest) -> PostResult: ...
+
+
+@dataclass(frozen=True)
+class BlueskyCredentials:
+    handle: str
+    app_password: SecretStr
+
+    def __repr__(self) -> str:
+        return f"BlueskyCredentials(handle={self.handle!r}, app_password=***)"
+
+
+class BlueskyPoster:
+    """Posts through a PDS with an app password; the clip is a video embed, or a link card
+    when the PDS refuses the video (too large, unsupported) or there is none."""
+
+    network = "bluesky"
+
+    def __init__(
+        self,
+        credentials: BlueskyCredentials,
+        *,
+        service_url: str = "https://bsky.social",
+        client_factory: Callable[[str], Any] | None = None,
+    ) -> None:
+        self._credentials = credentials
+        self._service_url = service_url
+        self._client_factory = client_factory or _atproto_client
+        self._client: Any = None
+        self._did = ""
+
+    def __repr__(self) -> str:
+        return f"BlueskyPoster(handle={self._credentials.handle!r})"
+
+    def _login(self) -> Any:
+        if self._client is None:
+            client = self._client_factory(self._service_url)
+            try:
+                session = client.login(
+                    self._credentials.handle,
+                    self._credentials.app_password.get_secret_value(),
+                    fetch_bsky_profile=False,  # a PDS without an AppView has no profile
+                )
+            except _sdk_errors() as exc:
+                raise _classified(exc, "login failed") from None
+            self._did = str(getattr(session, "did", "") or getattr(client.me, "did", ""))
+            self._client = client
+        return self._client
+
+    def post(self, request: PostRequest) -> PostResult:
+        from atproto import models
+
+        client = self._login()
+        embed: Any = None
+        with_video = False
+        if request.video:
+            try:
+                blob = client.upload_blob(request.video)
+            except _sdk_errors() as exc:
+                error = _classified(exc, "video upload failed")
+                if isinstance(error, PostUnavailableError):
+                    raise error from None
+                log.warning("promote.video_refused", network=self.network, reason=error.reason)
+            else:
+                embed = models.AppBskyEmbedVideo.Main(
+                    video=blob.blob, alt=request.video_alt[:1000] or None
+                )
+                with_video = True
+        if embed is None:
+            embed = models.AppBskyEmbedExternal.Main(
+                external=models.AppBskyEmbedExternal.External(
+                    uri=request.link, title=request.link_title[:300], description=""
+                )
+            )
+        try:
+            reply = client.send_post(request.text, embed=embed, profile_identify=self._did or None)
+        except _sdk_errors() as exc:
+            raise _classified(exc, "post failed") from None
+        return PostResult(uri=str(reply.uri), with_video=with_video)
+
+
+def _atproto_client(service_url: str) -> Any:
+    from atproto import Client
+
+    return Client(base_url=service_url.rstrip("/") + "/xrpc")
+
+
+def _sdk_errors() -> tuple[type[Exception], ...]:
+    """What the SDK raises for a request that failed (a bug in podpipe is not among them)."""
+    from atproto_client.exceptions import AtProtocolError  # transport errors too (NetworkError)
+
+    return (AtProtocolError,)
+
+
+def _classified(exc: Exception, what: str) -> PostError:
+    """Map an SDK error to refused/unavailable, without its message (it may echo a request)."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    name = type(exc).__name__
+    if status is None or status == 429 or (isinstance(status, int) and status >= 500):
+        return PostUnavailableError("bluesky", f"{what}: {name} {status or ''}".strip())
+    return PostRefusedError("bluesky", f"{what}: {name} {status}")
+
+
+def resolve_bluesky_credentials(
+    *,
+    handle: str,
+    app_password: SecretStr | None,
+    secret_id: str,
+    ssm_parameter: str,
+    secretsmanager: Callable[[], Any],
+    ssm: Callable[[], Any],
+) -> BlueskyCredentials | None:
+    """Handle + app password from the settings, Secrets Manager or SSM (in that order).
+
+    The secret / parameter holds JSON ``{"handle": ..., "app_password": ...}``; called once at
+    start-up, the clients are factories so nothing is built when unused.
+    """
+    if app_password is not None and app_password.get_secret_value():
+        if not handle:
+            raise CredentialsError("PODPIPE_BLUESKY_APP_PASSWORD is set but not the handle")
+        return BlueskyCredentials(handle, app_password)
+    raw: str | None = None
+    if secret_id:
+        try:
+            raw = secretsmanager().get_secret_value(SecretId=secret_id).get("SecretString", "")
+        except (ClientError, BotoCoreError) as exc:
+            raise CredentialsError(
+                f"cannot read Secrets Manager secret {secret_id!r}: {type(exc).__name__}"
+            ) from None
+    elif ssm_parameter:
+        try:
+            reply = ssm().get_parameter(Name=ssm_parameter, WithDecryption=True)
+        except (ClientError, BotoCoreError) as exc:
+            raise CredentialsError(
+                f"cannot read SSM parameter {ssm_parameter!r}: {type(exc).__name__}"
+            ) from None
+        raw = str(reply["Parameter"]["Value"])
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        raise CredentialsError("the Bluesky secret is not JSON {handle, app_password}") from None
+    if not isinstance(data, dict) or not data.get("app_password"):
+        raise CredentialsError("the Bluesky secret has no app_password")
+    return BlueskyCredentials(
+        str(data.get("handle") or handle), SecretStr(str(data["app_password"]))
+    )
