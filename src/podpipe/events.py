@@ -477,6 +477,8 @@ class BriefPrepared(Event):
     brief_json: S3Location
     items: list[BriefHeadline] = Field(default_factory=list, max_length=40)
     problems: list[BriefProblem] = Field(default_factory=list, max_length=100)
+
+
 # --------------------------------------------------------------------------- promotion
 
 
