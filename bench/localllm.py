@@ -54,6 +54,9 @@ SEED = 11
 LAYOUT_CAP = int(os.environ.get("PODPIPE_BENCH_LAYOUT_CAP", "64"))
 # Episodes for the JSON first-try rate: "episode" (the sample) or "all" (the whole eval set).
 JSON_EPISODES = os.environ.get("PODPIPE_BENCH_JSON_EPISODES", "episode")
+# Which parts of the small model's figures to measure ("layout,json"); a part not run keeps
+# its figures from the last results file.
+PARTS = set(os.environ.get("PODPIPE_BENCH_LOCALLLM_PARTS", "layout,json").split(","))
 
 
 def runner_for(
@@ -143,6 +146,29 @@ def run_catalog(
     }
 
 
+def layout(
+    server: LocalLlmServer, model: str, alias: str, specs: list[PromptSpec], sample: EvalEpisode
+) -> dict[str, Any]:
+    """The catalog in each layout, each run on a freshly started server (an empty cache), so
+    neither layout inherits the other's cached transcript."""
+    runs: dict[str, dict[str, Any]] = {}
+    for name, chosen in (("shared_prefix", specs), ("inline", [inline(s) for s in specs])):
+        server.stop()
+        server.start(model)
+        runs[name] = run_catalog(runner_for(server, cap=LAYOUT_CAP), alias, chosen, sample)
+    shared, old = runs["shared_prefix"], runs["inline"]
+    return {
+        "shared_prefix": {k: v for k, v in shared.items() if k != "rows"},
+        "inline": {k: v for k, v in old.items() if k != "rows"},
+        "processed_prompt_tokens_inline_over_shared": round(
+            old["processed_prompt_tokens"] / max(1, shared["processed_prompt_tokens"]), 2
+        ),
+        "markdown_output_cap": LAYOUT_CAP,
+        "shared_prefix_rows": shared["rows"],
+        "inline_rows": old["rows"],
+    }
+
+
 def json_first_try(
     runner: PromptRunner, model: str, catalog: Catalog, episodes: list[EvalEpisode]
 ) -> dict[str, Any]:
@@ -175,11 +201,12 @@ def main() -> dict[str, Any]:
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "models": {},
     }
+    previous = json.loads(RESULTS.read_text()).get("models", {}) if RESULTS.exists() else {}
     # PODPIPE_BENCH_LOCAL_MODELS=qwen2.5-coder-0.5b-instruct runs the small model alone.
     chosen = os.environ.get("PODPIPE_BENCH_LOCAL_MODELS", f"{SMALL_MODEL},{DEMO_MODEL}")
     for model in [m.strip() for m in chosen.split(",") if m.strip()]:
         server = LocalLlmServer(state, port=PORT)
-        started = server.start(model)
+        server.start(model)
         alias = f"openai:{model_alias(model)}"
         try:
             figures: dict[str, Any] = {"speed": speed(server)}
@@ -187,42 +214,32 @@ def main() -> dict[str, Any]:
                 runner = runner_for(server, cap=LOCAL_MAX_OUTPUT_TOKENS)
                 figures["demo_llm_stage"] = run_catalog(runner, alias, specs, sample)
             else:
-                runner = runner_for(server, cap=LAYOUT_CAP)
-                shared = run_catalog(runner, alias, specs, sample)
-                old = run_catalog(runner, alias, [inline(s) for s in specs], sample)
-                figures["layout"] = {
-                    "shared_prefix": {k: v for k, v in shared.items() if k != "rows"},
-                    "inline": {k: v for k, v in old.items() if k != "rows"},
-                    "processed_prompt_tokens_inline_over_shared": round(
-                        old["processed_prompt_tokens"] / max(1, shared["processed_prompt_tokens"]),
-                        2,
-                    ),
-                    "markdown_output_cap": LAYOUT_CAP,
-                    "shared_prefix_rows": shared["rows"],
-                }
-                _write({**result, "models": {**result["models"], model: figures}})
-                json_set = episodes if JSON_EPISODES == "all" else [sample]
-                # Only the first answer counts here, so each JSON prompt gets one attempt.
-                constrained = json_first_try(
-                    runner_for(server, cap=LOCAL_MAX_OUTPUT_TOKENS, json_attempts=1),
-                    alias,
-                    catalog,
-                    json_set,
-                )
-                free = json_first_try(
-                    runner_for(
-                        server, json_schema=False, cap=LOCAL_MAX_OUTPUT_TOKENS, json_attempts=1
-                    ),
-                    alias,
-                    catalog,
-                    json_set,
-                )
-                figures["json_first_try"] = {"constrained": constrained, "json_object": free}
+                figures = {**previous.get(model, {}), **figures}
+                if "layout" in PARTS:
+                    figures["layout"] = layout(server, model, alias, specs, sample)
+                    _write({**result, "models": {**result["models"], model: figures}})
+                if "json" in PARTS:
+                    json_set = episodes if JSON_EPISODES == "all" else [sample]
+                    figures["json_first_try"] = {
+                        # Only the first answer counts, so each JSON prompt gets one attempt.
+                        mode: json_first_try(
+                            runner_for(
+                                server,
+                                json_schema=mode == "constrained",
+                                cap=LOCAL_MAX_OUTPUT_TOKENS,
+                                json_attempts=1,
+                            ),
+                            alias,
+                            catalog,
+                            json_set,
+                        )
+                        for mode in ("constrained", "json_object")
+                    }
             result["models"][model] = figures
             _write(result)
         finally:
-            if started:
-                server.stop()
+            # The layout part restarts the server, so stop whatever runs from our state dir.
+            server.stop()
     result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     _write(result)
     return result
