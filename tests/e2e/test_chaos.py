@@ -29,8 +29,8 @@ import pytest
 from botocore.exceptions import BotoCoreError
 
 from podpipe.artifacts import get_json_or_none, read_stage
-from podpipe.episodes import PROMPT_STAGE_PREFIX
 from podpipe.local import LOCAL_AWS_ENV, LocalStack, StateDir, service_argv, spawn
+from podpipe.stages import PROMPT_STAGE_PREFIX
 from podpipe.storage import EpisodeKeys
 from tests.support.e2e import Run, running_pipeline
 from tests.support.localstack import Stack
