@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help setup system-deps localstack test test-unit chaos lint format up down demo bench images images-check studio clean
+.PHONY: help setup system-deps localstack test test-unit chaos test-prep-model lint format up down demo bench images images-check studio clean
 
 help:
 	@echo "make demo   run the whole pipeline locally on the sample episode"
@@ -72,6 +72,9 @@ bench: localstack
 
 chaos: localstack
 	$(RUN) pytest -m chaos tests/e2e/test_chaos.py
+
+test-prep-model: setup
+	$(RUN) pytest -m model_prep tests/e2e/test_prep_local_llm.py
 
 studio: setup
 	eval "$$($(RUN) podpipe local env)" && $(RUN) podpipe studio
