@@ -27,6 +27,7 @@ from podpipe.demo import SAMPLE, SAMPLE_METADATA, LocalPipeline, metadata_args
 from podpipe.episode_store import read_episode
 from podpipe.local import LOCAL_AWS_ENV, AwsClients, LocalStack, StateDir, teardown
 from podpipe.settings import CoreSettings
+from podpipe.stages import PROMPT_STAGE_PREFIX
 
 RESULTS = Path(__file__).parent / "results" / "load.json"
 EPISODES = int(os.environ.get("PODPIPE_BENCH_LOAD_EPISODES", "8"))
@@ -62,11 +63,19 @@ def _run(pipeline: LocalPipeline, bucket: str, episodes: list[str]) -> dict[str,
             if episode not in ended and (at := _settled(s3, bucket, episode)) is not None:
                 ended[episode] = at
         time.sleep(1)
-    states = {e: read_episode(s3, bucket, e).status.state for e in episodes}
+    snapshots = [read_episode(s3, bucket, e) for e in episodes]
+    stage_seconds: dict[str, list[float]] = {}
+    for snapshot in snapshots:
+        for name, record in snapshot.records.items():
+            if record.seconds is not None and not name.startswith(PROMPT_STAGE_PREFIX):
+                stage_seconds.setdefault(name, []).append(record.seconds)
     return {
         "seconds": round(max(ended.values()) - started, 2),
         "per_episode_seconds": sorted(round(t - started, 1) for t in ended.values()),
-        "states": sorted(set(states.values())),
+        "stage_seconds_mean": {
+            name: round(sum(v) / len(v), 1) for name, v in sorted(stage_seconds.items())
+        },
+        "states": sorted({s.status.state for s in snapshots}),
     }
 
 
@@ -102,6 +111,7 @@ def main() -> dict[str, Any]:
         "at_once": many,
         "at_once_over_n_times_one": round(many["seconds"] / (EPISODES * one["seconds"]), 3),
         "target": 1.3,
+        "clips_niceness": os.environ.get("PODPIPE_CLIPS_NICENESS", "10 (default)"),
         "load_average_at_start": [round(x, 2) for x in load_start],
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "note": "sample episode (184 s), Whisper base on the CPU, extractive LLM, full-size "

@@ -13,6 +13,7 @@ really decodes (a full decode pass, e.g. to catch a truncated file whose header 
 from __future__ import annotations
 
 import collections
+import os
 import re
 import shutil
 import subprocess
@@ -179,8 +180,14 @@ def run_ffmpeg(
     label: str = "ffmpeg",
     log_every_seconds: float = 10.0,
     timeout_seconds: float | None = None,
+    niceness: int = 0,
 ) -> FfmpegResult:
     """Run ``ffmpeg <args>`` (inputs, filters and outputs), following ``-progress pipe:1``.
+
+    ``niceness`` > 0 runs ffmpeg that much below this process's CPU priority: background media
+    work (clips, the trailer) then takes only the cores that more urgent work (transcription
+    on the same machine) leaves idle, instead of slowing it down. Where lowering it is refused,
+    ffmpeg runs at normal priority (logged), never fails for it.
 
     ``-hide_banner -nostdin -y -nostats -progress pipe:1`` are added here, so ``args`` must not
     write to stdout (use ``-f null -`` for analysis passes). stderr is drained on a thread so a
@@ -204,6 +211,8 @@ def run_ffmpeg(
         )
     except OSError as exc:
         raise FfmpegNotFoundError(f"cannot run ffmpeg at {binary}: {exc}") from exc
+    if niceness > 0:
+        lower_priority(process.pid, niceness)
 
     stderr_lines: collections.deque[str] = collections.deque(maxlen=STDERR_MAX_LINES)
     drain = threading.Thread(
@@ -259,6 +268,15 @@ def run_ffmpeg(
         )
     log.debug("ffmpeg.done", step=label, elapsed_seconds=round(elapsed, 2))
     return FfmpegResult(stderr=stderr, elapsed_seconds=elapsed, last_progress=last)
+
+
+def lower_priority(pid: int, niceness: int) -> None:
+    """Run process ``pid`` ``niceness`` steps below the caller (capped at 19, the lowest)."""
+    try:
+        target = min(19, os.getpriority(os.PRIO_PROCESS, 0) + niceness)
+        os.setpriority(os.PRIO_PROCESS, pid, target)
+    except OSError as exc:  # the process already ended, or a sandbox forbids it
+        log.warning("ffmpeg.priority_unchanged", pid=pid, reason=str(exc))
 
 
 def _drain(stream: object, sink: collections.deque[str]) -> None:

@@ -1,8 +1,11 @@
-"""The media library's pure parts: one truncation rule, the header's streams."""
+"""The media library: one truncation rule, the header's streams, background priority."""
 
 from __future__ import annotations
 
-from podpipe.ffmpeg import parse_probe_output, parse_streams
+import os
+from pathlib import Path
+
+from podpipe.ffmpeg import parse_probe_output, parse_streams, run_ffmpeg
 from podpipe.media import is_truncated
 
 VIDEO_HEADER = """Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'ep.mp4':
@@ -40,3 +43,34 @@ def test_every_stream_is_listed_with_the_videos_size() -> None:
     ]
     assert (streams[0].width, streams[0].height) == (1280, 720)
     assert streams[1].width is None
+
+
+def _nice_of_process_writing(marker: str) -> int | None:
+    """The niceness of the running process whose command line names ``marker``."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if marker not in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                continue
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        return int(stat.rsplit(")", 1)[1].split()[16])  # field 19 of proc(5): nice
+    return None
+
+
+def test_background_media_work_runs_below_the_services_priority(tmp_path: Path) -> None:
+    seen: list[int | None] = []
+    for niceness in (0, 7):
+        output = tmp_path / f"tone-{niceness}.wav"
+        marker = str(output)
+        observed: list[int | None] = []
+        run_ffmpeg(
+            ["-re", "-f", "lavfi", "-i", "sine=d=1.5", str(output)],
+            niceness=niceness,
+            on_progress=lambda _p, m=marker, o=observed: o.append(_nice_of_process_writing(m)),
+        )
+        seen.append(next(n for n in observed if n is not None))
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    assert seen == [base, min(19, base + 7)]

@@ -79,6 +79,8 @@ class RenderOptions:
     """Shapes cut from a video episode's picture (centre crop unless a crop box is set)."""
     title_card: bool = True
     """Picture clips: the clip's title over its first seconds."""
+    niceness: int = 0
+    """How far below the service's CPU priority the clip and trailer encodes run."""
 
 
 @dataclass(frozen=True)
@@ -138,10 +140,13 @@ class RenderResult:
 @dataclass
 class _Runner:
     ffmpeg: str
+    niceness: int = 0
     seconds: float = 0.0
 
     def __call__(self, args: Sequence[str], label: str, total: float | None = None) -> str:
-        result = run_ffmpeg(args, ffmpeg=self.ffmpeg, total_seconds=total, label=label)
+        result = run_ffmpeg(
+            args, ffmpeg=self.ffmpeg, total_seconds=total, label=label, niceness=self.niceness
+        )
         self.seconds += result.elapsed_seconds
         return result.stderr
 
@@ -173,7 +178,7 @@ def render_episode(
     """Plan, cut and render every clip, then the trailer, into ``workdir``."""
     started = time.monotonic()
     binary = ffmpeg or find_ffmpeg()
-    run = _Runner(binary)
+    run = _Runner(binary, options.niceness)
     workdir.mkdir(parents=True, exist_ok=True)
     episode_seconds = duration if duration is not None else episode_duration(episode, binary)
     words = speech_words(episode.transcript.words)

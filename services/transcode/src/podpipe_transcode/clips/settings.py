@@ -55,6 +55,14 @@ class ClipsSettings(CoreSettings):
         default=5, ge=1, le=10, description="Best picks joined into the trailer (3-5 usual)."
     )
 
+    clips_niceness: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="Run clip and trailer encodes this far below the service's CPU priority "
+        "(0-19): on a shared machine they take only the cores transcription leaves idle.",
+    )
+
     @field_validator("clips_video_size")
     @classmethod
     def _even_size(cls, value: str) -> str:
@@ -90,4 +98,5 @@ class ClipsSettings(CoreSettings):
                 target_seconds=self.clips_trailer_seconds,
                 max_picks=self.clips_trailer_max_picks,
             ),
+            niceness=self.clips_niceness,
         )
