@@ -19,13 +19,13 @@ from podpipe.events import ClipsFailed, Event, Failure, PromptsDispatched, S3Loc
 from podpipe.runtime import Consumer, MessageContext, PermanentError, Route, Service, serve
 from podpipe.runtime.errors import RejectedInputError, RetryableError
 from podpipe.runtime.metrics import ListMetricsSink
+from podpipe.runtime.options import RuntimeOptions
 from podpipe.runtime.policy import (
     dead_letter_attributes,
     heartbeat_extension,
     retry_visibility_timeout,
 )
 from podpipe.runtime.publisher import RetryPolicy
-from podpipe.runtime.worker import RuntimeOptions
 from podpipe.settings import CoreSettings
 from tests.unit.runtime_fakes import FakeEvents, FakeSqs
 

@@ -1,9 +1,10 @@
 """podpipe's one SQS worker runtime: the handler API (service, errors) and the loop (worker)."""
 
 from podpipe.runtime.errors import PermanentError, RejectedInputError, RetryableError
+from podpipe.runtime.options import RuntimeOptions
 from podpipe.runtime.publisher import AsyncEventPublisher, EventPublisher, PublishError
+from podpipe.runtime.serve import QueueResolutionError, run_service, serve
 from podpipe.runtime.service import Consumer, MessageContext, Route, Service
-from podpipe.runtime.worker import QueueResolutionError, RuntimeOptions, run_service, serve
 
 __all__ = [
     "AsyncEventPublisher",
