@@ -14,16 +14,21 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Mapping
+import urllib.request
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import boto3
 
 from podpipe.artifacts import read_stage
+from podpipe.ffmpeg import find_ffmpeg
 from podpipe.local import (
     LOCAL_AWS_ENV,
     SERVICES,
@@ -40,6 +45,7 @@ from podpipe.local import (
 )
 from podpipe.localllm import choose_writer
 from podpipe.logging import configure_logging
+from podpipe.release.serve import serving
 from podpipe.settings import CoreSettings
 from podpipe.stages import prompt_stage
 from podpipe.storage import StageRecord
@@ -185,6 +191,84 @@ def print_written(out_dir: Path) -> list[str]:
     return prompt_ids
 
 
+DEMO_SHOW_ID = "cloud-weekly"  # the sample's metadata names the show "Cloud Weekly"
+
+
+def seed_show(s3: Any, bucket: str, base_url: str, workdir: Path) -> bool:
+    """A show file and cover art for the sample's show, unless the bucket has a show already
+    (then the team's own is used). True if this call wrote them."""
+    if s3.list_objects_v2(Bucket=bucket, Prefix="shows/").get("KeyCount", 0):
+        return False
+    artwork = workdir / "artwork.png"
+    subprocess.run(
+        [
+            find_ffmpeg(),
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=0x1d3557:s=1400x1400",
+            "-frames:v",
+            "1",
+            str(artwork),
+        ],
+        check=True,
+    )
+    artwork_key = f"shows/{DEMO_SHOW_ID}/artwork.png"
+    s3.put_object(
+        Bucket=bucket, Key=artwork_key, Body=artwork.read_bytes(), ContentType="image/png"
+    )
+    show = {
+        "title": "Cloud Weekly",
+        "author": "Alex Rivera & Priya Shah",
+        "owner": {"name": "Alex Rivera", "email": "alex@example.org"},
+        "description": "The week's AWS news, discussed (podpipe's demo show).",
+        "artwork_key": artwork_key,
+        "language": "en",
+        "categories": [{"name": "Technology"}],
+        "podcast_guid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"podpipe-demo:{DEMO_SHOW_ID}")),
+        "base_url": base_url,
+        "hosts": ["Alex Rivera", "Priya Shah"],
+    }
+    s3.put_object(Bucket=bucket, Key=f"shows/{DEMO_SHOW_ID}.json", Body=json.dumps(show).encode())
+    return True
+
+
+def release_episode(
+    cli: Callable[..., subprocess.CompletedProcess[str]],
+    s3: Any,
+    bucket: str,
+    episode_id: str,
+    out_dir: Path,
+) -> int:
+    """Approve generated title 1 with the generated notes, publish now, read the feed back
+    over HTTP from the local public/ server (the laptop's CloudFront) into ``out_dir``."""
+    with serving(s3, bucket) as base_url:
+        with tempfile.TemporaryDirectory(prefix="podpipe-demo-") as workdir:
+            seed_show(s3, bucket, base_url, Path(workdir))
+        steps = (("release", episode_id, "--title", "1"), ("publish", episode_id))
+        for args in steps:
+            result = cli(*args, check=False)
+            print(f"[demo] podpipe {' '.join(args)}: {(result.stdout or result.stderr).strip()}")
+            if result.returncode != 0:
+                return result.returncode
+        feeds = s3.list_objects_v2(Bucket=bucket, Prefix="public/").get("Contents", [])
+        newest = max(
+            (o for o in feeds if o["Key"].endswith("/feed.xml")), key=lambda o: o["LastModified"]
+        )
+        feed_url = f"{base_url}/{newest['Key'].removeprefix('public/')}"
+        with urllib.request.urlopen(feed_url, timeout=10) as reply:
+            feed = reply.read()
+    (out_dir / "feed.xml").write_bytes(feed)
+    channel = ElementTree.fromstring(feed).find("channel")
+    items = channel.findall("item") if channel is not None else []
+    titles = [item.findtext("title") or "" for item in items]
+    print(f"[demo] feed {feed_url}: {len(items)} item(s); newest: {titles[0] if titles else '-'}")
+    return 0
+
+
 def run_demo(out_root: Path, timeout: float = 1800.0) -> int:
     configure_logging("WARNING")
     for key, value in LOCAL_AWS_ENV.items():
@@ -226,11 +310,15 @@ def run_demo(out_root: Path, timeout: float = 1800.0) -> int:
         print(
             f"[demo] LLM stage: {len(prompt_ids)} prompts in {seconds:.0f} s by {writer.description}"
         )
+        print("[demo] releasing: approve title 1, publish, read the feed back...", flush=True)
+        released = release_episode(
+            pipeline.cli, boto3.client("s3"), settings.bucket, episode_id, out_dir
+        )
         files = sorted(p.relative_to(out_dir) for p in out_dir.rglob("*") if p.is_file())
         print(f"[demo] {len(files)} files written to {out_dir}/")
         for path in files:
             print(f"  {path}")
-        return waited.returncode
+        return waited.returncode or released
     finally:
         pipeline.stop_services()
         if writer.server is not None and writer.started:
