@@ -12,6 +12,7 @@ really decodes (a full decode pass, e.g. to catch a truncated file whose header 
 
 from __future__ import annotations
 
+import atexit
 import collections
 import os
 import re
@@ -208,10 +209,12 @@ def run_ffmpeg(
             text=True,
             encoding="utf-8",
             errors="replace",
+            start_new_session=niceness > 0,  # its own scheduling group: see lower_priority
         )
     except OSError as exc:
         raise FfmpegNotFoundError(f"cannot run ffmpeg at {binary}: {exc}") from exc
     if niceness > 0:
+        _background.add(process)
         lower_priority(process.pid, niceness)
 
     stderr_lines: collections.deque[str] = collections.deque(maxlen=STDERR_MAX_LINES)
@@ -251,6 +254,7 @@ def run_ffmpeg(
         if process.poll() is None:  # an exception (e.g. from a callback) left it running
             process.kill()
             process.wait()
+        _background.discard(process)
         drain.join(timeout=5)
     stderr = "".join(stderr_lines)
     elapsed = time.monotonic() - started
@@ -271,12 +275,38 @@ def run_ffmpeg(
 
 
 def lower_priority(pid: int, niceness: int) -> None:
-    """Run process ``pid`` ``niceness`` steps below the caller (capped at 19, the lowest)."""
+    """Run process ``pid`` ``niceness`` steps below the caller (capped at 19, the lowest).
+
+    Two knobs, because Linux has two schedulers' worth of priority: the process's nice value,
+    and, where the kernel groups processes by session (``sched_autogroup``, on by default on
+    desktop distributions), the nice value of its session's group — across sessions only the
+    group's counts. ``pid`` must lead its own session (``start_new_session``) so the group
+    holds nothing else; the service that started it keeps its own priority.
+    """
     try:
         target = min(19, os.getpriority(os.PRIO_PROCESS, 0) + niceness)
         os.setpriority(os.PRIO_PROCESS, pid, target)
     except OSError as exc:  # the process already ended, or a sandbox forbids it
         log.warning("ffmpeg.priority_unchanged", pid=pid, reason=str(exc))
+        return
+    autogroup = Path(f"/proc/{pid}/autogroup")
+    try:
+        autogroup.write_text(str(target))
+    except FileNotFoundError:
+        pass  # no autogroup scheduling in this kernel: the nice value alone decides
+    except OSError as exc:
+        log.warning("ffmpeg.autogroup_priority_unchanged", pid=pid, reason=str(exc))
+
+
+_background: set[subprocess.Popen[str]] = set()
+"""ffmpeg processes in their own session: a service that exits ends them (no orphans)."""
+
+
+@atexit.register
+def _end_background() -> None:
+    for process in list(_background):
+        if process.poll() is None:
+            process.kill()
 
 
 def _drain(stream: object, sink: collections.deque[str]) -> None:
