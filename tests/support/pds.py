@@ -111,7 +111,7 @@ def free_port() -> int:
 class PdsAccount:
     handle: str
     did: str
-    password: str
+    app_password: str  # what podpipe is given (never the account password)
 
 
 @dataclass
@@ -134,7 +134,17 @@ class LocalPds:
         )
         if reply.status_code != 200:
             raise PdsToolingError(f"createAccount {handle}: {reply.status_code} {reply.text}")
-        return PdsAccount(handle=handle, did=str(reply.json()["did"]), password=password)
+        created = reply.json()
+        app = self.http.post(
+            f"{self.url}/xrpc/com.atproto.server.createAppPassword",
+            json={"name": "podpipe"},
+            headers={"Authorization": f"Bearer {created['accessJwt']}"},
+        )
+        if app.status_code != 200:
+            raise PdsToolingError(f"createAppPassword {handle}: {app.status_code} {app.text}")
+        return PdsAccount(
+            handle=handle, did=str(created["did"]), app_password=str(app.json()["password"])
+        )
 
     def records(self, did: str, collection: str = "app.bsky.feed.post") -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
