@@ -14,7 +14,7 @@ help:
 	@echo "make up / make down   start / stop LocalStack and the four services"
 	@echo "make bench  benchmarks, results under bench/results/"
 	@echo "make chaos  kill every service once mid-episode and freeze the emulator (~5 min)"
-	@echo "make pds-test  promotion against a real local atproto PDS (first run installs it: ~5 min, ~550 MB)"
+	@echo "make pds-test  promotion against a real local atproto PDS (first run installs it: ~5.5 min, ~560 MB)"
 	@echo "make studio the studio web app on 127.0.0.1 (against LocalStack after make up)"
 	@echo "make images-check   build every image offline and run each one hardened (slow)"
 
