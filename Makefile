@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help setup system-deps localstack test test-unit chaos test-prep-model lint format up down demo bench images images-check studio clean
+.PHONY: help setup system-deps localstack test test-unit chaos test-prep-model pds-test lint format up down demo bench images images-check studio clean
 
 help:
 	@echo "make demo   run the whole pipeline locally on the sample episode"
@@ -14,6 +14,7 @@ help:
 	@echo "make up / make down   start / stop LocalStack and the four services"
 	@echo "make bench  benchmarks, results under bench/results/"
 	@echo "make chaos  kill every service once mid-episode and freeze the emulator (~5 min)"
+	@echo "make pds-test  promotion against a real local atproto PDS (first run installs it: ~5.5 min, ~560 MB)"
 	@echo "make studio the studio web app on 127.0.0.1 (against LocalStack after make up)"
 	@echo "make images-check   build every image offline and run each one hardened (slow)"
 
@@ -76,6 +77,11 @@ chaos: localstack
 test-prep-model: setup
 	$(RUN) pytest -m model_prep tests/e2e/test_prep_local_llm.py
 
+# Opt-in: a real @atproto/pds (Node 22 from npm) on loopback; the npm install is cached under
+# ~/.cache/podpipe/pds/<lockfile hash>, so only the first run pays for it.
+pds-test: localstack
+	$(RUN) pytest -m pds tests/e2e/test_promote_pds.py
+
 studio: setup
 	eval "$$($(RUN) podpipe local env)" && $(RUN) podpipe studio
 
@@ -85,7 +91,7 @@ TAG ?= local
 images:
 	DOCKER_BUILDKIT=1 docker build -f docker/base.Dockerfile --target builder -t podpipe-builder:local .
 	DOCKER_BUILDKIT=1 docker build -f docker/base.Dockerfile --target runtime -t podpipe-base:local .
-	for s in transcode transcribe llm notify; do \
+	for s in transcode transcribe llm notify promote; do \
 	  DOCKER_BUILDKIT=1 docker build -f docker/$$s.Dockerfile -t podpipe-$$s:$(TAG) . || exit 1; \
 	done
 

@@ -1,3 +1,3 @@
-"""Shared pytest plugins: LocalStack and local LLM fixtures for integration and e2e tests."""
+"""Shared pytest plugins: LocalStack, local LLM and local PDS fixtures for integration and e2e tests."""
 
-pytest_plugins = ["tests.support.localstack", "tests.support.local_llm"]
+pytest_plugins = ["tests.support.localstack", "tests.support.local_llm", "tests.support.pds"]

@@ -154,6 +154,9 @@ def test_an_item_posts_once_with_its_clip_whatever_fires_it() -> None:
     (request,) = world.poster.posts
     assert request.video == CLIP_VIDEO + b"\x01"
     assert request.link.endswith("/episodes/ep1/audio.mp3")
+    # the key a network posts idempotently under: the item and its time
+    assert request.idempotency_key == "ep1/1-bluesky"
+    assert request.scheduled_for == world.desk.plan("ep1").item(1).at  # type: ignore[union-attr]
     # a second schedule firing, a redelivery, a replay: nothing more
     for owner in ("m1", "m2"):
         again = world.desk.deliver("ep1", "1-bluesky", owner=owner)

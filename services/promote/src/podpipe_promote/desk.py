@@ -327,7 +327,7 @@ class PromotionDesk:
                 state: ItemState = "reminded"
                 changes: dict[str, str] = {}
             else:
-                result = self._post(poster, item)
+                result = self._post(poster, episode_id, item)
                 event = PromotionPosted(
                     episode_id=episode_id,
                     item_id=item_id,
@@ -363,7 +363,7 @@ class PromotionDesk:
             scheduled_for=item.at,
         )
 
-    def _post(self, poster: Poster, item: PlanItem) -> Any:
+    def _post(self, poster: Poster, episode_id: str, item: PlanItem) -> Any:
         video = None
         if item.clip_key:
             blob = self._store.get(item.clip_key)
@@ -373,6 +373,9 @@ class PromotionDesk:
             link=item.episode_link,
             link_title=item.text.split("\n", 1)[0][:120],
             video=video,
+            # A network that can post idempotently names the post after the item and its time.
+            idempotency_key=f"{episode_id}/{item.item_id}",
+            scheduled_for=item.at,
         )
         for attempt in Retrying(
             retry=retry_if_exception_type(PostUnavailableError),

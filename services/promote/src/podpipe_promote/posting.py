@@ -5,13 +5,22 @@ text, video too large, bad credentials) and :class:`PostUnavailableError` when t
 later may help (down, rate-limited); the handler retries the second kind with backoff, then
 lets the message go to the promote DLQ. The app password is a credential: it lives in a
 ``SecretStr``, never in a log line or an exception message.
+
+A post made twice would be seen twice, so the Bluesky adapter makes posting idempotent on the
+PDS itself: a request with an idempotency key gets a record key derived from it
+(:func:`record_key_for`, a valid TID), the adapter looks that record up before posting and
+takes an existing one as already posted. A crash after the post but before the desk's "posted"
+marker therefore posts nothing the second time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
@@ -47,6 +56,9 @@ class PostRequest:
     link_title: str
     video: bytes | None = None
     video_alt: str = ""
+    # The same key and time on a second delivery name the same post (e.g. "<episode>/<item>").
+    idempotency_key: str = ""
+    scheduled_for: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -103,14 +115,40 @@ class BlueskyPoster:
                 )
             except _sdk_errors() as exc:
                 raise _classified(exc, "login failed") from None
-            self._did = str(getattr(session, "did", "") or getattr(client.me, "did", ""))
+            # With fetch_bsky_profile=False the SDK returns no profile and leaves `me` unset: the
+            # DID comes from the session (without it send_post has no repo to write to).
+            did = str(getattr(session, "did", "") or getattr(client.me, "did", "") or "")
+            if not did:
+                try:
+                    did = str(client.com.atproto.server.get_session().did)
+                except _sdk_errors() as exc:
+                    raise _classified(exc, "session lookup failed") from None
+            self._did = did
             self._client = client
         return self._client
+
+    def _existing(self, client: Any, rkey: str) -> PostResult | None:
+        """The post already made under ``rkey`` (an earlier delivery), or None."""
+        try:
+            found = client.app.bsky.feed.post.get(self._did, rkey)
+        except _sdk_errors() as exc:
+            if _xrpc_error(exc) == "RecordNotFound":
+                return None
+            raise _classified(exc, "post lookup failed") from None
+        embed = getattr(getattr(found, "value", None), "embed", None)
+        with_video = getattr(embed, "py_type", None) == "app.bsky.embed.video"
+        return PostResult(uri=str(found.uri), with_video=with_video)
 
     def post(self, request: PostRequest) -> PostResult:
         from atproto import models
 
         client = self._login()
+        rkey = record_key(request)
+        if rkey is not None:
+            already = self._existing(client, rkey)
+            if already is not None:
+                log.info("promote.already_posted", network=self.network, uri=already.uri)
+                return already
         embed: Any = None
         with_video = False
         if request.video:
@@ -132,11 +170,43 @@ class BlueskyPoster:
                     uri=request.link, title=request.link_title[:300], description=""
                 )
             )
+        record = models.AppBskyFeedPost.Record(
+            created_at=client.get_current_time_iso(), text=request.text, embed=embed, langs=["en"]
+        )
         try:
-            reply = client.send_post(request.text, embed=embed, profile_identify=self._did or None)
+            reply = client.app.bsky.feed.post.create(self._did, record, rkey=rkey)
         except _sdk_errors() as exc:
+            # A PDS answers a create on a taken record key with a 500: look before calling it
+            # unavailable (another delivery may have just made it).
+            already = self._existing(client, rkey) if rkey is not None else None
+            if already is not None:
+                return already
             raise _classified(exc, "post failed") from None
         return PostResult(uri=str(reply.uri), with_video=with_video)
+
+
+TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+
+
+def record_key_for(scheduled_for: datetime, key: str) -> str:
+    """A valid atproto TID for one planned post (pure): stable for the same key and time.
+
+    A TID is 64 bits, base32-sortable in 13 characters: a zero bit, 53 bits of microseconds
+    since the epoch, 10 bits of clock id. The second of the post's scheduled time keeps posts in
+    time order; the microseconds within that second and the clock id come from a hash of the
+    key, so two items scheduled for the same second still get different keys.
+    """
+    digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+    micros = math.floor(scheduled_for.timestamp()) * 1_000_000 + digest % 1_000_000
+    clock_id = (digest >> 20) & 0x3FF
+    value = ((micros & ((1 << 53) - 1)) << 10) | clock_id
+    return "".join(TID_ALPHABET[(value >> (5 * shift)) & 31] for shift in range(12, -1, -1))
+
+
+def record_key(request: PostRequest) -> str | None:
+    if not request.idempotency_key or request.scheduled_for is None:
+        return None
+    return record_key_for(request.scheduled_for, request.idempotency_key)
 
 
 def _atproto_client(service_url: str) -> Any:
@@ -152,10 +222,18 @@ def _sdk_errors() -> tuple[type[Exception], ...]:
     return (AtProtocolError,)
 
 
+def _xrpc_error(exc: Exception) -> str:
+    """The XRPC error name of a failed request (e.g. "InvalidRequest"), or ""."""
+    content = getattr(getattr(exc, "response", None), "content", None)
+    name = getattr(content, "error", None)
+    return name if isinstance(name, str) and name.isidentifier() else ""
+
+
 def _classified(exc: Exception, what: str) -> PostError:
-    """Map an SDK error to refused/unavailable, without its message (it may echo a request)."""
+    """Map an SDK error to refused/unavailable, without its message (it may echo a request):
+    only the status and the XRPC error name, a fixed identifier."""
     status = getattr(getattr(exc, "response", None), "status_code", None)
-    name = type(exc).__name__
+    name = " ".join(part for part in (type(exc).__name__, _xrpc_error(exc)) if part)
     if status is None or status == 429 or (isinstance(status, int) and status >= 500):
         return PostUnavailableError("bluesky", f"{what}: {name} {status or ''}".strip())
     return PostRefusedError("bluesky", f"{what}: {name} {status}")
