@@ -20,7 +20,7 @@ from podpipe.demo import (
     metadata_args,
     wait_for_stage,
 )
-from podpipe.events import Envelope, parse_envelope
+from podpipe.events import E, Envelope, Event, parse_envelope
 from podpipe.local import StateDir, queue_arn
 from podpipe.storage import StageRecord
 from tests.support.localstack import Stack, bootstrapped_stack
@@ -37,7 +37,7 @@ class Run:
     pipeline: LocalPipeline
     slack: SlackStandIn
     tap_url: str
-    events: list[Envelope] = field(default_factory=list)
+    events: list[Envelope[Event]] = field(default_factory=list)
     email: list[Notification] = field(default_factory=list)
 
     def collect(self) -> None:
@@ -45,12 +45,11 @@ class Run:
             self.events.append(parse_envelope(message["Body"]))
         self.email += self.pipeline.read_inbox()
 
-    def events_for(self, episode_id: str, detail_type: str) -> list[Envelope]:
+    def events_for(self, episode_id: str, kind: type[E]) -> list[Envelope[E]]:
+        """The events of one type about one episode, typed (``.detail`` is a ``kind``)."""
         self.collect()
         return [
-            e
-            for e in self.events
-            if e.detail_type == detail_type and e.detail.episode_key() == episode_id
+            e.of(kind) for e in self.events if e.is_a(kind) and e.detail.episode_key() == episode_id
         ]
 
     def upload(self, episode_id: str) -> None:
