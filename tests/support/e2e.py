@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,6 +52,19 @@ class Run:
         return [
             e.of(kind) for e in self.events if e.is_a(kind) and e.detail.episode_key() == episode_id
         ]
+
+    def idle(self, queue: str, guard_seconds: float = 120.0) -> None:
+        """Until ``queue`` holds no message, visible or in flight: whatever its service would
+        publish about the work so far has been published (a positive signal, not a sleep)."""
+        url = self.stack.queue_url(queue)
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        deadline = time.monotonic() + guard_seconds
+        while True:
+            reply = self.stack.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)
+            if all(reply["Attributes"].get(n) == "0" for n in names):
+                return
+            assert time.monotonic() < deadline, f"{queue} never went idle: {reply['Attributes']}"
+            time.sleep(0.5)
 
     def upload(self, episode_id: str) -> None:
         self.pipeline.cli(
