@@ -15,7 +15,7 @@ import json
 import urllib.parse
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar, Union, cast
 
 from pydantic import (
     BaseModel,
@@ -606,18 +606,34 @@ _ANY_ENVELOPE: Any = Annotated[
 _ENVELOPE_ADAPTER: TypeAdapter[Any] = TypeAdapter(_ANY_ENVELOPE)
 
 
-class Envelope(BaseModel):
-    """A parsed message: envelope metadata plus the typed event in ``detail``."""
+E = TypeVar("E", bound=Event)
+K = TypeVar("K", bound=Event)
+
+
+class Envelope(BaseModel, Generic[E]):
+    """A parsed message: envelope metadata plus the typed event in ``detail``.
+
+    ``parse_envelope`` returns ``Envelope[Event]``; :meth:`of` narrows it to one event type
+    (``envelope.of(PromptFailed).detail.prompt_id`` type-checks)."""
 
     model_config = ConfigDict(frozen=True)
     id: str
     detail_type: str
     source: str
     time: datetime
-    detail: Event
+    detail: E
+
+    def is_a(self, kind: type[Event]) -> bool:
+        return isinstance(self.detail, kind)
+
+    def of(self, kind: type[K]) -> Envelope[K]:
+        """This envelope, typed by its event; TypeError if the event is another kind."""
+        if not isinstance(self.detail, kind):
+            raise TypeError(f"{self.detail_type!r} event is not a {kind.__name__}")
+        return cast("Envelope[K]", self)
 
 
-def parse_envelope(body: str | bytes | dict[str, Any]) -> Envelope:
+def parse_envelope(body: str | bytes | dict[str, Any]) -> Envelope[Event]:
     """Parse an SQS message body (an EventBridge event) into its typed event.
 
     Raises :class:`UnknownEventError` for a detail-type podpipe does not know and
@@ -643,7 +659,7 @@ def parse_envelope(body: str | bytes | dict[str, Any]) -> Envelope:
             for err in exc.errors()[:5]
         )
         raise EventParseError(f"invalid {detail_type!r} event: {problems}") from exc
-    return Envelope(
+    return Envelope[Event](
         id=parsed.id,
         detail_type=parsed.detail_type,
         source=parsed.source,

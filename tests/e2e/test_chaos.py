@@ -29,6 +29,7 @@ import pytest
 from botocore.exceptions import BotoCoreError
 
 from podpipe.artifacts import get_json_or_none, read_stage
+from podpipe.events import EpisodeCompleted
 from podpipe.local import LOCAL_AWS_ENV, LocalStack, StateDir, service_argv, spawn
 from podpipe.stages import PROMPT_STAGE_PREFIX
 from podpipe.storage import EpisodeKeys
@@ -183,8 +184,8 @@ def test_every_service_killed_once_and_the_emulator_frozen_still_delivers_once(
             )["Attributes"]
             assert attributes["ApproximateNumberOfMessages"] == "0", url
 
-        [completed] = run.events_for(EPISODE, "Episode Completed")
-        assert not completed.detail.failed_prompts  # type: ignore[attr-defined]
+        [completed] = run.events_for(EPISODE, EpisodeCompleted)
+        assert not completed.detail.failed_prompts
 
         mails = Counter(n.subject for n in run.email if EPISODE in n.subject)
         assert mails, "no e-mail reached the team"

@@ -52,7 +52,7 @@ def test_a_real_model_writes_the_episode_outputs(run: Run, local_llm: LocalLlm) 
     )
     manifest = get_json_or_none(s3, bucket, keys.manifest)
     prompt_ids = [p["id"] for p in manifest["prompts"]]
-    failed = {e.detail.prompt_id: e.detail for e in run.events_for(episode, "Prompt Failed")}  # type: ignore[attr-defined]
+    failed = {e.detail.prompt_id: e.detail for e in run.events_for(episode, PromptFailed)}
     for detail in failed.values():
         assert isinstance(detail, PromptFailed)
         assert detail.failure.reason, "a failed prompt says why"

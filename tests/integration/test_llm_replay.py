@@ -226,7 +226,10 @@ def test_replay_all_moves_the_whole_dlq_back_and_filters_leave_others_visible(
     moved = cli(stack, "dlq", "replay", "--queue", "llm", "--all")
     assert moved.exit_code == 0, moved.output
     back = stack.drain_events("llm", expect=2, timeout=30)
-    assert sorted(e.detail.prompt_id for e in back) == ["chapters", "newsletter"]  # type: ignore[attr-defined]
+    assert sorted(e.of(PromptRequested).detail.prompt_id for e in back) == [
+        "chapters",
+        "newsletter",
+    ]
 
 
 def test_dlq_commands_fail_with_a_clear_message(stack: Stack) -> None:

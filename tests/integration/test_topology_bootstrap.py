@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from podpipe.events import ObjectCreated
+from podpipe.events import ObjectCreated, TranscribeJobStateChanged
 from podpipe.local import AwsClients, bootstrap
 from tests.support.localstack import Stack
 
@@ -62,4 +62,5 @@ def test_only_podpipes_own_transcribe_jobs_reach_the_transcribe_queue(stack: Sta
     )
 
     received = stack.drain_events("transcribe", expect=2, timeout=10)
-    assert [e.detail.transcription_job_name for e in received] == [f"{prefix}-ep1--abc123"]  # type: ignore[attr-defined]
+    jobs = [e.of(TranscribeJobStateChanged).detail.transcription_job_name for e in received]
+    assert jobs == [f"{prefix}-ep1--abc123"]

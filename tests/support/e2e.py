@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from podpipe.demo import (
     metadata_args,
     wait_for_stage,
 )
-from podpipe.events import Envelope, parse_envelope
+from podpipe.events import E, Envelope, Event, parse_envelope
 from podpipe.local import StateDir, queue_arn
 from podpipe.storage import StageRecord
 from tests.support.localstack import Stack, bootstrapped_stack
@@ -37,7 +38,7 @@ class Run:
     pipeline: LocalPipeline
     slack: SlackStandIn
     tap_url: str
-    events: list[Envelope] = field(default_factory=list)
+    events: list[Envelope[Event]] = field(default_factory=list)
     email: list[Notification] = field(default_factory=list)
 
     def collect(self) -> None:
@@ -45,13 +46,25 @@ class Run:
             self.events.append(parse_envelope(message["Body"]))
         self.email += self.pipeline.read_inbox()
 
-    def events_for(self, episode_id: str, detail_type: str) -> list[Envelope]:
+    def events_for(self, episode_id: str, kind: type[E]) -> list[Envelope[E]]:
+        """The events of one type about one episode, typed (``.detail`` is a ``kind``)."""
         self.collect()
         return [
-            e
-            for e in self.events
-            if e.detail_type == detail_type and e.detail.episode_key() == episode_id
+            e.of(kind) for e in self.events if e.is_a(kind) and e.detail.episode_key() == episode_id
         ]
+
+    def idle(self, queue: str, guard_seconds: float = 120.0) -> None:
+        """Until ``queue`` holds no message, visible or in flight: whatever its service would
+        publish about the work so far has been published (a positive signal, not a sleep)."""
+        url = self.stack.queue_url(queue)
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        deadline = time.monotonic() + guard_seconds
+        while True:
+            reply = self.stack.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)
+            if all(reply["Attributes"].get(n) == "0" for n in names):
+                return
+            assert time.monotonic() < deadline, f"{queue} never went idle: {reply['Attributes']}"
+            time.sleep(0.5)
 
     def upload(self, episode_id: str) -> None:
         self.pipeline.cli(

@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 import pytest
 
-from podpipe.events import Envelope, parse_envelope
+from podpipe.events import Envelope, Event, parse_envelope
 from podpipe.local import (
     LOCAL_AWS_ENV,
     AwsClients,
@@ -113,7 +113,9 @@ class Stack:
                 self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         return got
 
-    def drain_events(self, queue: str, *, expect: int, timeout: float = 60.0) -> list[Envelope]:
+    def drain_events(
+        self, queue: str, *, expect: int, timeout: float = 60.0
+    ) -> list[Envelope[Event]]:
         messages = self.drain(self.queue_url(queue), expect=expect, timeout=timeout)
         return [parse_envelope(m["Body"]) for m in messages]
 

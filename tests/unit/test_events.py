@@ -13,7 +13,9 @@ from podpipe.events import (
     AudioTranscoded,
     BriefPrepared,
     EventParseError,
+    Failure,
     ObjectCreated,
+    PromptCompleted,
     PromptFailed,
     S3Location,
     TranscribeJobStateChanged,
@@ -171,3 +173,19 @@ def test_docs_events_md_is_current() -> None:
     assert committed == events_markdown(), (
         "docs/events.md is stale: run `podpipe events --markdown > docs/events.md`"
     )
+
+
+def test_an_envelope_is_typed_by_its_event_once_narrowed() -> None:
+    failed = PromptFailed(
+        episode_id="ep-1",
+        prompt_id="titles",
+        model="m",
+        failure=Failure(reason="model refused", error_type="X", retryable=False, attempts=1),
+        replay_command="podpipe dlq replay --queue llm --episode ep-1",
+    )
+    envelope = parse_envelope(to_envelope(failed))
+    assert envelope.is_a(PromptFailed)
+    assert not envelope.is_a(PromptCompleted)
+    assert envelope.of(PromptFailed).detail.prompt_id == "titles"  # no cast, no ignore
+    with pytest.raises(TypeError, match="'Prompt Failed' event is not a PromptCompleted"):
+        envelope.of(PromptCompleted)

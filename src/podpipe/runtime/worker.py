@@ -217,7 +217,7 @@ class QueueWorker:
             return Plan("released", "release")
         return await self._run_handler(message, envelope, route)
 
-    def _route(self, message: ReceivedMessage) -> tuple[Envelope, Route[Any]] | Plan:
+    def _route(self, message: ReceivedMessage) -> tuple[Envelope[Event], Route[Any]] | Plan:
         """The message's event and the route that handles it, or the plan for a body that
         cannot be handled here (unparseable, or no route on this queue): dead-letter."""
         try:
@@ -236,7 +236,7 @@ class QueueWorker:
         return envelope, route
 
     async def _run_handler(
-        self, message: ReceivedMessage, envelope: Envelope, route: Route[Any]
+        self, message: ReceivedMessage, envelope: Envelope[Event], route: Route[Any]
     ) -> Plan:
         """Run the route's handler in a thread; what it raised is classified by the policy."""
         event = envelope.detail
