@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from podpipe.events import BriefHeadline, BriefPrepared, BriefProblem, Event, S3Location
+from podpipe.events import (
+    BriefGuest,
+    BriefHeadline,
+    BriefPrepared,
+    BriefProblem,
+    Event,
+    S3Location,
+)
 from podpipe.storage import validate_episode_id
 from podpipe_llm.prep.brief import prepare_brief, render_markdown
 from podpipe_llm.prep.fetch import Fetcher
@@ -80,6 +87,7 @@ def run_prep(
             BriefProblem(kind=p.kind, source=p.source[:200], url=p.url, reason=p.reason[:300])
             for p in brief.problems[:100]
         ],
+        guests=[BriefGuest(name=g.name, email=g.email) for g in config.guests],
     )
     events.publish([event])
     return PrepRun(brief=brief, event=event)
@@ -130,4 +138,3 @@ def save_running_order(
         raise ChoiceError(f"no brief for {chosen_date or 'any date'}: run `podpipe prep` first")
     order = choose(brief, episode_id, ranks)
     return SavedRunningOrder(order, store.write_running_order(order))
-
