@@ -189,6 +189,8 @@ resource "aws_scheduler_schedule" "prep" {
   schedule_expression          = var.prep_schedule
   schedule_expression_timezone = var.prep_schedule_timezone
   state                        = var.prep_schedule_enabled ? "ENABLED" : "DISABLED"
+  # The target's settings (network, task definition) encrypted with the stack's key.
+  kms_key_arn = aws_kms_key.podpipe.arn
 
   flexible_time_window {
     mode = "OFF"
