@@ -250,7 +250,8 @@ def test_the_prep_task_role_grants_exactly_the_calls_of_python_m_podpipe_llm_pre
         if not action.startswith("sqs:")
     }
     granted = {a for s in policy_statements("prep_task") for a in s.attr("actions")}
-    assert "events:PutEvents" in called and "s3:PutObject" in called
+    assert "events:PutEvents" in called
+    assert "s3:PutObject" in called
     missing = {a: called[a][:3] for a in sorted(set(called) - granted)}
     assert not missing, f"prep: the code calls these, the role lacks them: {missing}"
     assert not sorted(granted - set(called)), "prep: the role grants calls no code makes"
