@@ -36,7 +36,10 @@ locals {
       var.openai_base_url != "" ? { PODPIPE_LLM_OPENAI_BASE_URL = var.openai_base_url } : {},
     )
     notify = merge(
-      { PODPIPE_NOTIFY_TOPIC_ARN = local.notifications_topic_arn },
+      {
+        PODPIPE_NOTIFY_TOPIC_ARN        = local.notifications_topic_arn
+        PODPIPE_NOTIFY_GUESTS_TOPIC_ARN = local.guests_topic_arn
+      },
       # Only the secret's ARN travels in the task definition; notify reads the URL once at startup.
       var.slack_webhook_secret_arn != "" && !local.slack_secret_is_ssm ? { PODPIPE_NOTIFY_SLACK_WEBHOOK_SECRET_ID = var.slack_webhook_secret_arn } : {},
       local.slack_secret_is_ssm ? { PODPIPE_NOTIFY_SLACK_WEBHOOK_SSM_PARAMETER = var.slack_webhook_secret_arn } : {},

@@ -186,7 +186,28 @@ data "aws_iam_policy_document" "notify_task" {
   statement {
     sid       = "PublishNotifications"
     actions   = ["sns:Publish"]
-    resources = [local.notifications_topic_arn]
+    resources = [local.notifications_topic_arn, local.guests_topic_arn]
+  }
+
+  # The brief reaches each guest through the guests topic: notify subscribes a new guest's
+  # address (filtered to their own messages) and checks that they confirmed before sending.
+  statement {
+    sid       = "SubscribeGuests"
+    actions   = ["sns:Subscribe", "sns:ListSubscriptionsByTopic"]
+    resources = [local.guests_topic_arn]
+  }
+
+  statement {
+    sid       = "ReadGuestSubscriptionFilters"
+    actions   = ["sns:GetSubscriptionAttributes"]
+    resources = ["${local.guests_topic_arn}:*"]
+  }
+
+  # A brief has no episode folder: its delivery markers live under prep/<date>/notifications/.
+  statement {
+    sid       = "BriefDeliveryMarkers"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.bucket_arn}/prep/*/notifications/*"]
   }
 
   # "Brief Prepared" links the week's brief (prep/<date>/brief.md) with a presigned URL,

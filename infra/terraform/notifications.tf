@@ -11,6 +11,8 @@ resource "aws_sns_topic" "topic" {
 locals {
   notifications_topic_arn = aws_sns_topic.topic["notifications"].arn
   alerts_topic_arn        = aws_sns_topic.topic["alerts"].arn
+  # One topic for every guest; each guest's subscription filters on the "guest" attribute.
+  guests_topic_arn = aws_sns_topic.topic["guests"].arn
 }
 
 resource "aws_sns_topic_policy" "alerts" {

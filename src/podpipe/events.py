@@ -455,6 +455,14 @@ class BriefHeadline(BaseModel):
     url: str
 
 
+class BriefGuest(BaseModel):
+    """A guest the brief is e-mailed to (from the team's prep config, at the brief's time)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = ""
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
+
+
 class BriefProblem(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: str
@@ -477,6 +485,8 @@ class BriefPrepared(Event):
     brief_json: S3Location
     items: list[BriefHeadline] = Field(default_factory=list, max_length=40)
     problems: list[BriefProblem] = Field(default_factory=list, max_length=100)
+    # Who besides the team gets the brief (notify e-mails each guest once per brief).
+    guests: list[BriefGuest] = Field(default_factory=list, max_length=20)
 
 
 # --------------------------------------------------------------------------- promotion

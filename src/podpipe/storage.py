@@ -445,6 +445,14 @@ def prep_brief_key(date: str, extension: str) -> str:
     return f"{PREP_PREFIX}{date}/brief.{extension}"
 
 
+def prep_notification_marker(date: str, delivery_id: str, channel: str) -> str:
+    """notify's delivery marker for a brief's message on one channel (no episode folder yet):
+    ``prep/<date>/notifications/<delivery-id>.<channel>.json``."""
+    if not PREP_DATE_PATTERN.fullmatch(date):
+        raise InvalidEpisodeKeyError(f"{date!r} is not a brief date (YYYY-MM-DD)")
+    return f"{PREP_PREFIX}{date}/notifications/{_safe_name(delivery_id)}.{_safe_name(channel)}.json"
+
+
 def prep_running_order_key(episode_id: str) -> str:
     """``prep/running-orders/<episode-id>.json``: the prep items an episode covers."""
     return f"{PREP_PREFIX}running-orders/{validate_episode_id(episode_id)}.json"

@@ -1,7 +1,15 @@
 """podpipe prep with a real model: the local llama.cpp server (tests/support/local_llm.py).
 
 Slow and CPU-heavy on two shared cores: run it alone, never beside other model tests —
-`make test-prep-model`. Opt-in: it failed in the last CI rehearsal (issue 17's note).
+`make test-prep-model` (about 2.5 minutes once the model is assembled). Opt-in: `make test`
+already spends most of its 20-minute budget on the episode's real-model e2e test.
+
+It failed in the CI rehearsal because the constrained-decoding schemas of the prep prompts
+did not say what their checks demand: the 0.5B model wrote each item's title as a one-sentence
+"summary" and ranked candidates that do not exist ("[8, 9, 10]" of 7), and repeated those
+answers word for word when the problems were fed back, so every item failed its three tries.
+The schemas now carry the 3-sentence pattern and the candidates' number range
+(podpipe_llm.schemas.decoding_schema).
 """
 
 from __future__ import annotations

@@ -212,7 +212,7 @@ def test_the_command_makes_the_brief_and_shows_it(
     with prep_site() as site:
         # The one seam: the command's HTTP client reaches the recorded site, not the internet.
         monkeypatch.setattr(
-            "podpipe_llm.prep.cli.HttpFetcher.create", lambda _timeout: site.fetcher()
+            "podpipe_llm.prep.wiring.HttpFetcher.create", lambda _timeout: site.fetcher()
         )
         result = CliRunner().invoke(
             app, ["prep", "run", "--date", "2026-11-28", "--since", "2026-11-20T00:00:00+00:00"]
@@ -230,3 +230,76 @@ def test_the_command_makes_the_brief_and_shows_it(
     assert [e.detail.DETAIL_TYPE for e in stack.drain_events("notify", expect=1)] == [
         "Brief Prepared"
     ]
+
+
+def test_the_brief_reaches_each_guest_once_and_the_team_once(stack: Stack) -> None:
+    """Guests in the team's config → "Brief Prepared" → notify: each guest's subscription to
+    the guests topic (SQS queues standing in for confirmed e-mail subscriptions, with the
+    filter policy notify gives a guest) receives their brief once, the team's topic once,
+    though the message is handled twice (a redelivery) and replayed."""
+    import uuid
+
+    from podpipe.local import queue_arn
+    from podpipe_notify.service import build_channels, build_handlers, guest_channels
+    from podpipe_notify.settings import NotifySettings
+
+    maya, tom = "maya@example.com", "tom@example.org"
+    put_config(stack, guests=[{"name": "Maya", "email": maya}, {"name": "Tom", "email": tom}])
+    with prep_site() as site:
+        run = run_prep(
+            store=S3PrepStore(stack.s3, stack.bucket), fetcher=site.fetcher(),
+            writer=extractive_writer(), model="extractive",
+            events=EventPublisher(stack.events, stack.settings.event_bus), now=NOW,
+        )  # fmt: skip
+    assert [g.email for g in run.event.guests] == [maya, tom]
+    [arrived] = stack.drain_events("notify", expect=1, timeout=30)
+
+    prefix = stack.settings.name_prefix
+    inboxes: dict[str, str] = {}
+    for name, topic, policy in (
+        ("team", "notifications", None),
+        ("maya", "guests", {"guest": [maya]}),
+        ("tom", "guests", {"guest": [tom]}),
+    ):
+        url = stack.sqs.create_queue(QueueName=f"{prefix}-inbox-{name}")["QueueUrl"]
+        stack.sns.subscribe(
+            TopicArn=stack.topic_arn(topic),
+            Protocol="sqs",
+            Endpoint=queue_arn(stack.sqs, url),
+            Attributes={"FilterPolicy": json.dumps(policy)} if policy else {},
+        )
+        inboxes[name] = url
+
+    settings = NotifySettings(
+        name_prefix=prefix,
+        bucket=stack.bucket,
+        notify_topic_arn=stack.topic_arn("notifications"),
+        notify_guests_topic_arn=stack.topic_arn("guests"),
+        notify_send_attempts=2,
+        notify_retry_max_seconds=0.05,
+    )
+    handlers = build_handlers(
+        settings,
+        s3=stack.s3,
+        channels=build_channels(settings, sns=stack.sns, http=None, webhook_url=None),
+        guest_channel=guest_channels(settings, stack.sns),
+    )
+    route = next(r for r in handlers.routes() if r.event_type is BriefPrepared)
+    for _ in range(2):  # a redelivery, then a replay (another message id)
+        ctx = MessageContext(str(uuid.uuid4()), "notify", 1, 5)
+        assert route.handle(arrived.detail, ctx) == []
+
+    bodies = {
+        name: [json.loads(m["Body"]) for m in stack.drain(url, expect=2, timeout=8)]
+        for name, url in inboxes.items()
+    }
+    assert {name: len(got) for name, got in bodies.items()} == {"team": 1, "maya": 1, "tom": 1}
+    [team], [to_maya], [to_tom] = bodies["team"], bodies["maya"], bodies["tom"]
+    assert "Sent to the guest(s) too: Maya, Tom." in team["Message"]
+    assert "Hello Maya," in to_maya["Message"]
+    assert "Hello Tom," in to_tom["Message"]
+    assert to_maya["MessageAttributes"]["guest"]["Value"] == maya
+    assert "Could not be read" not in to_maya["Message"]
+    assert any(f"<{url}>" in to_maya["Message"] for url in DISCUSSED)
+    markers = stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix="prep/2026-11-28/notifications/")
+    assert len(markers.get("Contents", [])) == 3  # the team's e-mail, one per guest

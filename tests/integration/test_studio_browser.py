@@ -353,3 +353,65 @@ def test_upload_from_the_browser_with_progress(
     link.click()
     page.wait_for_url("**/episodes/studio-upload")
     assert page.locator("h1.episode-title").inner_text() == "Uploaded <from> the studio"
+
+
+def test_the_host_ticks_the_briefs_items_and_saves_the_running_order(
+    studio: LiveStudio, page: Any
+) -> None:
+    """The prep page's checkboxes save through save_running_order — the operation `podpipe
+    prep choose` calls — so the stored running order is the one the CLI would write."""
+    from datetime import UTC, datetime
+
+    from podpipe_llm.prep.brief import render_markdown
+    from podpipe_llm.prep.models import Brief, BriefItem
+    from podpipe_llm.prep.service import choose
+    from podpipe_llm.prep.store import S3PrepStore
+
+    when = datetime(2026, 11, 28, 9, tzinfo=UTC)
+    brief = Brief(
+        date="2026-11-28",
+        show="Cloud Weekly",
+        audience="builders",
+        since=datetime(2026, 11, 20, tzinfo=UTC),
+        generated_at=when,
+        model="extractive",
+        items=[
+            BriefItem(
+                rank=n,
+                title=title,
+                url=f"https://aws.amazon.com/news/{n}",
+                feed="AWS What's New",
+                summary=f"{title} is out. It is new. It matters.",
+                why_it_matters="Listeners run it.",
+                questions=["Is it ready?", "What does it cost?"],
+            )
+            for n, title in enumerate(["Aurora DSQL", "Lambda on Graviton", "S3 Tables"], 1)
+        ],
+    )
+    store = S3PrepStore(studio.stack.s3, studio.stack.bucket)
+    store.write_brief(brief, render_markdown(brief))
+
+    page.goto(studio.url)
+    page.goto(f"{studio.base}/prep")
+    boxes = page.locator("form.running-order input[name=item]")
+    assert boxes.count() == 3
+    page.check("input[name=item][data-rank='3']")
+    page.check("input[name=item][data-rank='1']")
+    page.fill("form.running-order input[name=episode]", "cloud-weekly-42")
+    submit(page, "button[data-action=save-running-order]")
+    assert "items 1, 3" in page.locator(".notice").inner_text()
+
+    stored = store.read_running_order("cloud-weekly-42")
+    assert stored is not None
+    assert [i.url for i in stored.items] == [
+        "https://aws.amazon.com/news/1",
+        "https://aws.amazon.com/news/3",
+    ]
+    assert stored == choose(brief, "cloud-weekly-42", [1, 3])  # what the CLI writes
+
+    # Nothing ticked: the operation's own refusal, shown on the page; nothing overwritten.
+    page.fill("form.running-order input[name=episode]", "cloud-weekly-42")
+    with page.expect_navigation():
+        page.locator("button[data-action=save-running-order]").click()
+    assert "name at least one item number" in page.locator("p.error").inner_text()
+    assert store.read_running_order("cloud-weekly-42") == stored

@@ -51,6 +51,9 @@ CALLS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "start_message_move_task": (("sqs:StartMessageMoveTask",), None),
     "put_events": (("events:PutEvents",), None),
     "publish": (("sns:Publish",), r"sns|topic"),
+    "subscribe": (("sns:Subscribe",), r"sns"),
+    "list_subscriptions_by_topic": (("sns:ListSubscriptionsByTopic",), None),
+    "get_subscription_attributes": (("sns:GetSubscriptionAttributes",), None),
     # podpipe tags each job with its episode, and tagging on create needs TagResource.
     "start_transcription_job": (
         ("transcribe:StartTranscriptionJob", "transcribe:TagResource"),
@@ -117,9 +120,10 @@ def _imported(tree: ast.Module, module_name: str, is_package: bool) -> Iterator[
             yield from (f"{base}.{alias.name}" for alias in node.names)
 
 
-def service_files(service: str) -> list[Path]:
-    """Every podpipe file `python -m podpipe_<service>` loads, by static import closure."""
-    entry = f"podpipe_{service}.__main__"
+def service_files(service: str, entry: str | None = None) -> list[Path]:
+    """Every podpipe file `python -m podpipe_<service>` (or ``entry``) loads, by static
+    import closure."""
+    entry = entry or f"podpipe_{service}.__main__"
     seen: dict[str, Path] = {}
     pending = [entry]
     while pending:
@@ -157,10 +161,10 @@ def _is_aws_call(method: str, receiver: str) -> bool:
     return pattern is None or re.search(pattern, receiver, re.IGNORECASE) is not None
 
 
-def actions_called(service: str) -> dict[str, list[str]]:
+def actions_called(service: str, entry: str | None = None) -> dict[str, list[str]]:
     """IAM action -> where in the code it comes from."""
     found: dict[str, list[str]] = {}
-    for path in service_files(service):
+    for path in service_files(service, entry):
         for method, receiver, line in calls_in(path):
             if not _is_aws_call(method, receiver):
                 continue
@@ -235,6 +239,22 @@ def test_task_role_grants_exactly_the_calls_the_code_makes(service: str) -> None
         f"{service}: the code calls these, the role lacks them: {json.dumps(missing, indent=1)}"
     )
     assert not unused, f"{service}: the role grants these, no code calls them: {unused}"
+
+
+def test_the_prep_task_role_grants_exactly_the_calls_of_python_m_podpipe_llm_prep() -> None:
+    """The weekly ECS task (infra/terraform/prep.tf). It consumes no queue: the SQS calls of
+    the runtime's worker loop, which importing podpipe.runtime pulls in, are never made."""
+    called = {
+        action: where
+        for action, where in actions_called("llm", "podpipe_llm.prep.__main__").items()
+        if not action.startswith("sqs:")
+    }
+    granted = {a for s in policy_statements("prep_task") for a in s.attr("actions")}
+    assert "events:PutEvents" in called
+    assert "s3:PutObject" in called
+    missing = {a: called[a][:3] for a in sorted(set(called) - granted)}
+    assert not missing, f"prep: the code calls these, the role lacks them: {missing}"
+    assert not sorted(granted - set(called)), "prep: the role grants calls no code makes"
 
 
 def test_no_policy_grants_a_wildcard_action() -> None:

@@ -257,7 +257,7 @@ def test_the_extractive_writer_briefs_from_the_articles_own_sentences(site: Prep
 def test_the_runner_writer_feeds_problems_back_and_paces_with_preps_own_budget() -> None:
     answers = iter(
         [
-            '{"order": [2, 9]}',  # 9 is no candidate: fed back
+            '{"order": [9]}',  # 9 is no candidate, and nothing else: fed back
             '{"order": [2]}',
             '{"summary": "This is one long sentence only", "why_it_matters": "Because it matters.", "questions": ["A?", "B?"]}',
             json.dumps(
@@ -294,6 +294,35 @@ def test_the_runner_writer_feeds_problems_back_and_paces_with_preps_own_budget()
     assert "First text. More." in prompt
     # Four calls at prep's 2/minute: three 30-second waits (the episode quota is not used).
     assert clock.sleeps == pytest.approx([30.0, 30.0, 30.0])
+
+
+def test_the_decoding_schemas_demand_what_the_prep_checks_demand() -> None:
+    """The real-model failure of issue 17: the grammar let a small model write the title as a
+    one-sentence summary and count past the last candidate, and it repeated those answers
+    word for word when the problems were fed back."""
+    import re
+
+    from podpipe_llm.prep.writer import candidates_transcript
+    from podpipe_llm.schemas import decoding_schema, validate_json_output
+
+    item = FeedItem(title="A launch", url="https://example.com/a", feed="f")
+    candidates = candidates_transcript([Article(item, f"Text {n}.") for n in range(7)])
+    order = decoding_schema("prep-ranking", candidates)["properties"]["order"]
+    assert order["items"] == {"type": "integer", "minimum": 1, "maximum": 7}
+    assert order["maxItems"] == 7
+
+    schema = decoding_schema("prep-item", candidates)
+    summary = re.compile(schema["properties"]["summary"]["pattern"])
+    assert summary.match("It launched. It costs 3.5 USD in S3.x regions. Nice!")
+    assert not summary.match("Amazon Aurora DSQL is now generally available")
+    assert not summary.match("One. Two.")
+    question = re.compile(schema["properties"]["questions"]["items"]["pattern"])
+    assert question.match("What does it cost?")
+    assert not question.match("It costs a lot.")
+
+    # A ranking with some numbers past the last candidate keeps the real ones.
+    kept = validate_json_output("prep-ranking", '{"order": [3, 8, 1, 3, 10]}', candidates)
+    assert json.loads(kept)["order"] == [3, 1]
 
 
 def test_the_next_brief_starts_where_the_last_one_ended(site: PrepSite) -> None:
@@ -515,6 +544,9 @@ def test_the_studio_shows_the_briefs_sanitised() -> None:
         def brief(self, date: str) -> str | None:
             prep_brief_key(date, "md")  # refuses anything but a date, as the real one does
             return self.texts.get(date)
+
+        def brief_items(self, date: str) -> list[object]:
+            return []  # no brief.json here: the page shows the brief without the choice form
 
     guard = Guard(port=8790)
     client = TestClient(

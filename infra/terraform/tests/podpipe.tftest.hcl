@@ -98,6 +98,25 @@ variables {
   notification_email = "hosts@example.com"
 }
 
+# Distinct ARNs for the prep task's pieces, so the scheduler role's scope means something (the
+# mock would give every task definition and role the same one).
+override_resource {
+  target = module.prep.aws_ecs_task_definition.this
+  values = { arn = "arn:aws:ecs:us-east-1:123456789012:task-definition/tftest-prep:7" }
+}
+override_resource {
+  target = module.prep.aws_iam_role.task
+  values = { arn = "arn:aws:iam::123456789012:role/tftest-prep-task" }
+}
+override_resource {
+  target = module.prep.aws_iam_role.execution
+  values = { arn = "arn:aws:iam::123456789012:role/tftest-prep-execution" }
+}
+override_resource {
+  target = aws_ecs_cluster.this
+  values = { arn = "arn:aws:ecs:us-east-1:123456789012:cluster/tftest" }
+}
+
 run "the_release_consumer_is_deployed_and_the_scheduler_only_sends_to_it" {
   # First: resources keep the ARNs of the run that created them, so the overrides below only
   # take effect in the run that creates the release queue.
@@ -158,6 +177,70 @@ run "the_release_consumer_is_deployed_and_the_scheduler_only_sends_to_it" {
   assert {
     condition     = module.release.ecs_service.assign_public_ip == false && module.release.container.readonlyRootFilesystem && module.release.container.user == "10001:10001"
     error_message = "The release task runs like the others: no public IP, read-only root, non-root."
+  }
+}
+
+run "the_weekly_brief_runs_the_prep_task_and_its_scheduler_may_only_start_it" {
+  variables {
+    prep_schedule          = "cron(30 7 ? * TUE *)"
+    prep_schedule_timezone = "Europe/Berlin"
+  }
+
+  assert {
+    condition     = aws_scheduler_schedule.prep.schedule_expression == "cron(30 7 ? * TUE *)" && aws_scheduler_schedule.prep.schedule_expression_timezone == "Europe/Berlin" && aws_scheduler_schedule.prep.state == "ENABLED"
+    error_message = "The prep schedule must be the recurring prep_schedule, in its time zone."
+  }
+  assert {
+    condition = (
+      one(aws_scheduler_schedule.prep.target).arn == "arn:aws:ecs:us-east-1:123456789012:cluster/tftest"
+      && one(one(aws_scheduler_schedule.prep.target).ecs_parameters).task_definition_arn == "arn:aws:ecs:us-east-1:123456789012:task-definition/tftest-prep:7"
+      && one(one(aws_scheduler_schedule.prep.target).ecs_parameters).task_count == 1
+      && one(one(one(aws_scheduler_schedule.prep.target).ecs_parameters).network_configuration).assign_public_ip == false
+      && one(aws_scheduler_schedule.prep.target).role_arn == aws_iam_role.prep_scheduler.arn
+    )
+    error_message = "The schedule must start one task of the prep task definition in this cluster, without a public IP, as the prep scheduler role."
+  }
+  assert {
+    condition     = module.prep.container.command == ["python", "-m", "podpipe_llm.prep"] && module.prep.container.image == local.images.llm
+    error_message = "The prep task runs `python -m podpipe_llm.prep` from the llm image."
+  }
+  assert {
+    condition     = module.prep.ecs_service == null && module.prep.autoscaling == null
+    error_message = "prep is a task the schedule starts, not an ECS service."
+  }
+  assert {
+    condition     = contains(module.prep.container.environment, { name = "PODPIPE_PREP_REQUESTS_PER_MINUTE", value = "0.5" }) && contains(module.prep.container.environment, { name = "PODPIPE_LLM_PROVIDER", value = var.llm_provider })
+    error_message = "The prep task gets the llm settings and prep's own budget."
+  }
+  assert {
+    # Exactly two statements: RunTask on the one task definition in this cluster, PassRole of its two roles to ECS.
+    condition = length(data.aws_iam_policy_document.prep_scheduler.statement) == 2 && alltrue([
+      for statement in data.aws_iam_policy_document.prep_scheduler.statement : (
+        statement.actions == toset(["ecs:RunTask"])
+        ? statement.resources == toset(["arn:aws:ecs:us-east-1:123456789012:task-definition/tftest-prep:7"]) && toset(one(statement.condition).values) == toset(["arn:aws:ecs:us-east-1:123456789012:cluster/tftest"])
+        : statement.actions == toset(["iam:PassRole"]) && statement.resources == toset(["arn:aws:iam::123456789012:role/tftest-prep-task", "arn:aws:iam::123456789012:role/tftest-prep-execution"]) && toset(one(statement.condition).values) == toset(["ecs-tasks.amazonaws.com"])
+      )
+    ])
+    error_message = "The prep scheduler role may do more than start the prep task and pass its roles."
+  }
+  assert {
+    condition = alltrue([
+      for condition in one(data.aws_iam_policy_document.prep_scheduler_assume.statement).condition :
+      tolist(condition.values) == tolist(["arn:aws:scheduler:${var.region}:123456789012:schedule/default/tftest-prep-weekly"]) if condition.variable == "aws:SourceArn"
+    ])
+    error_message = "Only the prep schedule may assume the prep scheduler role."
+  }
+  assert {
+    # The task's writes stay under prep/; it publishes only on the podpipe bus.
+    condition = alltrue(flatten([
+      for statement in data.aws_iam_policy_document.prep_task.statement : [
+        !anytrue([for action in statement.actions : strcontains(action, "*")]),
+        !contains(statement.actions, "s3:PutObject") || alltrue([for r in statement.resources : startswith(r, "${local.bucket_arn}/prep/")]),
+        !contains(statement.actions, "s3:GetObject") || alltrue([for r in statement.resources : startswith(r, "${local.bucket_arn}/prep/")]),
+        !contains(statement.actions, "events:PutEvents") || statement.resources == toset([aws_cloudwatch_event_bus.podpipe.arn]),
+      ]
+    ]))
+    error_message = "The prep task may read or write outside prep/, publish elsewhere, or use a wildcard action."
   }
 }
 

@@ -109,7 +109,10 @@ def local_up(
     )
     settings = _local_settings()
     created = bootstrap(settings, AwsClients.from_session())
-    extra = {"PODPIPE_NOTIFY_TOPIC_ARN": created.topic_arns.get("notifications", "")}
+    extra = {
+        "PODPIPE_NOTIFY_TOPIC_ARN": created.topic_arns.get("notifications", ""),
+        "PODPIPE_NOTIFY_GUESTS_TOPIC_ARN": created.topic_arns.get("guests", ""),
+    }
     chosen = [s for s in services.split(",") if s]
     if "llm" in chosen:
         writer = choose_writer(state)

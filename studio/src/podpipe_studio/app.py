@@ -125,7 +125,31 @@ def create_app(studio: Studio, guard: Guard) -> Starlette:
             return page(request, "error.html", 404, error=str(exc))
         if date and text is None:
             return page(request, "error.html", 404, error=f"no brief for {date}")
-        return page(request, "prep.html", dates=dates, date=date, brief=text or "")
+        items = await run_in_threadpool(studio.brief_items, date) if date else []
+        return page(request, "prep.html", dates=dates, date=date, brief=text or "", items=items)
+
+    async def running_order(request: Request) -> Any:
+        """Save the ticked items as an episode's running order (as `podpipe prep choose`)."""
+        date = request.path_params["date"]
+        form = await request.form()
+        episode_id = str(form.get("episode", "")).strip()
+        ranks = [int(str(v)) for v in form.getlist("item") if str(v).isdigit()]
+        try:
+            saved = await run_in_threadpool(studio.save_running_order, date, episode_id, ranks)
+        except Exception as exc:
+            message = explain(exc)
+            if message is None:
+                raise
+            dates = await run_in_threadpool(studio.brief_dates)
+            text = await run_in_threadpool(studio.brief, date)
+            items = await run_in_threadpool(studio.brief_items, date)
+            return page(
+                request, "prep.html", 400,
+                dates=dates, date=date, brief=text or "", items=items, error=message,
+            )  # fmt: skip
+        chosen = ", ".join(str(i.rank) for i in saved.order.items)
+        notice = f"Running order of {saved.order.episode_id} saved: items {chosen}."
+        return RedirectResponse(f"/prep/{date}?{urlencode({'notice': notice})}", status_code=303)
 
     def action(
         run: Callable[[str, Any], Any], notice: Callable[[Any], str], anchor: str
@@ -264,6 +288,7 @@ def create_app(studio: Studio, guard: Guard) -> Starlette:
         ),
         Route("/prep", briefs),
         Route("/prep/{date}", briefs),
+        Route("/prep/{date}/running-order", running_order, methods=["POST"]),
         Route("/upload", upload_page, methods=["GET"]),
         Route("/upload", upload, methods=["POST"]),
         Route("/upload/progress/{upload_id}", upload_progress),

@@ -6,7 +6,9 @@ uses, and every change made by the SAME operations.
 * replay: ``podpipe.dlq.DeadLetters.replay`` — what `podpipe dlq replay` calls;
 * release: ``podpipe.release.operations.ReleaseDesk``, built by ``podpipe.release.wiring``
   exactly as for `podpipe release` / `publish`;
-* upload: ``podpipe.cli.upload.send_episode`` (sidecar first, then the audio).
+* upload: ``podpipe.cli.upload.send_episode`` (sidecar first, then the audio);
+* running order: ``podpipe_llm.prep.service.save_running_order`` — what `podpipe prep
+  choose` calls.
 
 Media reach the browser as presigned S3 URLs; nothing here puts credentials in a page.
 """
@@ -44,6 +46,9 @@ from podpipe.storage import (
     slugify_episode_id,
     validate_episode_id,
 )
+from podpipe_llm.prep.models import BriefItem
+from podpipe_llm.prep.service import ChoiceError, SavedRunningOrder, save_running_order
+from podpipe_llm.prep.store import S3PrepStore
 from podpipe_studio.views import OutputView, output_view
 
 VIDEO_EXTENSIONS = (".mp4", ".webm")
@@ -219,6 +224,21 @@ class Studio:
     def brief(self, date: str) -> str | None:
         """A brief's Markdown (rendered by the page through markdown-it + nh3)."""
         return self._text(prep_brief_key(date, "md"))
+
+    def brief_items(self, date: str) -> list[BriefItem]:
+        """The items of a brief the host can tick (from its brief.json)."""
+        found = self._prep().read_brief(date) if PREP_DATE_PATTERN.fullmatch(date) else None
+        return list(found.items) if found else []
+
+    def save_running_order(self, date: str, episode_id: str, ranks: list[int]) -> SavedRunningOrder:
+        """The episode's running order: `podpipe prep choose`'s own operation."""
+        try:
+            return save_running_order(self._prep(), episode_id, ranks, date=date)
+        except ChoiceError as exc:
+            raise StudioError(str(exc)) from None
+
+    def _prep(self) -> S3PrepStore:
+        return S3PrepStore(self.aws.s3, self.bucket)
 
     def subtitles_vtt(self, episode_id: str) -> str | None:
         return self._text(EpisodeKeys(validate_episode_id(episode_id)).subtitles_vtt)

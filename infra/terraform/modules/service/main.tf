@@ -146,7 +146,7 @@ resource "aws_ecs_task_definition" "this" {
 }
 
 resource "aws_ecs_service" "fixed" {
-  count           = var.autoscaling == null ? 1 : 0
+  count           = var.run_as_service && var.autoscaling == null ? 1 : 0
   name            = local.full_name
   cluster         = var.cluster_name
   task_definition = aws_ecs_task_definition.this.arn
@@ -178,7 +178,7 @@ resource "aws_ecs_service" "fixed" {
 }
 
 resource "aws_ecs_service" "scaled" {
-  count           = var.autoscaling == null ? 0 : 1
+  count           = var.autoscaling != null ? 1 : 0
   name            = local.full_name
   cluster         = var.cluster_name
   task_definition = aws_ecs_task_definition.this.arn

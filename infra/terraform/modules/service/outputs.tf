@@ -6,6 +6,15 @@ output "task_role_arn" {
   value = aws_iam_role.task.arn
 }
 
+output "execution_role_arn" {
+  value = aws_iam_role.execution.arn
+}
+
+# The revision Terraform created: a schedule that runs the task (RunTask) names exactly it.
+output "task_definition_arn" {
+  value = aws_ecs_task_definition.this.arn
+}
+
 output "task_role_name" {
   value = aws_iam_role.task.name
 }
@@ -17,7 +26,7 @@ output "log_group_name" {
 # What the ECS service and its task actually run with, for `terraform test`
 # (tests/*.tftest.hcl) and for anyone reading the state.
 output "ecs_service" {
-  description = "The service's task count, deployment limits, capacity provider and network."
+  description = "The service's task count, deployment limits, capacity provider and network (null without a service)."
   value = one([
     for service in concat(aws_ecs_service.fixed, aws_ecs_service.scaled) : {
       desired_count                      = service.desired_count

@@ -121,3 +121,14 @@ variable "kms_key_arn" {
   description = "Key encrypting the log group."
   type        = string
 }
+
+variable "run_as_service" {
+  description = "false: only the task definition (and its roles and log group), for a task something else starts, e.g. an EventBridge Scheduler RunTask."
+  type        = bool
+  default     = true
+
+  validation {
+    condition     = var.run_as_service || var.autoscaling == null
+    error_message = "Autoscaling scales an ECS service: with run_as_service = false, set autoscaling = null."
+  }
+}

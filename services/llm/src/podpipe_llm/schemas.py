@@ -251,10 +251,12 @@ def _check_prep_ranking(model: Any, transcript: Transcript) -> BaseModel:
     answer: RankingAnswer = model
     count = len(transcript.segments)
     wrong = [n for n in answer.order if not 1 <= n <= count]
-    if wrong:
+    kept = [n for n in dict.fromkeys(answer.order) if 1 <= n <= count]
+    if not kept:
         raise OutputValidationError([f"order: {wrong} are not candidate numbers (1 to {count})"])
-    unique = list(dict.fromkeys(answer.order))
-    return RankingAnswer(order=unique)
+    # A number past the last candidate is dropped; the ranked ones stand (the rest keep
+    # their feed order after them).
+    return RankingAnswer(order=kept)
 
 
 def _bound_strings(node: Any) -> None:
@@ -268,9 +270,40 @@ def _bound_strings(node: Any) -> None:
             _bound_strings(value)
 
 
+# One sentence as the prep-item check counts them (_SENTENCE): it starts with a capital or a
+# digit and ends with . ! or ?; a period inside it is never followed by a space ("3.5", "S3.").
+_SENTENCE_PATTERN = r"[A-Z0-9]([^.!?\n]|[.!?][^ \n])*[.!?]"
+_QUESTION_PATTERN = r"^[A-Z]([^?\n])*[?]$"
+
+
+def _prep_item_decoding(schema: dict[str, Any], transcript: Transcript) -> None:
+    # What the check demands, in the grammar: without it a small model answers with the
+    # title as a one-sentence "summary" and repeats that answer word for word when the
+    # problem is fed back, so no retry can succeed.
+    summary = schema["properties"]["summary"]
+    summary["pattern"] = f"^{_SENTENCE_PATTERN}( {_SENTENCE_PATTERN}){{2}}$"
+    schema["properties"]["questions"]["items"]["pattern"] = _QUESTION_PATTERN
+
+
+def _prep_ranking_decoding(schema: dict[str, Any], transcript: Transcript) -> None:
+    # Only the candidates' numbers: unbounded integers let a small model count on past the
+    # last candidate ("[8, 9, 10]" of 7), which the check then refuses on every try.
+    count = max(1, len(transcript.segments))
+    order = schema["properties"]["order"]
+    order["items"] = {"type": "integer", "minimum": 1, "maximum": count}
+    order["maxItems"] = count
+
+
+_DECODING_EXTRA: dict[str, Callable[[dict[str, Any], Transcript], None]] = {
+    "prep-item": _prep_item_decoding,
+    "prep-ranking": _prep_ranking_decoding,
+}
+
+
 def decoding_schema(name: str, transcript: Transcript) -> dict[str, Any]:
     """The JSON Schema sent for constrained decoding: the output schema with its list bounded
-    for this episode, so a small model cannot run on until its token limit."""
+    for this episode, so a small model cannot run on until its token limit, and — for the
+    prep prompts — the shape their checks demand (numbers of real candidates, 3 sentences)."""
     schema = copy.deepcopy(SCHEMAS[name].schema())
     _bound_strings(schema)
     bound = _DECODING_LISTS.get(name)
@@ -278,6 +311,9 @@ def decoding_schema(name: str, transcript: Transcript) -> dict[str, Any]:
         field_name, limit = bound
         prop = schema["properties"][field_name]
         prop["maxItems"] = min(int(prop.get("maxItems", 10_000)), limit(transcript))
+    extra = _DECODING_EXTRA.get(name)
+    if extra is not None:
+        extra(schema, transcript)
     return schema
 
 

@@ -18,7 +18,11 @@ def main() -> int:
     service = build_service(
         settings,
         s3=session.client("s3"),
-        sns=session.client("sns") if settings.notify_topic_arn else None,
+        sns=(
+            session.client("sns")
+            if settings.notify_topic_arn or settings.notify_guests_topic_arn
+            else None
+        ),
         http=httpx.Client(timeout=settings.notify_http_timeout_seconds),
         # Factories: the webhook URL is resolved once, here, and only the source in use
         # needs a client (and IAM permission).

@@ -13,7 +13,8 @@ replaced, not wrapped).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -132,6 +133,102 @@ class SnsChannel:
             raise ChannelError(self.name, f"SNS unreachable: {type(exc).__name__}") from exc
 
 
+class SnsGuestChannel:
+    """One guest's e-mail through the guests topic: ONE topic for every guest, each guest's
+    e-mail subscription filtered to messages whose ``guest`` attribute is their address, so a
+    message reaches exactly one guest and no guest sees another's address.
+
+    A guest not subscribed yet is subscribed here (AWS sends them a confirmation e-mail); until
+    they confirm, SNS would drop the brief for them, so the delivery fails for good with that
+    reason (the notify DLQ keeps the message; `podpipe dlq replay --queue notify` sends it once
+    they confirmed, and the team's copy is not sent twice).
+    """
+
+    name = "guest-email"
+
+    def __init__(
+        self, sns: SNSClient, topic_arn: str, email: str, retry: RetryPolicy | None = None
+    ) -> None:
+        self._sns = sns
+        self._topic_arn = topic_arn
+        self.email = email
+        self._retry = retry or RetryPolicy()
+
+    def send(self, notification: Notification) -> None:
+        subject = email_subject(notification)
+        body = email_body(notification)
+        for attempt in self._retry.retrying(self.name):
+            with attempt:
+                self._ready()
+                self._publish(subject, body)
+
+    def _ready(self) -> None:
+        state = self._subscription_state()
+        if state == "confirmed":
+            return
+        if state == "missing":
+            with self._errors():
+                self._sns.subscribe(
+                    TopicArn=self._topic_arn,
+                    Protocol="email",
+                    Endpoint=self.email,
+                    Attributes={"FilterPolicy": json.dumps({"guest": [self.email]})},
+                )
+        raise ChannelError(
+            self.name,
+            f"the guest {_masked(self.email)} has not confirmed the subscription e-mail from AWS "
+            "yet; replay this message from the notify DLQ once they have",
+            permanent=True,
+        )
+
+    def _subscription_state(self) -> str:
+        pending = False
+        with self._errors():
+            paginator = self._sns.get_paginator("list_subscriptions_by_topic")
+            pages = list(paginator.paginate(TopicArn=self._topic_arn))
+        for page in pages:
+            for sub in page.get("Subscriptions", []):
+                arn = sub.get("SubscriptionArn", "")
+                if not arn.startswith("arn:"):  # "PendingConfirmation"
+                    pending = pending or sub.get("Endpoint") == self.email
+                    continue
+                with self._errors():
+                    reply = self._sns.get_subscription_attributes(SubscriptionArn=arn)
+                try:
+                    policy = json.loads(reply["Attributes"].get("FilterPolicy") or "{}")
+                except ValueError:
+                    policy = {}
+                if self.email in (policy.get("guest") or []):
+                    return "confirmed"
+        return "pending" if pending else "missing"
+
+    def _publish(self, subject: str, body: str) -> None:
+        with self._errors():
+            self._sns.publish(
+                TopicArn=self._topic_arn,
+                Subject=subject,
+                Message=body,
+                MessageAttributes={"guest": {"DataType": "String", "StringValue": self.email}},
+            )
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            permanent = code in {"InvalidParameter", "NotFound", "AuthorizationError"}
+            raise ChannelError(self.name, f"SNS {code or 'error'}", permanent=permanent) from exc
+        except BotoCoreError as exc:
+            raise ChannelError(self.name, f"SNS unreachable: {type(exc).__name__}") from exc
+
+
+def _masked(email: str) -> str:
+    """An address in a log line or a DLQ reason: enough to tell guests apart, no more."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}…@{domain}"
+
+
 class SlackChannel:
     """A Slack incoming webhook, Block Kit payloads over httpx."""
 
@@ -221,7 +318,12 @@ class Fanout:
         delivered: list[str] = []
         for channel in self.channels:
             ref = (
-                DeliveryRef(notification.episode_id, delivery_id, channel.name)
+                DeliveryRef(
+                    notification.episode_id,
+                    delivery_id,
+                    channel.name,
+                    brief_date=notification.brief_date,
+                )
                 if self.ledger is not None and delivery_id
                 else None
             )

@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 
 from podpipe.artifacts import is_missing, put_json, put_json_if_absent
 from podpipe.episode_store import undelivered_notifications
-from podpipe.storage import EpisodeKeys
+from podpipe.storage import EpisodeKeys, prep_notification_marker
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -63,6 +63,8 @@ class DeliveryRef:
     episode_id: str
     delivery_id: str
     channel: str
+    # A brief's messages have no episode folder: their markers live under prep/<date>/.
+    brief_date: str = ""
 
 
 class DeliveryLedger(Protocol):
@@ -82,6 +84,8 @@ class DeliveryLedger(Protocol):
 
 
 def marker_key(ref: DeliveryRef) -> str:
+    if ref.brief_date:
+        return prep_notification_marker(ref.brief_date, ref.delivery_id, ref.channel)
     return EpisodeKeys(ref.episode_id).notification_marker(ref.delivery_id, ref.channel)
 
 
@@ -144,4 +148,7 @@ class S3DeliveryLedger:
 
 
 def _ref_fields(ref: DeliveryRef) -> dict[str, str]:
-    return {"episode_id": ref.episode_id, "notification": ref.delivery_id, "channel": ref.channel}
+    fields = {"episode_id": ref.episode_id, "notification": ref.delivery_id, "channel": ref.channel}
+    if ref.brief_date:
+        fields["brief_date"] = ref.brief_date
+    return fields

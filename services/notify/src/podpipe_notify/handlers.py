@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -51,7 +51,7 @@ from podpipe.runtime.service import Consumer, MessageContext, Route, Service
 from podpipe.stages import prompt_stage
 from podpipe.storage import StageRecord, StageRecordStatus
 from podpipe_notify import messages
-from podpipe_notify.channels import ChannelError, Fanout, NotificationDeliveryError
+from podpipe_notify.channels import Channel, ChannelError, Fanout, NotificationDeliveryError
 from podpipe_notify.completion import CompletionTracker
 from podpipe_notify.settings import PromptMessages
 
@@ -73,9 +73,12 @@ class NotifyHandlers:
         completion: CompletionTracker,
         prompt_messages: PromptMessages = "line",
         presign_expiry_seconds: int = 7200,
+        guest_channel: Callable[[str], Channel] | None = None,
     ) -> None:
         self._store = store
         self._notifier = notifier
+        # One channel per guest address (the guests topic); None: guests are not e-mailed.
+        self._guest_channel = guest_channel
         self._completion = completion
         self._prompt_messages = prompt_messages
         self._expiry = presign_expiry_seconds
@@ -87,13 +90,17 @@ class NotifyHandlers:
         ctx: MessageContext,
         sends: Sequence[tuple[messages.Notification, str]],
         decided: Sequence[Event] = (),
+        *,
+        notifiers: Sequence[Fanout] = (),
     ) -> list[Event]:
         """Send each notification to every channel; ``decided`` is published whatever the
-        channels do (returned, or carried by the error that retries the message)."""
+        channels do (returned, or carried by the error that retries the message).
+        ``notifiers``: one per send, instead of the team's channels (a guest's own)."""
         failures: list[ChannelError] = []
-        for notification, delivery_id in sends:
+        for n, (notification, delivery_id) in enumerate(sends):
+            notifier = notifiers[n] if n < len(notifiers) else self._notifier
             try:
-                delivered = self._notifier.send(
+                delivered = notifier.send(
                     notification, delivery_id=delivery_id, owner=ctx.message_id
                 )
             except NotificationDeliveryError as exc:
@@ -196,10 +203,21 @@ class NotifyHandlers:
         return []
 
     def brief_prepared(self, event: BriefPrepared, ctx: MessageContext) -> Sequence[Event]:
-        # No episode exists yet, so no episode folder for a delivery marker: best effort,
-        # like "Upload failed" (a channel failure retries the message).
-        self._notifier.send(messages.brief_prepared(event, self._url(event.brief_markdown.key)))
-        return []
+        # No episode exists yet: the delivery markers live under prep/<date>/notifications/,
+        # so the team and every guest get the brief once, across retries and replays.
+        team = messages.brief_prepared(event, self._url(event.brief_markdown.key))
+        sends: list[tuple[messages.Notification, str]] = [(team, "brief-prepared")]
+        notifiers: list[Fanout] = [self._notifier]
+        if event.guests and self._guest_channel is not None:
+            raw = self._store.get_bytes(event.brief_markdown.key) or b""
+            markdown = raw[:MAX_OUTPUT_FETCH_BYTES].decode("utf-8", "ignore")
+            for guest in event.guests:
+                note = messages.brief_for_guest(event, guest, markdown)
+                sends.append((note, f"brief-guest-{_short(guest.email.lower())}"))
+                notifiers.append(Fanout([self._guest_channel(guest.email)], self._notifier.ledger))
+        elif event.guests:
+            log.warning("notify.guests_not_configured", guests=len(event.guests))
+        return self._deliver(ctx, sends, notifiers=notifiers)
 
     def clips_rendered(self, event: ClipsRendered, ctx: MessageContext) -> Sequence[Event]:
         delivery = f"clips-rendered-{_short(ctx.event_id or ctx.message_id)}"

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from podpipe.events import (
     AudioTranscoded,
+    BriefGuest,
     BriefPrepared,
     ClipsFailed,
     ClipsRendered,
@@ -75,6 +76,7 @@ class Notification:
     title: str
     level: Level = "info"
     sections: tuple[Section, ...] = field(default_factory=tuple)
+    brief_date: str = ""  # a prep brief's message: no episode yet, its date instead
 
 
 # --------------------------------------------------------------------------- helpers
@@ -300,13 +302,46 @@ def brief_prepared(event: BriefPrepared, brief_url: str | None) -> Notification:
         )
     if brief_url:
         sections.append(Section(text="The whole brief:", links=(Link("brief.md", brief_url),)))
+    if event.guests:
+        names = ", ".join(g.name or "a guest" for g in event.guests)
+        sections.append(Section(text=f"Sent to the guest(s) too: {names}."))
     return Notification(
         kind="brief-prepared",
         episode_id="",
         title=f"Brief for {event.date}: {len(event.items)} item(s) for {event.show}",
         level="failure" if event.problems and not event.items else "info",
         sections=tuple(sections),
+        brief_date=event.date,
     )
+
+
+def brief_for_guest(event: BriefPrepared, guest: BriefGuest, brief_markdown: str) -> Notification:
+    """The brief as the guest reads it: the items, their links and the questions — without
+    the team's notes (what could not be read, how to mark the running order)."""
+    greeting = f"Hello {guest.name}," if guest.name else "Hello,"
+    kept: list[str] = []
+    for line in brief_markdown.splitlines():
+        if line.startswith("## Could not be read"):
+            break
+        if "podpipe prep choose" not in line:
+            kept.append(line)
+    return Notification(
+        kind="brief-for-guest",
+        episode_id="",
+        title=f"{event.show}: this week's news before we record ({event.date})",
+        sections=(
+            Section(
+                text=f"{greeting}\n\nhere is what we may talk about on {event.show}: "
+                f"{len(event.items)} item(s), each with its link and two questions you might ask."
+            ),
+            Section(text="\n".join(kept).strip(), links=_headline_links(event)),
+        ),
+        brief_date=event.date,
+    )
+
+
+def _headline_links(event: BriefPrepared) -> tuple[Link, ...]:
+    return tuple(Link(f"{i.rank}. {i.title[:60]}", i.url) for i in event.items)
 
 
 def clips_rendered(event: ClipsRendered) -> Notification:
@@ -488,7 +523,8 @@ def email_body(notification: Notification, *, max_bytes: int = SNS_BODY_MAX_BYTE
         parts.append(section.text)
         parts += [f"{link.label}: {link.url}" for link in section.links]
         parts.append("")
-    parts.append(f"episode: {notification.episode_id}")
+    if notification.episode_id:
+        parts.append(f"episode: {notification.episode_id}")
     body = "\n".join(parts)
     return _fit_bytes(body, max_bytes, _full_text_links(notification))
 

@@ -16,6 +16,7 @@ from podpipe_notify.channels import (
     RetryPolicy,
     SlackChannel,
     SnsChannel,
+    SnsGuestChannel,
     resolve_slack_webhook_url,
 )
 from podpipe_notify.completion import CompletionTracker
@@ -61,11 +62,22 @@ def build_channels(
     return channels
 
 
+def guest_channels(
+    settings: NotifySettings, sns: SNSClient | None
+) -> Callable[[str], Channel] | None:
+    """A guest's channel by address (the guests topic), or None when it is not configured."""
+    if not settings.notify_guests_topic_arn or sns is None:
+        return None
+    topic, policy = settings.notify_guests_topic_arn, retry_policy(settings)
+    return lambda email: SnsGuestChannel(sns, topic, email, policy)
+
+
 def build_handlers(
     settings: NotifySettings,
     *,
     s3: S3Client,
     channels: list[Channel],
+    guest_channel: Callable[[str], Channel] | None = None,
 ) -> NotifyHandlers:
     store = S3NotifyStore(s3, settings.bucket)
     return NotifyHandlers(
@@ -74,6 +86,7 @@ def build_handlers(
         completion=CompletionTracker(store, presign_expiry_seconds=settings.presign_expiry_seconds),
         prompt_messages=settings.notify_prompt_messages,
         presign_expiry_seconds=settings.presign_expiry_seconds,
+        guest_channel=guest_channel,
     )
 
 
@@ -86,6 +99,7 @@ def build_service(
     secretsmanager: Callable[[], Any] | None = None,
     ssm: Callable[[], Any] | None = None,
     channels: list[Channel] | None = None,
+    guest_channel: Callable[[str], Channel] | None = None,
 ) -> Service:
     """The notify service. ``channels`` overrides the configured ones (tests use fakes)."""
     if channels is None:
@@ -99,7 +113,9 @@ def build_service(
         channels = build_channels(settings, sns=sns, http=http, webhook_url=webhook_url)
     # Names only: the webhook URL is a credential and never reaches a log line.
     log.info("notify channels", channels=[c.name for c in channels] or ["none (log only)"])
-    return build_handlers(settings, s3=s3, channels=channels).service()
+    if guest_channel is None:
+        guest_channel = guest_channels(settings, sns)
+    return build_handlers(settings, s3=s3, channels=channels, guest_channel=guest_channel).service()
 
 
 def _unavailable(name: str) -> Callable[[], Any]:

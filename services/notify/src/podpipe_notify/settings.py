@@ -15,6 +15,11 @@ class NotifySettings(CoreSettings):
     notify_topic_arn: str = Field(
         default="", description="SNS topic for e-mail notifications; empty: the channel is off."
     )
+    notify_guests_topic_arn: str = Field(
+        default="",
+        description="SNS topic the prep brief is e-mailed to each guest through (one "
+        "subscription per guest, filtered on the guest attribute); empty: guests are not e-mailed.",
+    )
     # SecretStr: the URL is a credential (anyone holding it can post), so repr() hides it.
     notify_slack_webhook_url: SecretStr | None = Field(
         default=None, description="Slack incoming-webhook URL (prefer the secret or parameter)."

@@ -5,7 +5,7 @@ Contributed to the root CLI through the ``podpipe.cli`` entry point (``podpipe p
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,12 +13,11 @@ import typer
 
 from podpipe.storage import validate_episode_id
 from podpipe_llm.cli import _clear_errors, _fail
-from podpipe_llm.prep.fetch import HttpFetcher
-from podpipe_llm.prep.service import ChoiceError, choose, run_prep
+from podpipe_llm.prep.service import ChoiceError, save_running_order
 from podpipe_llm.prep.settings import PrepSettings
 from podpipe_llm.prep.store import PrepConfigError, S3PrepStore, parse_config
-from podpipe_llm.prep.writer import PrepPromptError, RunnerBriefWriter, with_overrides
-from podpipe_llm.service import build_providers, build_runner
+from podpipe_llm.prep.wiring import prep_store, run_from_settings
+from podpipe_llm.prep.writer import PrepPromptError
 
 if TYPE_CHECKING:
     from podpipe_llm.prep.models import PrepConfig
@@ -31,9 +30,7 @@ prep_app = typer.Typer(
 
 
 def _store(settings: PrepSettings) -> S3PrepStore:
-    import boto3
-
-    return S3PrepStore(boto3.client("s3", region_name=settings.region), settings.bucket)
+    return prep_store(settings)
 
 
 @prep_app.callback()
@@ -67,26 +64,12 @@ def run(
             config: PrepConfig | None = None
             if config_file is not None:
                 config = parse_config(config_file.read_bytes(), str(config_file))
-            runner = build_runner(settings, build_providers(settings))
-            writer = RunnerBriefWriter(runner, specs=with_overrides(store.read_prompt_overrides()))
-            import boto3
-
-            from podpipe.runtime.publisher import EventPublisher
-
-            events = EventPublisher(
-                boto3.client("events", region_name=settings.region), settings.event_bus
-            )
-            result = run_prep(
+            result = run_from_settings(
+                settings,
                 store=store,
-                fetcher=HttpFetcher.create(settings.prep_fetch_timeout_seconds),
-                writer=writer,
-                model=writer.model,
-                events=events,
-                now=datetime.now(UTC),
                 date=date,
                 since=datetime.fromisoformat(since) if since else None,
                 config=config,
-                max_article_chars=settings.prep_max_article_chars,
             )
         except (PrepConfigError, PrepPromptError, OSError) as exc:
             _fail(str(exc), 2)
@@ -111,20 +94,12 @@ def choose_command(
     """Mark the brief's items the episode covers (its links go into the show notes)."""
     with _clear_errors():
         validate_episode_id(episode)
-        settings = PrepSettings()
-        store = _store(settings)
-        dates = store.brief_dates()
-        chosen_date = date or (dates[-1] if dates else None)
-        brief = store.read_brief(chosen_date) if chosen_date else None
-        if brief is None:
-            _fail(f"no brief for {chosen_date or 'any date'}: run `podpipe prep` first", 2)
         try:
-            order = choose(brief, episode, items)
+            saved = save_running_order(_store(PrepSettings()), episode, items, date=date)
         except ChoiceError as exc:
             _fail(str(exc), 2)
-        location = store.write_running_order(order)
-    typer.echo(f"running order  {location.uri}")
-    for item in order.items:
+    typer.echo(f"running order  {saved.location.uri}")
+    for item in saved.order.items:
         typer.echo(f"{item.rank:>3}. {item.title}  {item.url}")
 
 

@@ -23,6 +23,14 @@ class FeedSource(BaseModel):
     url: HttpUrl
 
 
+class GuestContact(BaseModel):
+    """A guest of the coming episode: notify e-mails them the brief (SNS, guests topic)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(default="", max_length=200)
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
+
+
 class PrepConfig(BaseModel):
     """``prep/config.yaml`` (or ``.json``) in the bucket: edited by the team, read on every run."""
 
@@ -37,6 +45,11 @@ class PrepConfig(BaseModel):
     max_items: int = Field(default=8, ge=1, le=40, description="Items briefed in full")
     lookback_days: int = Field(
         default=7, ge=1, le=60, description="How far back the first brief (no earlier one) looks"
+    )
+    guests: list[GuestContact] = Field(
+        default_factory=list,
+        max_length=20,
+        description="The coming episode's guest(s): each is e-mailed the brief, once per brief",
     )
 
 

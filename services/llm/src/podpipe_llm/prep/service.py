@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from podpipe.events import BriefHeadline, BriefPrepared, BriefProblem, Event
+from podpipe.events import (
+    BriefGuest,
+    BriefHeadline,
+    BriefPrepared,
+    BriefProblem,
+    Event,
+    S3Location,
+)
+from podpipe.storage import validate_episode_id
 from podpipe_llm.prep.brief import prepare_brief, render_markdown
 from podpipe_llm.prep.fetch import Fetcher
 from podpipe_llm.prep.models import Brief, ChosenItem, PrepConfig, RunningOrder
@@ -79,6 +87,7 @@ def run_prep(
             BriefProblem(kind=p.kind, source=p.source[:200], url=p.url, reason=p.reason[:300])
             for p in brief.problems[:100]
         ],
+        guests=[BriefGuest(name=g.name, email=g.email) for g in config.guests],
     )
     events.publish([event])
     return PrepRun(brief=brief, event=event)
@@ -107,3 +116,25 @@ def choose(brief: Brief, episode_id: str, ranks: Sequence[int]) -> RunningOrder:
             for r in dict.fromkeys(ranks)
         ],
     )
+
+
+@dataclass(frozen=True)
+class SavedRunningOrder:
+    order: RunningOrder
+    location: S3Location
+
+
+def save_running_order(
+    store: S3PrepStore, episode_id: str, ranks: Sequence[int], *, date: str | None = None
+) -> SavedRunningOrder:
+    """The episode's running order from a brief (``date``, default the latest), stored
+    where the llm worker's show notes read it: what `podpipe prep choose` and the studio's
+    prep page both call."""
+    validate_episode_id(episode_id)
+    dates = store.brief_dates()
+    chosen_date = date or (dates[-1] if dates else None)
+    brief = store.read_brief(chosen_date) if chosen_date else None
+    if brief is None:
+        raise ChoiceError(f"no brief for {chosen_date or 'any date'}: run `podpipe prep` first")
+    order = choose(brief, episode_id, ranks)
+    return SavedRunningOrder(order, store.write_running_order(order))
