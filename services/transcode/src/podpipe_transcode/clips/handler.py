@@ -107,6 +107,7 @@ class ClipsManifest(BaseModel):
     repaired: list[str] = Field(default_factory=list)
     trailer_audio_key: str | None = None
     trailer_video_key: str | None = None
+    trailer_vertical_key: str | None = None
     trailer_captions_key: str | None = None
     trailer_seconds: float | None = None
     render_seconds: float = 0.0
@@ -119,7 +120,12 @@ class ClipsManifest(BaseModel):
             for k in (c.audio_key, c.captions_key, c.video_key, c.vertical_key)
             if k
         }
-        trailer = (self.trailer_audio_key, self.trailer_video_key, self.trailer_captions_key)
+        trailer = (
+            self.trailer_audio_key,
+            self.trailer_video_key,
+            self.trailer_vertical_key,
+            self.trailer_captions_key,
+        )
         return keys | {k for k in trailer if k}
 
 
@@ -348,6 +354,7 @@ class ClipsHandler:
             repaired=list(result.plan.repaired),
             trailer_audio_key=put(trailer.audio) if trailer else None,
             trailer_video_key=put(trailer.video) if trailer else None,
+            trailer_vertical_key=put(trailer.vertical) if trailer else None,
             trailer_captions_key=put(trailer.captions) if trailer else None,
             trailer_seconds=round(trailer.plan.duration, 3) if trailer else None,
             render_seconds=round(result.elapsed_seconds, 2),
@@ -391,6 +398,7 @@ class ClipsHandler:
             repaired=manifest.repaired,
             trailer_audio=location(manifest.trailer_audio_key),
             trailer_video=location(manifest.trailer_video_key),
+            trailer_video_vertical=location(manifest.trailer_vertical_key),
             trailer_url=url(manifest.trailer_audio_key),
             presigned_url_expires_at=expires_at,
         )
