@@ -67,6 +67,8 @@ log = structlog.get_logger()
 
 SOURCE_ETAG_METADATA = "podpipe-source-etag"
 STAGE = "transcode"
+VIDEO_STAGE = "video"
+"""A video upload's ``video.mp4``: its own stage, so a failure shows without failing the audio."""
 
 
 @dataclass(frozen=True)
@@ -270,19 +272,37 @@ class TranscodeHandler:
             return []
         video = S3Location(bucket=self.config.bucket, key=EpisodeKeys(episode_id).video)
         local_video = local_source.with_name("video.mp4")
+        started = time.time()
+        self.ledger.record(episode_id, VIDEO_STAGE, "running", started_at=started)
         try:
             made = self.video.render_video(local_source, local_video, result, job)
         except (BadInputError, FfmpegError) as exc:
             reason = exc.reason
             log.warning("transcode.video_failed", reason=reason)
             failure = Failure(reason=reason, error_type=type(exc).__name__)
-            return [
+            return fail_stage(
+                self.ledger,
+                episode_id,
+                VIDEO_STAGE,
+                failure,
                 VideoFailed(
                     episode_id=episode_id, source=source, output="video.mp4", failure=failure
-                )
-            ]
+                ),
+                resume=True,
+            )
         self.store.upload(
             local_video, video.bucket, video.key, content_type="video/mp4", metadata={}
+        )
+        self.ledger.record(
+            episode_id,
+            VIDEO_STAGE,
+            "done",
+            started_at=started,
+            details={
+                "video": video.uri,
+                "picture_copied": made.copied,
+                "reencode_reasons": list(made.reasons),
+            },
         )
         return [
             VideoTranscoded(
