@@ -360,3 +360,15 @@ def test_a_wrong_crop_box_fails_clearly(store: MemoryStore, renderer: FakeRender
     with pytest.raises(PermanentError, match=r"shows/pod-show.json: invalid clip_crop_box"):
         handler_for(store, renderer).handle(completed(), CTX)
     assert renderer.calls == []
+
+
+def test_a_video_episode_waits_for_its_picture(store: MemoryStore, renderer: FakeRenderer) -> None:
+    ledger = MemoryStageLedger()
+    ledger.record(EPISODE, "video", "running")
+    with pytest.raises(RetryableError, match=r"video\.mp4 is still being made"):
+        handler_for(store, renderer, ledger).handle(completed(), CTX)
+    assert renderer.calls == []
+    # video.mp4 could not be made: the clips go on as audiograms.
+    ledger.record(EPISODE, "video", "failed", reason="160x8")
+    handler_for(store, renderer, ledger).handle(completed(), CTX)
+    assert renderer.calls[0].video is None

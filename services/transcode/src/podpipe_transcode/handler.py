@@ -228,6 +228,10 @@ class TranscodeHandler:
                 result = self.backend.transcode(local_source, local_audio, job)
             except BadInputError as exc:
                 raise RejectedInputError(exc.reason) from exc
+            if self.video is not None and result.media is not None and result.media.has_video:
+                # Recorded before the MP3 exists: the clips, which start from the MP3, then
+                # know that a picture is on its way and wait for it.
+                self.ledger.record(episode_id, VIDEO_STAGE, "running")
             write_tags(local_audio, tags)
             size = local_audio.stat().st_size
             self.store.upload(
@@ -272,8 +276,8 @@ class TranscodeHandler:
             return []
         video = S3Location(bucket=self.config.bucket, key=EpisodeKeys(episode_id).video)
         local_video = local_source.with_name("video.mp4")
-        started = time.time()
-        self.ledger.record(episode_id, VIDEO_STAGE, "running", started_at=started)
+        running = self.ledger.read(episode_id, VIDEO_STAGE)
+        started = running.started_at if running is not None else time.time()
         try:
             made = self.video.render_video(local_source, local_video, result, job)
         except (BadInputError, FfmpegError) as exc:

@@ -73,6 +73,8 @@ log = structlog.get_logger()
 
 PROMPT_ID = "clip-picks"
 STAGE = "clips"
+VIDEO_STAGE = "video"
+"""The transcode's stage that makes ``video.mp4`` (services share stage names, not code)."""
 MANIFEST_NAME = "clips.json"
 CONTENT_TYPES = {".mp3": "audio/mpeg", ".mp4": "video/mp4", ".srt": "application/x-subrip"}
 
@@ -184,6 +186,12 @@ class ClipsHandler:
         manifest_key = keys.clips_prefix + MANIFEST_NAME
         metadata = self._metadata(event.episode_id)
         is_video = self._store.etag(keys.video) is not None
+        if not is_video:
+            video_stage = self._ledger.read(event.episode_id, VIDEO_STAGE)
+            if video_stage is not None and video_stage.status == "running":
+                # A video episode whose picture is still being made: cut from it, not an
+                # audiogram (a failed video.mp4 ends the wait: audiograms then).
+                raise RetryableError(f"{keys.video} is still being made (transcode)")
         options = self._options(metadata.show) if is_video else self._config.options
         fingerprint = self._config.fingerprint(options)
         previous = self._read_manifest(manifest_key)
