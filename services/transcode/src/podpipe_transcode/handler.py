@@ -30,7 +30,7 @@ from podpipe.ffmpeg import FfmpegError
 from podpipe.loudness import LoudnessMeasurement, LoudnessTargets
 from podpipe.runtime.errors import PermanentError, RejectedInputError
 from podpipe.runtime.service import MessageContext
-from podpipe.stages import StageLedger, fail_stage
+from podpipe.stages import StageLedger, fail_stage, record_failure
 from podpipe.storage import (
     EpisodeKeys,
     InvalidEpisodeKeyError,
@@ -185,6 +185,12 @@ class TranscodeHandler:
         except InvalidEpisodeKeyError:
             return []  # no episode to report on: handle() attached "Upload Rejected"
         source = S3Location(bucket=event.bucket.name, key=event.object.key)
+        video = self.ledger.read(episode_id, VIDEO_STAGE)
+        if video is not None and video.status == "running":
+            # Never left running: the clips would wait for a picture that is not coming.
+            record_failure(
+                self.ledger, episode_id, VIDEO_STAGE, failure, resume=True, previous=video
+            )
         return fail_stage(
             self.ledger,
             episode_id,
