@@ -35,7 +35,7 @@ from podpipe_llm.catalog import parse_prompt
 from podpipe_llm.providers.base import Completion, CompletionRequest, ThrottledError
 from podpipe_llm.providers.registry import Providers
 from podpipe_llm.ratelimit import RateLimiters
-from podpipe_llm.runner import PromptRunner, RetryPolicy
+from podpipe_llm.runner import PromptRetryPolicy, PromptRunner
 from podpipe_llm.settings import RateLimit
 
 # Real seconds per simulated minute: at least 2, and enough that one request interval lasts
@@ -124,7 +124,7 @@ def run_queue(n: int, rpm: float, latency: float, *, limiter: bool, seed: int) -
         limiters=RateLimiters(
             lambda _m: RateLimit(requests_per_minute=rpm if limiter else 0.0), clock
         ),
-        policy=RetryPolicy(max_attempts=8, backoff_max_seconds=60.0),
+        policy=PromptRetryPolicy(max_attempts=8, backoff_max_seconds=60.0),
         clock=clock,
         rng=random.Random(seed),
     )

@@ -9,6 +9,10 @@ rotating each round:
   copy + filter + AAC + faststart;
 - picture clip: a 30 s clip cut from the picture as 1080x1920 and 1080x1080 with burned
   captions, podpipe's one run (one decode split to both shapes) vs one bare command per shape;
+- picture trailer: a video episode's trailer, three cuts of the picture joined with 0.5 s
+  crossfades (as the audio's), as 1080x1920 and 1080x1080 with burned captions: podpipe's one
+  run (one decode of the joined cuts split to both shapes) vs one bare command per shape doing
+  the same cuts, xfades, crop, captions and encode;
 - subtitled: podpipe's step (probe, cues from the transcript, ASS, ONE ffmpeg run making the
   soft-subtitled and the burned-in file) vs the two bare commands a person would type
   (``-c copy -c:s mov_text`` and ``-vf subtitles=...``).
@@ -41,10 +45,19 @@ from podpipe.loudness import LoudnessTargets
 from podpipe.storage import EpisodeKeys
 from podpipe_transcode.backend import FfmpegBackend, TranscodeJob
 from podpipe_transcode.clips.captions import CaptionStyle, build_cues, to_ass, to_srt
-from podpipe_transcode.clips.graph import SQUARE, VERTICAL, PictureText, picture_clip_args
+from podpipe_transcode.clips.graph import (
+    SQUARE,
+    VERTICAL,
+    PictureText,
+    picture_clip_args,
+    picture_cut_args,
+)
 from podpipe_transcode.clips.graph import VideoOptions as ClipVideoOptions
+from podpipe_transcode.clips.picks import TrailerPlan, TrailerSegment
+from podpipe_transcode.clips.render import trailer_cues
 from podpipe_transcode.commands import Mp3Encoding, encode_chain
 from podpipe_transcode.subtitled import SubtitlesConfig, VideoSubtitlesHandler
+from tests.support.stage_ledger import MemoryStageLedger
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "video.json"
@@ -52,6 +65,8 @@ SAMPLE = ROOT / "samples" / "episode.m4a"
 TRANSCRIPT = ROOT / "tests" / "integration" / "test_clips_sample_transcript.json"
 SECONDS = 60
 ROUNDS = int(os.environ.get("BENCH_VIDEO_ROUNDS", "2"))
+TRAILER_CUTS = ((2.0, 14.0), (20.0, 32.0), (40.0, 52.0))
+"""Three cuts of the 60 s bench video (the trailer plan's shape: 35.0 s with its crossfades)."""
 
 
 def child_cpu() -> float:
@@ -60,9 +75,12 @@ def child_cpu() -> float:
 
 
 def bare(ffmpeg: str, *args: str) -> None:
-    subprocess.run(
-        [ffmpeg, "-hide_banner", "-nostdin", "-y", *args], capture_output=True, check=True
+    done = subprocess.run(
+        [ffmpeg, "-hide_banner", "-nostdin", "-y", *args], capture_output=True, check=False
     )
+    if done.returncode != 0:
+        tail = done.stderr.decode(errors="replace").strip().splitlines()[-5:]
+        raise RuntimeError(f"bare ffmpeg exited {done.returncode}: " + " | ".join(tail))
 
 
 class LocalStore:
@@ -166,6 +184,7 @@ def main() -> dict[str, Any]:
             LocalStore(bucket),  # type: ignore[arg-type]
             SubtitlesConfig(bucket="bench"),
             ffmpeg,
+            ledger=MemoryStageLedger(),
         )
 
         def podpipe_subtitles(run: int) -> None:
@@ -230,6 +249,70 @@ def main() -> dict[str, Any]:
 
         clip_wall, clip_cpu = compare({"podpipe": podpipe_picture, "bare": bare_picture}, ROUNDS)
 
+        # The trailer of a video episode: three cuts of the picture, 0.5 s crossfades.
+        plan = TrailerPlan(
+            segments=tuple(TrailerSegment(a, b, None, None) for a, b in TRAILER_CUTS),
+            crossfade_seconds=0.5,
+        )
+        trailer_seconds = plan.duration
+        trailer_audio = work / "trailer.mp3"
+        audio_inputs: list[str] = []
+        for a, b in TRAILER_CUTS:
+            audio_inputs += ["-ss", str(a), "-t", str(b - a), "-i", str(work / "audio.mp3")]
+        run_ffmpeg(
+            [
+                *audio_inputs, "-filter_complex",
+                "[0:a][1:a]acrossfade=d=0.5[x1];[x1][2:a]acrossfade=d=0.5[a]",
+                "-map", "[a]", str(trailer_audio),
+            ]
+        )  # fmt: skip
+        t_cues = trailer_cues(plan, transcript.words)
+        trailer_asses = []
+        for shape in (VERTICAL, SQUARE):
+            ass = work / f"trailer-{shape.height}.ass"
+            ass.write_text(to_ass(t_cues, CaptionStyle(shape.width, shape.height)))
+            trailer_asses.append(ass)
+        trailer_text = PictureText(font_file=None, captions=trailer_asses)
+        segments = [(s.start, s.end) for s in plan.segments]
+
+        def podpipe_trailer(run: int) -> None:
+            outputs = [work / f"tv-{run}.mp4", work / f"ts-{run}.mp4"]
+            run_ffmpeg(
+                picture_cut_args(
+                    video, trailer_audio, segments, 0.5, trailer_seconds, [VERTICAL, SQUARE],
+                    outputs, trailer_text, ClipVideoOptions(),
+                )
+            )  # fmt: skip
+
+        offsets = plan.offsets()
+
+        def bare_trailer(run: int) -> None:
+            inputs: list[str] = []
+            for a, b in TRAILER_CUTS:
+                inputs += ["-ss", str(a), "-t", str(b - a), "-i", str(video)]
+            for shape, ass, name in (
+                (VERTICAL, trailer_asses[0], "v"),
+                (SQUARE, trailer_asses[1], "s"),
+            ):
+                w, h = shape.width, shape.height
+                graph = (
+                    "[0:v]fps=25[c0];[1:v]fps=25[c1];[2:v]fps=25[c2];"
+                    f"[c0][c1]xfade=transition=fade:duration=0.5:offset={offsets[1]}[j1];"
+                    f"[j1][c2]xfade=transition=fade:duration=0.5:offset={offsets[2]},"
+                    f"crop='min(iw,ih*{w}/{h})':'min(ih,iw*{h}/{w})',scale={w}:{h},"
+                    f"setsar=1,subtitles={ass},format=yuv420p[v]"
+                )
+                bare(
+                    ffmpeg, *inputs, "-i", str(trailer_audio), "-filter_complex", graph,
+                    "-map", "[v]", "-map", "3:a", "-c:v", "libx264", "-preset", "veryfast",
+                    "-crf", "23", "-c:a", "aac", "-b:a", "128k", "-t", f"{trailer_seconds:.3f}",
+                    "-movflags", "+faststart", str(work / f"bare-t{name}-{run}.mp4"),
+                )  # fmt: skip
+
+        trailer_wall, trailer_cpu = compare(
+            {"podpipe": podpipe_trailer, "bare": bare_trailer}, ROUNDS
+        )
+
     result: dict[str, Any] = {
         "what": (
             "podpipe's video jobs vs the bare ffmpeg commands for the same outputs, same run, "
@@ -250,6 +333,13 @@ def main() -> dict[str, Any]:
             **figures(clip_wall, clip_cpu),
             "note": "30 s clip, 1080x1920 + 1080x1080 with captions: podpipe one decode split "
             "to both shapes; bare: one command per shape",
+        },
+        "picture_trailer": {
+            **figures(trailer_wall, trailer_cpu),
+            "trailer_seconds": round(trailer_seconds, 2),
+            "note": "a video episode's trailer: 3 cuts of the picture, 0.5 s crossfades, "
+            "1080x1920 + 1080x1080 with captions; podpipe one run (one decode of the joined "
+            "cuts split to both shapes); bare: one command per shape",
         },
         "machine": {
             "cpus": os.cpu_count(),

@@ -35,6 +35,10 @@ StageState = Literal[StageRecordStatus, "pending", "in DLQ"]
 EpisodeState = Literal["pending", "running", "completed", "failed"]
 
 CORE_STAGES: tuple[str, ...] = ("transcode", "transcribe", "dispatch")
+VIDEO_STAGES: tuple[str, ...] = ("video", "video-subtitles", "youtube")
+"""A video episode's own stages: ``video.mp4`` (transcode), the subtitled pair, youtube.md."""
+SIDE_STAGES: frozenset[str] = frozenset({"clips", *VIDEO_STAGES})
+"""Stages that never decide the episode's state: a bad picture never holds back the audio."""
 ENDED: frozenset[StageState] = frozenset({"done", "failed", IN_DLQ})
 FAILED: frozenset[StageState] = frozenset({"failed", IN_DLQ})
 
@@ -225,6 +229,12 @@ def _artifact_done(stage: str, keys: EpisodeKeys, existing: frozenset[str]) -> b
         return keys.transcript_json in existing
     if stage == "dispatch":
         return keys.manifest in existing
+    if stage == "video":
+        return keys.video in existing
+    if stage == "video-subtitles":
+        return keys.video_subtitles_record in existing
+    if stage == "youtube":
+        return keys.prompt_output("youtube", "md") in existing
     prompt_id = prompt_id_of(stage)
     if prompt_id is not None:
         try:
@@ -327,6 +337,11 @@ def episode_status(
         stages.append(_resolve(stage, records.get(stage), keys, existing, prompt_dlq, prompt_id))
     if "clips" in records:
         stages.append(_resolve("clips", records["clips"], keys, existing, []))
+    if keys.video in existing or any(stage in records for stage in VIDEO_STAGES):
+        # A video episode: its video stages show from the start, pending until they run.
+        stages += [
+            _resolve(stage, records.get(stage), keys, existing, []) for stage in VIDEO_STAGES
+        ]
 
     by_name = {s.stage: s for s in stages}
     has_anything = bool(existing) or bool(records) or upload_exists or bool(entries)
@@ -367,7 +382,7 @@ def _overall_state(
         expected.append(dispatch)
         if prompt_ids is not None:
             expected += prompt_states
-    any_failed = any(s.failed for s in stages.values() if s.stage != "clips")
+    any_failed = any(s.failed for s in stages.values() if s.stage not in SIDE_STAGES)
     if any_failed and all(s.ended for s in expected):
         return "failed"
     if not has_anything:

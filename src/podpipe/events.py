@@ -198,6 +198,9 @@ class ClipsRendered(PodpipeEvent):
     repaired: list[str] = Field(default_factory=list)
     trailer_audio: S3Location | None = None
     trailer_video: S3Location | None = None
+    """The audiogram trailer, or a video episode's square trailer cut from its picture."""
+    trailer_video_vertical: S3Location | None = None
+    """A video episode's 1080x1920 trailer cut from its picture."""
     trailer_url: str | None = None
     presigned_url_expires_at: datetime | None = None
 

@@ -11,28 +11,35 @@ test_local_llm.py runs the same pipeline with a real model writing.
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import podcastparser
 import pysubs2
 import pytest
 
 from podpipe.artifacts import get_json_or_none
-from podpipe.demo import SAMPLE_METADATA
+from podpipe.demo import SAMPLE, SAMPLE_METADATA, metadata_args
 from podpipe.documents import Transcript
 from podpipe.events import (
     AudioTranscoded,
+    ClipsRendered,
     EpisodeCompleted,
     EpisodePublished,
     PromptCompleted,
     PromptFailed,
     TranscriptReady,
+    VideoTranscoded,
 )
+from podpipe.ffmpeg import find_ffmpeg, probe, probe_streams, run_ffmpeg
 from podpipe.release.model import parse_titles
 from podpipe.release.serve import serving
 from podpipe.storage import EpisodeKeys
+from podpipe_transcode.clips.graph import BACKGROUND_COLOR
 from tests.support.e2e import Run, running_pipeline
 from tests.support.release import ARTWORK, ARTWORK_KEY, show_config
 
@@ -207,3 +214,161 @@ def test_one_failed_prompt_is_replayed_alone(run: Run) -> None:
     # handled everything the replay caused (its queue empty, nothing in flight).
     run.idle("notify")
     assert len(run.events_for(episode, EpisodeCompleted)) == 1
+
+
+# --------------------------------------------------------------------------- a video episode
+
+VIDEO_WIDTH, VIDEO_HEIGHT, VIDEO_FPS = 320, 180, 10
+
+
+def source_luma(at: float) -> float:
+    """The synthetic picture's grey at ``at`` seconds: frame N is N*2 (mod 256)."""
+    return (round(at * VIDEO_FPS) * 2) % 256
+
+
+def grey_distance(a: float, b: float) -> float:
+    return min(abs(a - b), 256 - abs(a - b))
+
+
+def luma(path: Path, at: float, width: int, height: int) -> np.ndarray:
+    """The Y plane of the frame at ``at`` seconds, as stored (no range conversion)."""
+    raw = subprocess.run(
+        [
+            *(find_ffmpeg(), "-v", "error", "-ss", f"{at:.3f}", "-i", str(path), "-frames:v", "1"),
+            *("-f", "rawvideo", "-pix_fmt", "yuv420p", "-"),  # Y plane first
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
+    plane = np.frombuffer(raw[: width * height], dtype=np.uint8)
+    return plane.reshape(height, width).astype(np.int16)
+
+
+def patch(path: Path, at: float, width: int, height: int) -> float:
+    """Mean grey at the left edge, half-way down (clear of captions and the title card)."""
+    middle = height // 2
+    return float(luma(path, at, width, height)[middle - 4 : middle + 4, 2:10].mean())
+
+
+def test_a_video_episode_through_the_whole_pipeline(run: Run, tmp_path: Path) -> None:
+    """A small synthetic video (the sample's sound under a picture whose grey counts its
+    frames) through every service: the soft subtitle track, captions burned in, clips and the
+    trailer cut from the picture in both shapes at the picks' times, youtube.md, and
+    `podpipe status` listing the video stages."""
+    episode = "e2e-video"
+    keys = EpisodeKeys(episode)
+    s3, bucket = run.stack.s3, run.stack.bucket
+    video = tmp_path / f"{episode}.mp4"
+    run_ffmpeg(
+        [
+            "-f", "lavfi", "-i",
+            f"nullsrc=s={VIDEO_WIDTH}x{VIDEO_HEIGHT}:r={VIDEO_FPS},"
+            "geq=lum='mod(N*2,256)':cb=128:cr=128",
+            "-i", str(SAMPLE), "-map", "0:v", "-map", "1:a", "-shortest",
+            "-c:v", "libx264", "-preset", "ultrafast", "-crf", "10", "-pix_fmt", "yuv420p",
+            "-c:a", "aac", "-b:a", "96k", str(video),
+        ],
+        label="make-e2e-video",
+    )  # fmt: skip
+    run.pipeline.cli("upload", str(video), "--episode", episode, *metadata_args(SAMPLE_METADATA))
+    assert run.wait(episode) == 0
+
+    # The audio is the same publishable MP3 as for an audio upload; video.mp4 beside it.
+    assert run.exists(keys.audio)
+    [_transcoded] = run.events_for(episode, VideoTranscoded)
+
+    # Soft subtitles: a mov_text track that parses back to the episode's subtitles.
+    subtitled = run.wait_for_stage(episode, "video-subtitles")
+    assert subtitled.status == "done", subtitled.reason
+    soft, burned = tmp_path / "video.mp4", tmp_path / "video-captioned.mp4"
+    s3.download_file(bucket, keys.video, str(soft))
+    s3.download_file(bucket, keys.video_captioned, str(burned))
+    header = subprocess.run(
+        [find_ffmpeg(), "-hide_banner", "-i", str(soft)], capture_output=True, text=True
+    ).stderr
+    assert "Subtitle: mov_text" in header
+    extracted = tmp_path / "track.srt"
+    run_ffmpeg(["-i", str(soft), "-map", "0:s:0", str(extracted)], label="extract-subtitles")
+    track = pysubs2.load(str(extracted))
+    srt = s3.get_object(Bucket=bucket, Key=keys.subtitles_srt)["Body"].read().decode()
+    subtitles = pysubs2.SSAFile.from_string(srt)
+    assert len(track) > 20
+    assert len(track) == len(subtitles)
+    assert track[0].plaintext.split() == subtitles[0].plaintext.split()
+
+    # Burned captions: at a caption's time the captioned frame differs from the soft one in
+    # the lower band (the text), and hardly above it.
+    cue = subtitles[1]
+    at = (cue.start + cue.end) / 2000
+    difference = np.abs(
+        luma(burned, at, VIDEO_WIDTH, VIDEO_HEIGHT) - luma(soft, at, VIDEO_WIDTH, VIDEO_HEIGHT)
+    )
+    assert (difference[VIDEO_HEIGHT // 2 :] > 40).sum() > 200
+    assert difference[: VIDEO_HEIGHT // 3].mean() < 3
+
+    # Clips cut from the picture, vertical and square, at the picks' times (±0.1 s).
+    clips = run.wait_for_stage(episode, "clips")
+    assert clips.status == "done", clips.reason
+    [rendered] = run.events_for(episode, ClipsRendered)
+    assert isinstance(rendered.detail, ClipsRendered)
+    assert rendered.detail.clips
+    red, green, blue = (int(BACKGROUND_COLOR[i : i + 2], 16) for i in (2, 4, 6))
+    background = 16 + (65.481 * red + 128.553 * green + 24.966 * blue) / 255
+    for clip in rendered.detail.clips:
+        assert clip.video is not None
+        assert clip.video_vertical is not None
+        for location, (width, height) in ((clip.video_vertical, (1080, 1920)),
+                                          (clip.video, (1080, 1080))):  # fmt: skip
+            local = tmp_path / Path(location.key).name
+            s3.download_file(bucket, location.key, str(local))
+            [picture] = [s for s in probe_streams(local) if s.kind == "Video"]
+            assert (picture.width, picture.height) == (width, height)
+            assert probe(local).duration_seconds == pytest.approx(clip.end - clip.start, abs=0.1)
+            for offset in (0.0, 5.0):
+                seen = patch(local, offset, width, height)
+                assert grey_distance(seen, source_luma(clip.start + offset)) <= 4.5
+
+    # The trailer is cut from the picture too (not the audiogram's background), both shapes.
+    manifest = get_json_or_none(s3, bucket, keys.clips_prefix + "clips.json")
+    assert manifest["trailer_seconds"]
+    first_cut = min(clip.start for clip in rendered.detail.clips)
+    for key, (width, height) in (
+        (manifest["trailer_vertical_key"], (1080, 1920)),
+        (manifest["trailer_video_key"], (1080, 1080)),
+    ):
+        local = tmp_path / Path(key).name
+        s3.download_file(bucket, key, str(local))
+        [picture] = [s for s in probe_streams(local) if s.kind == "Video"]
+        assert (picture.width, picture.height) == (width, height)
+        assert probe(local).duration_seconds == pytest.approx(manifest["trailer_seconds"], abs=0.1)
+        for into in (1.0, 3.0):
+            seen = patch(local, into, width, height)
+            assert grey_distance(seen, source_luma(first_cut + into)) <= 4.5
+            if abs(source_luma(first_cut + into) - background) > 20:
+                assert abs(seen - background) > 15
+
+    # youtube.md: chapters only as YouTube takes them (0:00 first, at least 3, each at least
+    # 10 s), or none with a note saying why (the extractive writer aims at one chapter per
+    # ~8 minutes, so a 3-minute episode has too few).
+    youtube = run.wait_for_stage(episode, "youtube")
+    assert youtube.status == "done", youtube.reason
+    text = s3.get_object(Bucket=bucket, Key=keys.prompt_output("youtube", "md"))["Body"].read()
+    markdown = text.decode()
+    assert "## Title" in markdown
+    assert "## Tags" in markdown
+    stamps = re.findall(r"^(\d+):(\d\d) (.+)$", markdown, re.MULTILINE)
+    duration = probe(soft).duration_seconds or 0.0
+    if stamps:
+        starts = [int(m) * 60 + int(sec) for m, sec, _title in stamps]
+        assert starts[0] == 0
+        assert len(starts) >= 3
+        assert all(b - a >= 10 for a, b in zip(starts, [*starts[1:], duration], strict=True))
+    else:
+        assert "YouTube needs at least 3" in markdown
+    assert youtube.details["chapters"] == len(stamps)
+
+    # `podpipe status` lists the video stages from the same ledger as the others.
+    status = run.pipeline.cli("status", episode, "--json", check=False)
+    assert status.returncode == 0, status.stdout + status.stderr
+    stages = {s["stage"]: s["state"] for s in json.loads(status.stdout)["stages"]}
+    assert {stages[s] for s in ("video", "video-subtitles", "youtube", "clips")} == {"done"}

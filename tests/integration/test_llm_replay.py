@@ -25,7 +25,7 @@ from podpipe.events import (
     to_envelope,
 )
 from podpipe.runtime import RuntimeOptions
-from podpipe.runtime.publisher import RetryPolicy
+from podpipe.runtime.publisher import PublishRetryPolicy
 from podpipe.storage import EpisodeKeys, sidecar_key
 from podpipe_llm.providers.extractive import ExtractiveProvider
 from podpipe_llm.providers.registry import Providers
@@ -45,7 +45,7 @@ PROMPTS = {
     "newsletter", "pull-quotes",
 }  # fmt: skip
 FAST = RuntimeOptions(
-    retry_base_seconds=1, retry_max_seconds=2, publish_policy=RetryPolicy(wait=wait_none())
+    retry_base_seconds=1, retry_max_seconds=2, publish_policy=PublishRetryPolicy(wait=wait_none())
 )
 
 

@@ -27,7 +27,7 @@ from podpipe.release.store import S3BlobStore
 from podpipe.release.wiring import ReleaseSettings
 from podpipe.release.wiring import build_desk as build_release_desk
 from podpipe.runtime import RuntimeOptions
-from podpipe.runtime.publisher import EventPublisher, RetryPolicy
+from podpipe.runtime.publisher import EventPublisher, PublishRetryPolicy
 from podpipe_notify.service import build_service as build_notify_service
 from podpipe_notify.settings import NotifySettings
 from podpipe_promote.desk import PROMOTE_SCHEDULE_PREFIX
@@ -52,7 +52,7 @@ pytestmark = pytest.mark.integration
 
 EP = "2026-12-01-ep7"
 FAST = RuntimeOptions(
-    retry_base_seconds=0.2, retry_max_seconds=1, publish_policy=RetryPolicy(wait=wait_none())
+    retry_base_seconds=0.2, retry_max_seconds=1, publish_policy=PublishRetryPolicy(wait=wait_none())
 )
 
 

@@ -32,7 +32,7 @@ from podpipe.runtime import (
     Service,
 )
 from podpipe.runtime.metrics import ListMetricsSink
-from podpipe.runtime.publisher import RetryPolicy
+from podpipe.runtime.publisher import PublishRetryPolicy
 from tests.support.localstack import Stack
 from tests.support.services import running_service
 
@@ -40,7 +40,7 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 FAST_RETRIES = RuntimeOptions(
-    retry_base_seconds=1, retry_max_seconds=2, publish_policy=RetryPolicy(wait=wait_none())
+    retry_base_seconds=1, retry_max_seconds=2, publish_policy=PublishRetryPolicy(wait=wait_none())
 )
 
 

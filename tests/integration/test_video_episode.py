@@ -7,11 +7,14 @@ H.264 + AAC, the loudness measured here with ebur128, and that the MP3 never wai
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from podpipe.cli.main import app
 from podpipe.events import AudioTranscoded, ObjectCreated, VideoFailed, VideoTranscoded
 from podpipe.ffmpeg import probe, run_ffmpeg
 from podpipe.runtime.errors import PermanentError
@@ -145,13 +148,26 @@ def test_a_sideways_odd_sized_phone_video_comes_out_upright_and_even(
     assert (picture.pixel_format, picture.rotation) == ("yuv420p", 0.0)
 
 
-def test_a_failed_video_never_holds_the_mp3_back(stack: Stack, videos: dict[str, Path]) -> None:
+def test_a_failed_video_never_holds_the_mp3_back(
+    stack: Stack, videos: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     audio, failed = handler_for(stack).handle(upload(stack, "vid-sliver", videos["sliver"]), CTX)
     assert isinstance(audio, AudioTranscoded)
     assert isinstance(failed, VideoFailed)
     assert failed.output == "video.mp4"
     assert "160x8" in failed.failure.reason
     assert stack.s3.head_object(Bucket=stack.bucket, Key=EpisodeKeys("vid-sliver").audio)
+    # `podpipe status` shows the video stage failed with its reason, the audio done.
+    monkeypatch.setenv("PODPIPE_BUCKET", stack.bucket)
+    monkeypatch.setenv("PODPIPE_NAME_PREFIX", stack.settings.name_prefix)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    result = CliRunner().invoke(app, ["status", "vid-sliver", "--json"])
+    assert result.exit_code == 0, result.output
+    stages = {s["stage"]: s for s in json.loads(result.output)["stages"]}
+    assert stages["transcode"]["state"] == "done"
+    assert stages["video"]["state"] == "failed"
+    assert "160x8" in stages["video"]["reason"]
+    assert stages["video-subtitles"]["state"] == "pending"
 
 
 def test_variable_frame_rate_is_made_constant(
@@ -162,6 +178,10 @@ def test_variable_frame_rate_is_made_constant(
     assert any("variable frame rate" in r for r in video.reencode_reasons)
     [picture] = probe(download_video(stack, tmp_path, "vid-vfr")).video_streams
     assert picture.fps == picture.tbr == 30.0
+    record = S3StageLedger(stack.s3, stack.bucket).read("vid-vfr", "video")
+    assert record is not None
+    assert record.status == "done"
+    assert any("variable frame rate" in r for r in record.details["reencode_reasons"])
 
 
 def test_a_video_without_sound_fails_clearly(stack: Stack, videos: dict[str, Path]) -> None:

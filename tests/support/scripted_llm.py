@@ -287,7 +287,7 @@ class Harness:
         from podpipe_llm.dispatcher import Dispatcher
         from podpipe_llm.providers.registry import Providers
         from podpipe_llm.ratelimit import RateLimiters
-        from podpipe_llm.runner import PromptRunner, RetryPolicy
+        from podpipe_llm.runner import PromptRetryPolicy, PromptRunner
         from podpipe_llm.settings import RateLimit
         from podpipe_llm.worker import PromptWorker
 
@@ -305,7 +305,7 @@ class Harness:
                 lambda _m: RateLimit(requests_per_minute=requests_per_minute), clock
             ),
             context_tokens=context_tokens,
-            policy=RetryPolicy(max_attempts=max_attempts, json_attempts=json_attempts),
+            policy=PromptRetryPolicy(max_attempts=max_attempts, json_attempts=json_attempts),
             clock=clock,
         )
         store = InMemoryEpisodeStore()

@@ -21,6 +21,7 @@ from podpipe_transcode.clips.graph import (
     crop_filter,
     escape_filter_value,
     picture_clip_args,
+    picture_cut_args,
     trailer_measure_args,
     wrap_heading,
 )
@@ -180,3 +181,28 @@ def test_picture_clips_default_to_vertical_and_square_centre_crops() -> None:
     assert "enable='lt(t,2.5)'" in graph  # the title card
     assert args.count("-movflags") == 2
     assert args[-1] == "s.mp4"
+
+
+def test_the_picture_trailer_joins_its_cuts_with_the_audios_crossfades_in_one_decode() -> None:
+    text = PictureText(font_file=None, captions=[None, None], title_file=None)
+    segments = [(10.0, 30.0), (50.0, 70.0), (100.0, 121.0)]
+    args = picture_cut_args(
+        Path("ep.mp4"), Path("trailer.mp3"), segments, 0.5, 60.0, [SQUARE, VERTICAL],
+        [Path("trailer.mp4"), Path("trailer-vertical.mp4")], text, VideoOptions(),
+    )  # fmt: skip
+    assert args[:6] == ["-ss", "10.000", "-t", "20.000", "-i", "ep.mp4"]
+    assert args[12:18] == ["-ss", "100.000", "-t", "21.000", "-i", "ep.mp4"]
+    assert args[18:20] == ["-i", "trailer.mp3"]
+    graph = value_after(args, "-filter_complex").split(";")
+    assert graph[:3] == ["[0:v]fps=25[c0]", "[1:v]fps=25[c1]", "[2:v]fps=25[c2]"]
+    # Each cut starts where acrossfade starts it in the audio: 20 - 0.5, then 39.5 - 0.5 + 20.
+    assert "xfade=transition=fade:duration=0.500:offset=19.500[j1]" in graph[3]
+    assert graph[4].startswith("[j1][c2]xfade=transition=fade:duration=0.500:offset=39.000")
+    assert graph[5] == "[j2]split=2[p0][p1]"  # one joined picture feeds both shapes
+    assert [args[i + 1] for i, a in enumerate(args) if a == "-map"] == [
+        "[v0]",
+        "3:a",
+        "[v1]",
+        "3:a",
+    ]
+    assert args.count("60.000") == 2

@@ -26,6 +26,7 @@ from podpipe_transcode.clips.render import (
     RenderOptions,
     RenderResult,
 )
+from podpipe_transcode.clips.settings import ClipsSettings
 from podpipe_transcode.clips.synthetic import synthetic_transcript
 from tests.support.stage_ledger import MemoryStageLedger
 
@@ -75,6 +76,7 @@ class FakeRenderer:
 
     def __init__(self) -> None:
         self.calls: list[EpisodeInput] = []
+        self.options: list[RenderOptions] = []
 
     def __call__(
         self,
@@ -84,6 +86,7 @@ class FakeRenderer:
         workdir: Path,
     ) -> RenderResult:
         self.calls.append(episode)
+        self.options.append(options)
         workdir.mkdir(parents=True)
         words = speech_words(episode.transcript.words)
         duration = episode.transcript.duration_seconds
@@ -290,3 +293,82 @@ def test_cover_art_and_show_name_fallback(store: MemoryStore, renderer: FakeRend
     assert episode.show == "Fallback"
     assert episode.cover is not None
     assert episode.cover.suffix == ".png"
+
+
+# --------------------------------------------------------------------------- the crop box
+
+
+def show_file(store: MemoryStore, crop: Any, key: str = "shows/pod-show.json") -> None:
+    # Only what the clips read: a show file still being written for its feed is enough.
+    store.objects[key] = json.dumps({"title": "Pod Show", "clip_crop_box": crop}).encode()
+
+
+def test_a_video_episode_is_cut_with_its_shows_crop_box(
+    store: MemoryStore, renderer: FakeRenderer
+) -> None:
+    store.objects[KEYS.video] = b"mp4"
+    show_file(store, {"x": 0, "y": 0, "width": 0.5, "height": 1})
+    handler = handler_for(store, renderer)
+    handler.handle(completed(), CTX)
+    [options] = renderer.options
+    assert renderer.calls[0].video is not None
+    assert options.square.crop is not None
+    assert (options.square.crop.x, options.square.crop.width) == (0.0, 0.5)
+    assert options.vertical.crop == options.square.crop
+    assert (options.vertical.width, options.vertical.height) == (1080, 1920)
+
+    # The same box again: nothing to redo. A new box (the team edited the show): cut again.
+    handler.handle(completed(), CTX)
+    assert len(renderer.calls) == 1
+    show_file(store, {"x": 0.5, "y": 0, "width": 0.5, "height": 1})
+    handler.handle(completed(), CTX)
+    assert len(renderer.calls) == 2
+    assert renderer.options[1].square.crop is not None
+    assert renderer.options[1].square.crop.x == 0.5
+
+
+def test_without_a_show_crop_box_the_deployments_setting_or_the_centre_is_used(
+    store: MemoryStore, renderer: FakeRenderer
+) -> None:
+    store.objects[KEYS.video] = b"mp4"
+    show_file(store, None)
+    handler_for(store, renderer).handle(completed(), CTX)
+    assert renderer.options[0] == RenderOptions()  # centre crops
+    settings = ClipsSettings(clips_crop_box="0.25,0,0.5,1")
+    ClipsHandler(
+        store,
+        ClipsConfig(bucket=BUCKET, options=settings.clips_render_options()),
+        renderer,
+        ledger=MemoryStageLedger(),
+    ).handle(completed(), CTX)
+    assert renderer.options[1].square.crop is not None
+    assert renderer.options[1].square.crop.x == 0.25
+
+
+def test_an_audio_only_episode_ignores_the_crop_box(
+    store: MemoryStore, renderer: FakeRenderer
+) -> None:
+    show_file(store, {"x": 0, "y": 0, "width": 0.5, "height": 1})
+    handler_for(store, renderer).handle(completed(), CTX)
+    assert renderer.calls[0].video is None
+    assert renderer.options[0] == RenderOptions()
+
+
+def test_a_wrong_crop_box_fails_clearly(store: MemoryStore, renderer: FakeRenderer) -> None:
+    store.objects[KEYS.video] = b"mp4"
+    show_file(store, {"x": 0.75, "y": 0, "width": 0.5, "height": 1})
+    with pytest.raises(PermanentError, match=r"shows/pod-show.json: invalid clip_crop_box"):
+        handler_for(store, renderer).handle(completed(), CTX)
+    assert renderer.calls == []
+
+
+def test_a_video_episode_waits_for_its_picture(store: MemoryStore, renderer: FakeRenderer) -> None:
+    ledger = MemoryStageLedger()
+    ledger.record(EPISODE, "video", "running")
+    with pytest.raises(RetryableError, match=r"video\.mp4 is still being made"):
+        handler_for(store, renderer, ledger).handle(completed(), CTX)
+    assert renderer.calls == []
+    # video.mp4 could not be made: the clips go on as audiograms.
+    ledger.record(EPISODE, "video", "failed", reason="160x8")
+    handler_for(store, renderer, ledger).handle(completed(), CTX)
+    assert renderer.calls[0].video is None

@@ -19,9 +19,9 @@ from pydantic import SecretStr
 from podpipe.logging import configure_logging
 from podpipe_notify.channels import (
     ChannelError,
+    DeliveryRetryPolicy,
     Fanout,
     NotificationDeliveryError,
-    RetryPolicy,
     SlackChannel,
     SnsChannel,
     WebhookConfigError,
@@ -32,7 +32,7 @@ from podpipe_notify.messages import Notification, Section
 from podpipe_notify.settings import NotifySettings
 
 SECRET_URL = "https://hooks.slack.com/services/T000/B000/sup3rs3cr3tt0k3n"
-FAST = RetryPolicy(attempts=3, max_wait_seconds=0, initial_wait_seconds=0)
+FAST = DeliveryRetryPolicy(attempts=3, max_wait_seconds=0, initial_wait_seconds=0)
 NOTE = Notification(
     kind="k", episode_id="ep1", title="Audio ready: ep1", sections=(Section("hello & <you>"),)
 )
@@ -50,7 +50,9 @@ class FakeChannel:
         self.sent.append(notification)
 
 
-def slack(handler: Any, retry: RetryPolicy = FAST) -> tuple[SlackChannel, list[httpx.Request]]:
+def slack(
+    handler: Any, retry: DeliveryRetryPolicy = FAST
+) -> tuple[SlackChannel, list[httpx.Request]]:
     seen: list[httpx.Request] = []
 
     def record(request: httpx.Request) -> httpx.Response:

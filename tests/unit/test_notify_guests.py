@@ -11,14 +11,14 @@ import pytest
 from podpipe.events import BriefPrepared, S3Location
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
-from podpipe_notify.channels import ChannelError, Fanout, RetryPolicy, SnsGuestChannel
+from podpipe_notify.channels import ChannelError, DeliveryRetryPolicy, Fanout, SnsGuestChannel
 from podpipe_notify.delivery import DeliveryRef, marker_key
 from podpipe_notify.handlers import NotifyHandlers
 from tests.support.notify_store import MemoryNotifyStore
 from tests.unit.test_notify_channels import FakeChannel, FakeLedger
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:pp-guests"
-FAST = RetryPolicy(attempts=1, max_wait_seconds=0, initial_wait_seconds=0)
+FAST = DeliveryRetryPolicy(attempts=1, max_wait_seconds=0, initial_wait_seconds=0)
 MAYA = "maya@example.com"
 TOM = "tom@example.org"
 BRIEF_MD = (

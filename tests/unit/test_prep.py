@@ -28,7 +28,7 @@ from podpipe_llm.providers.base import CompletionRequest, RefusedError
 from podpipe_llm.providers.extractive import ExtractiveProvider
 from podpipe_llm.providers.registry import Providers
 from podpipe_llm.ratelimit import RateLimiters
-from podpipe_llm.runner import PromptRunner, RetryPolicy
+from podpipe_llm.runner import PromptRetryPolicy, PromptRunner
 from podpipe_llm.service import build_providers, build_runner
 from podpipe_notify import messages
 from tests.support.prep_site import FEEDS, PrepSite, config, prep_site
@@ -275,7 +275,7 @@ def test_the_runner_writer_feeds_problems_back_and_paces_with_preps_own_budget()
     runner = PromptRunner(
         providers=Providers({"bedrock": provider}, default_provider="bedrock", default_model="m"),
         limiters=RateLimiters(settings.rate_limit, clock),
-        policy=RetryPolicy(json_attempts=3),
+        policy=PromptRetryPolicy(json_attempts=3),
         clock=clock,
     )
     writer = RunnerBriefWriter(runner)

@@ -29,7 +29,13 @@ from podpipe.release.model import (
     TitleChoice,
     UnsafeTextError,
 )
-from podpipe.release.shows import Show, ShowConfigError, parse_show
+from podpipe.release.shows import (
+    Show,
+    ShowConfigError,
+    clip_crop_box,
+    match_show_id,
+    parse_show,
+)
 from tests.support.release import PODCAST_GUID, SHOW_ID, TITLES_MD, show_config
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -63,6 +69,33 @@ def test_missing_fields_are_named_in_one_clear_error() -> None:
         parse_show(b"{", "shows/the-weekly.json")
     with pytest.raises(ShowConfigError, match="podcast_guid"):
         _show(podcast_guid="not-a-uuid")
+
+
+def test_a_show_names_the_crop_box_its_video_clips_are_cut_from() -> None:
+    assert _show().clip_crop_box is None
+    box = _show(clip_crop_box={"x": 0.5, "y": 0, "width": 0.5, "height": 1}).clip_crop_box
+    assert box is not None
+    assert (box.x, box.width) == (0.5, 0.5)
+    with pytest.raises(ShowConfigError, match="clip_crop_box"):
+        _show(clip_crop_box={"x": 0.6, "y": 0, "width": 0.5, "height": 1})
+    # The clips read the box alone, so an unfinished show file does not stop them.
+    yaml_text = b"title: T\nclip_crop_box: {x: 0, y: 0.1, width: 1, height: 0.8}\n"
+    found = clip_crop_box(yaml_text, "shows/t.yaml")
+    assert found is not None
+    assert found.height == 0.8
+    assert clip_crop_box(b'{"title": "T"}', "shows/t.json") is None
+    with pytest.raises(ShowConfigError, match=r"shows/t.json: invalid clip_crop_box"):
+        clip_crop_box(b'{"clip_crop_box": {"x": 0}}', "shows/t.json")
+
+
+def test_an_episode_finds_its_show_by_id_slug_or_title() -> None:
+    titles = {"the-weekly": "The Weekly", "other": "Other Show"}
+    assert match_show_id("other", list(titles), titles.get) == "other"
+    assert match_show_id("The Weekly", list(titles), titles.get) == "the-weekly"
+    assert match_show_id("other show", list(titles), titles.get) == "other"
+    assert match_show_id("Nope", list(titles), titles.get) is None
+    assert match_show_id("", list(titles), titles.get) is None  # which of two?
+    assert match_show_id("", ["only"], titles.get) == "only"
 
 
 # --------------------------------------------------------------------------- titles and text

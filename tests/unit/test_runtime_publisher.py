@@ -13,14 +13,14 @@ from podpipe.runtime.publisher import (
     EntryTooLargeError,
     EventPublisher,
     PublishError,
-    RetryPolicy,
+    PublishRetryPolicy,
     batch_entries,
     entry_size,
     failed_entries,
 )
 from tests.unit.runtime_fakes import FakeEvents, SyncFakeEvents, client_error
 
-FAST = RetryPolicy(attempts=3, wait=wait_none())
+FAST = PublishRetryPolicy(attempts=3, wait=wait_none())
 
 
 def events(n: int) -> list[TranscodeFailed]:

@@ -25,7 +25,7 @@ from podpipe.runtime.policy import (
     heartbeat_extension,
     retry_visibility_timeout,
 )
-from podpipe.runtime.publisher import RetryPolicy
+from podpipe.runtime.publisher import PublishRetryPolicy
 from podpipe.settings import CoreSettings
 from tests.unit.runtime_fakes import FakeEvents, FakeSqs
 
@@ -80,7 +80,7 @@ class Harness:
             retry_base_seconds=2,
             retry_max_seconds=5,
             heartbeat_interval_seconds=VISIBILITY * SCALE / 3,
-            publish_policy=RetryPolicy(attempts=3, wait=wait_none()),
+            publish_policy=PublishRetryPolicy(attempts=3, wait=wait_none()),
         )
     )
 

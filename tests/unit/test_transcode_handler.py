@@ -385,6 +385,18 @@ def test_the_final_failure_is_announced_and_recorded(
     assert ledger.history[-1].reason == "ep1.m4a is truncated"
 
 
+def test_a_video_stage_left_running_fails_with_the_transcode(
+    handler: TranscodeHandler, ledger: MemoryStageLedger
+) -> None:
+    ledger.record("ep1", "transcode", "running", started_at=100.0)
+    ledger.record("ep1", "video", "running", started_at=101.0)
+    failure = Failure(reason="S3 went away", error_type="RuntimeError")
+    handler.on_failure(created("uploads/ep1.mp4"), failure)
+    video = ledger.read("ep1", "video")
+    assert video is not None
+    assert (video.status, video.started_at, video.reason) == ("failed", 101.0, "S3 went away")
+
+
 def test_no_failure_event_without_an_episode(handler: TranscodeHandler) -> None:
     failure = Failure(reason="bad key", error_type="PermanentError")
     assert handler.on_failure(created("uploads/My Episode.m4a"), failure) == []

@@ -158,7 +158,8 @@ def status(
     profile: str | None = ProfileOption,
     region: str | None = RegionOption,
 ) -> None:
-    """Per stage (transcode, transcribe, each prompt): pending / running / done / failed / in DLQ."""
+    """Per stage (transcode, transcribe, each prompt, clips; a video's video, video-subtitles,
+    youtube): pending / running / done / failed / in DLQ."""
     with friendly_errors(json_output=as_json):
         episode_id = validate_episode_id(episode) if episode is not None else None
         aws = aws_context(profile, region)

@@ -45,12 +45,13 @@ from podpipe.release.shows import (
     SHOWS_PREFIX,
     Show,
     ShowConfigError,
+    match_show_id,
     parse_show,
     show_id_from_key,
     show_keys,
 )
 from podpipe.release.store import BlobStore, EventSink, PreconditionFailedError
-from podpipe.storage import EpisodeKeys, EpisodeMetadata, slugify_episode_id, validate_episode_id
+from podpipe.storage import EpisodeKeys, EpisodeMetadata, validate_episode_id
 
 log = structlog.get_logger()
 
@@ -160,21 +161,14 @@ class ReleaseDesk:
         """The show an episode's metadata names (by id or title), or the only show there is."""
         named = self._metadata(episode_id).show.strip()
         ids = self.show_ids()
+        found = match_show_id(named, ids, lambda show_id: self.show(show_id).title)
+        if found is not None:
+            return self.show(found)
         if named:
-            candidates = [named, slugify_episode_id(named)]
-            for candidate in candidates:
-                if candidate in ids:
-                    return self.show(candidate)
-            for show_id in ids:
-                show = self.show(show_id)
-                if show.title.casefold() == named.casefold():
-                    return show
             raise ShowConfigError(
                 f"episode {episode_id} belongs to show {named!r}, which has no shows/<id>.json "
                 f"(shows here: {', '.join(ids) or 'none'})"
             )
-        if len(ids) == 1:
-            return self.show(ids[0])
         raise ShowConfigError(
             f"episode {episode_id} names no show and there are {len(ids)} "
             "(set 'show' in its metadata)"

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+
+from podpipe.storage import slugify_episode_id
 
 SHOWS_PREFIX = "shows/"
 SHOW_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -35,6 +38,27 @@ class Owner(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(min_length=1, max_length=200)
     email: str = Field(pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$", max_length=254)
+
+
+class CropBox(BaseModel):
+    """The region of a video episode's picture that its clips and trailer are cut from, in
+    fractions of the picture's width and height (a known layout: e.g. the host's camera on
+    the left half of a two-up recording is ``{x: 0, y: 0, width: 0.5, height: 1}``). Each
+    shape (vertical, square) is the largest centred region of its own aspect inside it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    x: float = Field(ge=0, lt=1)
+    y: float = Field(ge=0, lt=1)
+    width: float = Field(gt=0, le=1)
+    height: float = Field(gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _inside(self) -> CropBox:
+        if self.x + self.width > 1.0001 or self.y + self.height > 1.0001:
+            raise ValueError(
+                "the crop box must lie inside the picture (x + width <= 1, y + height <= 1)"
+            )
+        return self
 
 
 class Show(BaseModel):
@@ -66,6 +90,11 @@ class Show(BaseModel):
     season: int | None = Field(default=None, ge=1, description="itunes:season of new releases")
     show_type: Literal["episodic", "serial"] = "episodic"
     hosts: list[str] = Field(default_factory=list, description="Default podcast:person hosts")
+    clip_crop_box: CropBox | None = Field(
+        default=None,
+        description="Video episodes: the region of the picture clips and the trailer are cut "
+        "from (fractions of width and height); unset: PODPIPE_CLIPS_CROP_BOX, else centre crops",
+    )
     podcast_namespace: Literal["standard", "legacy"] = Field(
         default="standard",
         description="standard: xmlns:podcast https://podcastindex.org/namespace/1.0 (the spec's); "
@@ -135,3 +164,61 @@ def parse_show(raw: bytes, key: str) -> Show:
         if invalid:
             parts.append("invalid: " + "; ".join(invalid[:6]))
         raise ShowConfigError(f"{key}: " + " — ".join(parts)) from None
+
+
+def match_show_id(
+    named: str, show_ids: Sequence[str], title_of: Callable[[str], str | None]
+) -> str | None:
+    """The show an episode's metadata names (its id, its id's slug, or its title), or the only
+    show there is when it names none; None when that finds no show. ``title_of`` reads one
+    show's title (None when it cannot)."""
+    named = named.strip()
+    if not named:
+        return show_ids[0] if len(show_ids) == 1 else None
+    for candidate in (named, slugify_episode_id(named)):
+        if candidate in show_ids:
+            return candidate
+    for show_id in show_ids:
+        title = title_of(show_id)
+        if title is not None and title.casefold() == named.casefold():
+            return show_id
+    return None
+
+
+def _data(raw: bytes, key: str) -> dict[str, Any] | None:
+    try:
+        data = (
+            yaml.safe_load(raw.decode("utf-8"))
+            if key.endswith((".yaml", ".yml"))
+            else json.loads(raw)
+        )
+    except (ValueError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def show_title(raw: bytes, key: str) -> str | None:
+    """A show file's title, without validating the rest (None when unreadable)."""
+    data = _data(raw, key)
+    title = data.get("title") if data else None
+    return title if isinstance(title, str) else None
+
+
+def clip_crop_box(raw: bytes, key: str) -> CropBox | None:
+    """A show file's ``clip_crop_box`` alone: the rest of the show (a feed's fields) may be
+    incomplete without stopping its clips. A crop box that is there but wrong is an error
+    that names the file."""
+    data = _data(raw, key)
+    if data is None:
+        raise ShowConfigError(f"{key} is not a readable show file")
+    value = data.get("clip_crop_box")
+    if value is None:
+        return None
+    try:
+        return CropBox.model_validate(value)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'clip_crop_box'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ShowConfigError(f"{key}: invalid clip_crop_box: {problems}") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from podpipe.runtime.clock import Clock, SystemClock
-from podpipe.runtime.publisher import RetryPolicy
+from podpipe.runtime.publisher import PublishRetryPolicy
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,6 @@ class RuntimeOptions:
     heartbeat_interval_seconds: float | None = None  # default: a third of the visibility timeout
     receive_error_backoff_max_seconds: float = 30.0
     release_timeout_seconds: float = 3.0  # for visibility-0 releases during a forced shutdown
-    publish_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    publish_policy: PublishRetryPolicy = field(default_factory=PublishRetryPolicy)
     clock: Clock = field(default_factory=SystemClock)
     """Where the loop reads time and waits for it (a manual clock in unit tests)."""

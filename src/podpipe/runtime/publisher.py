@@ -149,7 +149,7 @@ def _publish_error(exc: BaseException, pending: Sequence[Entry]) -> PublishError
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class PublishRetryPolicy:
     """How hard the publisher tries before giving up on an entry."""
 
     attempts: int = 5
@@ -194,11 +194,11 @@ class AsyncEventPublisher:
     """Publishes events on a bus through an aiobotocore EventBridge client."""
 
     def __init__(
-        self, client: AsyncEventsClient, bus_name: str, *, policy: RetryPolicy | None = None
+        self, client: AsyncEventsClient, bus_name: str, *, policy: PublishRetryPolicy | None = None
     ) -> None:
         self._client = client
         self._bus_name = bus_name
-        self._policy = policy or RetryPolicy()
+        self._policy = policy or PublishRetryPolicy()
 
     async def publish(self, events: Sequence[Event]) -> None:
         await self.put_entries([put_events_entry(e, self._bus_name) for e in events])
@@ -220,11 +220,11 @@ class EventPublisher:
     """The same publisher over a boto3 EventBridge client, for synchronous callers."""
 
     def __init__(
-        self, client: SyncEventsClient, bus_name: str, *, policy: RetryPolicy | None = None
+        self, client: SyncEventsClient, bus_name: str, *, policy: PublishRetryPolicy | None = None
     ) -> None:
         self._client = client
         self._bus_name = bus_name
-        self._policy = policy or RetryPolicy()
+        self._policy = policy or PublishRetryPolicy()
 
     def publish(self, events: Sequence[Event]) -> None:
         self.put_entries([put_events_entry(e, self._bus_name) for e in events])

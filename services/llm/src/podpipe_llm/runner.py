@@ -127,7 +127,7 @@ class RunResult:
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class PromptRetryPolicy:
     max_attempts: int = 8
     backoff_max_seconds: float = 60.0
     backoff_multiplier: float = 1.0
@@ -140,7 +140,7 @@ class PromptRunner:
     limiters: RateLimiters
     context_tokens: int = 100_000
     max_output_tokens: int = 0  # 0 = each prompt's own limit; else a cap over all of them
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    policy: PromptRetryPolicy = field(default_factory=PromptRetryPolicy)
     clock: Clock = field(default_factory=SystemClock)
     rng: random.Random = field(default_factory=random.Random)
     # Called with the model each time the provider throttles a call (the llm service turns

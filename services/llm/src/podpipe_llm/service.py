@@ -19,7 +19,7 @@ from podpipe_llm.providers.extractive import ExtractiveProvider
 from podpipe_llm.providers.openai_compat import OpenAICompatibleProvider
 from podpipe_llm.providers.registry import Providers
 from podpipe_llm.ratelimit import Clock, RateLimiters
-from podpipe_llm.runner import PromptRunner, RetryPolicy
+from podpipe_llm.runner import PromptRetryPolicy, PromptRunner
 from podpipe_llm.settings import LlmSettings
 from podpipe_llm.store import CatalogSource, EpisodeStore, S3CatalogSource, S3EpisodeStore
 from podpipe_llm.worker import PromptWorker
@@ -93,7 +93,7 @@ def build_runner(
         limiters=RateLimiters(settings.rate_limit, clock),
         context_tokens=settings.llm_context_tokens,
         max_output_tokens=settings.llm_max_output_tokens,
-        policy=RetryPolicy(
+        policy=PromptRetryPolicy(
             max_attempts=settings.llm_max_attempts,
             backoff_max_seconds=settings.llm_backoff_max_seconds,
             json_attempts=settings.llm_json_attempts,

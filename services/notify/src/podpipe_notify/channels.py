@@ -70,7 +70,7 @@ class Channel(Protocol):
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class DeliveryRetryPolicy:
     attempts: int = 4
     max_wait_seconds: float = 8.0
     initial_wait_seconds: float = 0.5
@@ -105,10 +105,12 @@ class SnsChannel:
 
     name = "sns"
 
-    def __init__(self, sns: SNSClient, topic_arn: str, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self, sns: SNSClient, topic_arn: str, retry: DeliveryRetryPolicy | None = None
+    ) -> None:
         self._sns = sns
         self._topic_arn = topic_arn
-        self._retry = retry or RetryPolicy()
+        self._retry = retry or DeliveryRetryPolicy()
 
     def send(self, notification: Notification) -> None:
         subject = email_subject(notification)
@@ -147,12 +149,12 @@ class SnsGuestChannel:
     name = "guest-email"
 
     def __init__(
-        self, sns: SNSClient, topic_arn: str, email: str, retry: RetryPolicy | None = None
+        self, sns: SNSClient, topic_arn: str, email: str, retry: DeliveryRetryPolicy | None = None
     ) -> None:
         self._sns = sns
         self._topic_arn = topic_arn
         self.email = email
-        self._retry = retry or RetryPolicy()
+        self._retry = retry or DeliveryRetryPolicy()
 
     def send(self, notification: Notification) -> None:
         subject = email_subject(notification)
@@ -240,12 +242,12 @@ class SlackChannel:
         http: httpx.Client,
         *,
         max_chars: int = DEFAULT_SLACK_SECTION_CHARS,
-        retry: RetryPolicy | None = None,
+        retry: DeliveryRetryPolicy | None = None,
     ) -> None:
         self._url = webhook_url
         self._http = http
         self._max_chars = max_chars
-        self._retry = retry or RetryPolicy()
+        self._retry = retry or DeliveryRetryPolicy()
 
     def __repr__(self) -> str:
         return "SlackChannel(webhook_url=SecretStr('**********'))"

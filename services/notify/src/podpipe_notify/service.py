@@ -12,8 +12,8 @@ from pydantic import SecretStr
 from podpipe.runtime.service import Service
 from podpipe_notify.channels import (
     Channel,
+    DeliveryRetryPolicy,
     Fanout,
-    RetryPolicy,
     SlackChannel,
     SnsChannel,
     SnsGuestChannel,
@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger()
 
 
-def retry_policy(settings: NotifySettings) -> RetryPolicy:
-    return RetryPolicy(
+def retry_policy(settings: NotifySettings) -> DeliveryRetryPolicy:
+    return DeliveryRetryPolicy(
         attempts=settings.notify_send_attempts,
         max_wait_seconds=settings.notify_retry_max_seconds,
         initial_wait_seconds=min(0.5, settings.notify_retry_max_seconds),

@@ -30,7 +30,7 @@ from podpipe.ffmpeg import FfmpegError
 from podpipe.loudness import LoudnessMeasurement, LoudnessTargets
 from podpipe.runtime.errors import PermanentError, RejectedInputError
 from podpipe.runtime.service import MessageContext
-from podpipe.stages import StageLedger, fail_stage
+from podpipe.stages import StageLedger, fail_stage, record_failure
 from podpipe.storage import (
     EpisodeKeys,
     InvalidEpisodeKeyError,
@@ -67,6 +67,8 @@ log = structlog.get_logger()
 
 SOURCE_ETAG_METADATA = "podpipe-source-etag"
 STAGE = "transcode"
+VIDEO_STAGE = "video"
+"""A video upload's ``video.mp4``: its own stage, so a failure shows without failing the audio."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,12 @@ class TranscodeHandler:
         except InvalidEpisodeKeyError:
             return []  # no episode to report on: handle() attached "Upload Rejected"
         source = S3Location(bucket=event.bucket.name, key=event.object.key)
+        video = self.ledger.read(episode_id, VIDEO_STAGE)
+        if video is not None and video.status == "running":
+            # Never left running: the clips would wait for a picture that is not coming.
+            record_failure(
+                self.ledger, episode_id, VIDEO_STAGE, failure, resume=True, previous=video
+            )
         return fail_stage(
             self.ledger,
             episode_id,
@@ -226,6 +234,10 @@ class TranscodeHandler:
                 result = self.backend.transcode(local_source, local_audio, job)
             except BadInputError as exc:
                 raise RejectedInputError(exc.reason) from exc
+            if self.video is not None and result.media is not None and result.media.has_video:
+                # Recorded before the MP3 exists: the clips, which start from the MP3, then
+                # know that a picture is on its way and wait for it.
+                self.ledger.record(episode_id, VIDEO_STAGE, "running")
             write_tags(local_audio, tags)
             size = local_audio.stat().st_size
             self.store.upload(
@@ -270,19 +282,37 @@ class TranscodeHandler:
             return []
         video = S3Location(bucket=self.config.bucket, key=EpisodeKeys(episode_id).video)
         local_video = local_source.with_name("video.mp4")
+        running = self.ledger.read(episode_id, VIDEO_STAGE)
+        started = running.started_at if running is not None else time.time()
         try:
             made = self.video.render_video(local_source, local_video, result, job)
         except (BadInputError, FfmpegError) as exc:
             reason = exc.reason
             log.warning("transcode.video_failed", reason=reason)
             failure = Failure(reason=reason, error_type=type(exc).__name__)
-            return [
+            return fail_stage(
+                self.ledger,
+                episode_id,
+                VIDEO_STAGE,
+                failure,
                 VideoFailed(
                     episode_id=episode_id, source=source, output="video.mp4", failure=failure
-                )
-            ]
+                ),
+                resume=True,
+            )
         self.store.upload(
             local_video, video.bucket, video.key, content_type="video/mp4", metadata={}
+        )
+        self.ledger.record(
+            episode_id,
+            VIDEO_STAGE,
+            "done",
+            started_at=started,
+            details={
+                "video": video.uri,
+                "picture_copied": made.copied,
+                "reencode_reasons": list(made.reasons),
+            },
         )
         return [
             VideoTranscoded(

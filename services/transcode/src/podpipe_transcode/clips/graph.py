@@ -411,8 +411,50 @@ def picture_clip_args(
     """Clips cut from the episode's own picture: ONE decode of the cut feeds every shape
     (vertical, square), each cropped, scaled, captioned (libass) and encoded; the audio is the
     clip's normalised MP3. Input seeking plus re-encoding is frame-exact."""
+    return picture_cut_args(
+        video, audio, [(start, start + duration)], 0.0, duration, shapes, outputs, text, options
+    )
+
+
+def picture_cut_args(
+    video: Path,
+    audio: Path,
+    segments: Sequence[tuple[float, float]],
+    crossfade: float,
+    duration: float,
+    shapes: Sequence[PictureFormat],
+    outputs: Sequence[Path],
+    text: PictureText,
+    options: VideoOptions,
+) -> list[str]:
+    """The picture of one or more cuts of the episode, joined with the same crossfades as their
+    audio (a clip is one cut; the trailer is the best picks'), decoded ONCE and split to every
+    shape, each cropped, scaled, captioned (libass), titled and encoded; the audio is the cut's
+    normalised MP3. Input seeking plus re-encoding is frame-exact."""
+    fps = options.fps
+    args: list[str] = []
+    graph: list[str] = []
+    for start, end in segments:
+        args += ["-ss", _t(start), "-t", _t(end - start), "-i", str(video)]
+    args += ["-i", str(audio)]
+    audio_input = len(segments)
+    if len(segments) == 1:
+        joined = f"[0:v]fps={fps},"
+    else:
+        graph += [f"[{i}:v]fps={fps}[c{i}]" for i in range(len(segments))]
+        joined = "[c0]"
+    at = 0.0
+    for index in range(1, len(segments)):
+        # xfade's offset is where the next cut starts on the joined timeline, the same
+        # overlap acrossfade makes in the trailer's audio.
+        at += (segments[index - 1][1] - segments[index - 1][0]) - crossfade
+        out = f"[j{index}]"
+        graph.append(
+            f"{joined}[c{index}]xfade=transition=fade:duration={_t(crossfade)}:offset={_t(at)}{out}"
+        )
+        joined = out
     labels = [f"p{i}" for i in range(len(shapes))]
-    graph = [f"[0:v]fps={options.fps},split={len(shapes)}" + "".join(f"[{x}]" for x in labels)]
+    graph.append(f"{joined}split={len(shapes)}" + "".join(f"[{x}]" for x in labels))
     for index, (shape, label) in enumerate(zip(shapes, labels, strict=True)):
         chain = f"[{label}]{crop_filter(shape)},setsar=1"
         ass = text.captions[index]
@@ -432,11 +474,10 @@ def picture_clip_args(
                 f":x=(w-tw)/2:y=h*0.12:enable='lt(t,{TITLE_CARD_SECONDS})'",
             )
         graph.append(chain + f",format=yuv420p[v{index}]")
-    args = ["-ss", _t(start), "-t", _t(duration), "-i", str(video), "-i", str(audio)]
     args += ["-filter_complex", ";".join(graph)]
     for index, output in enumerate(outputs):
         args += [
-            *("-map", f"[v{index}]", "-map", "1:a"),
+            *("-map", f"[v{index}]", "-map", f"{audio_input}:a"),
             *("-c:v", "libx264", "-preset", options.preset, "-crf", str(options.crf)),
             *("-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", f"{options.audio_bitrate_kbps}k"),
             *("-t", _t(duration), "-movflags", "+faststart", str(output)),

@@ -18,7 +18,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,10 +35,26 @@ from podpipe.events import (
     PromptCompleted,
     S3Location,
 )
+from podpipe.release.shows import (
+    SHOWS_PREFIX,
+    ShowConfigError,
+    clip_crop_box,
+    match_show_id,
+    show_id_from_key,
+    show_keys,
+    show_title,
+)
+from podpipe.release.shows import CropBox as ShowCropBox
 from podpipe.runtime.errors import PermanentError, RetryableError
 from podpipe.runtime.service import MessageContext, Route
 from podpipe.stages import S3StageLedger, StageLedger, fail_stage
-from podpipe.storage import EpisodeKeys, read_episode_metadata_from, sidecar_key
+from podpipe.storage import (
+    EpisodeKeys,
+    EpisodeMetadata,
+    read_episode_metadata_from,
+    sidecar_key,
+)
+from podpipe_transcode.clips.graph import CropBox
 from podpipe_transcode.clips.render import (
     EpisodeInput,
     RenderOptions,
@@ -57,6 +73,8 @@ log = structlog.get_logger()
 
 PROMPT_ID = "clip-picks"
 STAGE = "clips"
+VIDEO_STAGE = "video"
+"""The transcode's stage that makes ``video.mp4`` (services share stage names, not code)."""
 MANIFEST_NAME = "clips.json"
 CONTENT_TYPES = {".mp3": "audio/mpeg", ".mp4": "video/mp4", ".srt": "application/x-subrip"}
 
@@ -72,10 +90,11 @@ class ClipsConfig:
     show_name: str = ""
     work_dir: str = ""
 
-    def fingerprint(self) -> str:
-        """Changes when a setting that changes the rendered files changes."""
+    def fingerprint(self, options: RenderOptions | None = None) -> str:
+        """Changes when a setting that changes the rendered files changes (``options``: the
+        episode's own, e.g. with its show's crop box)."""
         payload = {
-            "options": asdict(self.options),
+            "options": asdict(options or self.options),
             "cover": self.cover_art_key,
             "show": self.show_name,
         }
@@ -107,6 +126,7 @@ class ClipsManifest(BaseModel):
     repaired: list[str] = Field(default_factory=list)
     trailer_audio_key: str | None = None
     trailer_video_key: str | None = None
+    trailer_vertical_key: str | None = None
     trailer_captions_key: str | None = None
     trailer_seconds: float | None = None
     render_seconds: float = 0.0
@@ -119,7 +139,12 @@ class ClipsManifest(BaseModel):
             for k in (c.audio_key, c.captions_key, c.video_key, c.vertical_key)
             if k
         }
-        trailer = (self.trailer_audio_key, self.trailer_video_key, self.trailer_captions_key)
+        trailer = (
+            self.trailer_audio_key,
+            self.trailer_video_key,
+            self.trailer_vertical_key,
+            self.trailer_captions_key,
+        )
         return keys | {k for k in trailer if k}
 
 
@@ -159,7 +184,16 @@ class ClipsHandler:
         if picks_etag is None:
             raise PermanentError(f"{picks_key} does not exist: nothing to cut clips from")
         manifest_key = keys.clips_prefix + MANIFEST_NAME
-        fingerprint = self._config.fingerprint()
+        metadata = self._metadata(event.episode_id)
+        is_video = self._store.etag(keys.video) is not None
+        if not is_video:
+            video_stage = self._ledger.read(event.episode_id, VIDEO_STAGE)
+            if video_stage is not None and video_stage.status == "running":
+                # A video episode whose picture is still being made: cut from it, not an
+                # audiogram (a failed video.mp4 ends the wait: audiograms then).
+                raise RetryableError(f"{keys.video} is still being made (transcode)")
+        options = self._options(metadata.show) if is_video else self._config.options
+        fingerprint = self._config.fingerprint(options)
         previous = self._read_manifest(manifest_key)
         if (
             previous is not None
@@ -180,7 +214,8 @@ class ClipsHandler:
         )
         picks = self._read_picks(picks_key)
         transcript = self._read_transcript(keys)
-        title, show = self._titles(keys, event.episode_id)
+        title = metadata.title or event.episode_id
+        show = metadata.show or self._config.show_name
         base = Path(self._config.work_dir) if self._config.work_dir else None
         if base is not None:
             base.mkdir(parents=True, exist_ok=True)
@@ -193,7 +228,7 @@ class ClipsHandler:
             cover = self._download_cover(workdir)
             # A video episode's clips are cut from its picture (audio-only: audiograms).
             picture = workdir / "video.mp4"
-            video = picture if self._store.download(keys.video, picture) else None
+            video = picture if is_video and self._store.download(keys.video, picture) else None
             result = self._render(
                 EpisodeInput(
                     audio=audio,
@@ -204,7 +239,7 @@ class ClipsHandler:
                     video=video,
                 ),
                 picks.clips,
-                self._config.options,
+                options,
                 workdir / "out",
             )
             manifest = self._upload(keys, result, picks_etag, fingerprint, started)
@@ -287,14 +322,54 @@ class ClipsHandler:
         except ValidationError as exc:
             raise PermanentError(f"{keys.transcript_json} is not a valid transcript") from exc
 
-    def _titles(self, keys: EpisodeKeys, episode_id: str) -> tuple[str, str]:
+    def _metadata(self, episode_id: str) -> EpisodeMetadata:
         reading = read_episode_metadata_from(
             episode_id, None, self._store.get_bytes(sidecar_key(episode_id))
         )
         for problem in reading.problems:
             log.warning("clips.metadata_unreadable", problem=problem)
-        metadata = reading.metadata
-        return metadata.title or episode_id, metadata.show or self._config.show_name
+        return reading.metadata
+
+    def _options(self, named_show: str) -> RenderOptions:
+        """A video episode's render options: its show file's ``clip_crop_box`` (a known layout)
+        over the deployment's PODPIPE_CLIPS_CROP_BOX, else the centre crops."""
+        box = self._show_crop_box(named_show)
+        if box is None:
+            return self._config.options
+        crop = CropBox(box.x, box.y, box.width, box.height)
+        options = self._config.options
+        return replace(
+            options,
+            square=replace(options.square, crop=crop),
+            vertical=replace(options.vertical, crop=crop),
+        )
+
+    def _show_crop_box(self, named_show: str) -> ShowCropBox | None:
+        show_ids = sorted(
+            {i for i in map(show_id_from_key, self._store.list_keys(SHOWS_PREFIX)) if i}
+        )
+
+        def raw_show(show_id: str) -> tuple[bytes, str] | None:
+            for key in show_keys(show_id):
+                raw = self._store.get_bytes(key)
+                if raw is not None:
+                    return raw, key
+            return None
+
+        def title_of(show_id: str) -> str | None:
+            found = raw_show(show_id)
+            return show_title(*found) if found else None
+
+        show_id = match_show_id(named_show or self._config.show_name, show_ids, title_of)
+        found = raw_show(show_id) if show_id else None
+        if found is None:
+            return None
+        try:
+            return clip_crop_box(*found)
+        except ShowConfigError as exc:
+            # The team's file is wrong: a clear "Clips Failed" beats clips cut from the wrong
+            # part of the picture.
+            raise PermanentError(str(exc)) from exc
 
     def _download_cover(self, workdir: Path) -> Path | None:
         key = self._config.cover_art_key
@@ -348,6 +423,7 @@ class ClipsHandler:
             repaired=list(result.plan.repaired),
             trailer_audio_key=put(trailer.audio) if trailer else None,
             trailer_video_key=put(trailer.video) if trailer else None,
+            trailer_vertical_key=put(trailer.vertical) if trailer else None,
             trailer_captions_key=put(trailer.captions) if trailer else None,
             trailer_seconds=round(trailer.plan.duration, 3) if trailer else None,
             render_seconds=round(result.elapsed_seconds, 2),
@@ -391,6 +467,7 @@ class ClipsHandler:
             repaired=manifest.repaired,
             trailer_audio=location(manifest.trailer_audio_key),
             trailer_video=location(manifest.trailer_video_key),
+            trailer_video_vertical=location(manifest.trailer_vertical_key),
             trailer_url=url(manifest.trailer_audio_key),
             presigned_url_expires_at=expires_at,
         )

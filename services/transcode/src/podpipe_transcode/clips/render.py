@@ -43,6 +43,7 @@ from podpipe_transcode.clips.graph import (
     clip_measure_args,
     decode_args,
     picture_clip_args,
+    picture_cut_args,
     trailer_encode_args,
     trailer_measure_args,
     wrap_heading,
@@ -122,6 +123,9 @@ class RenderedTrailer:
     audio: Path
     captions: Path
     video: Path | None
+    """The audiogram, or a video episode's square trailer cut from its picture."""
+    vertical: Path | None = None
+    """A video episode's 1080x1920 trailer (``video`` is then the square one)."""
 
 
 @dataclass(frozen=True)
@@ -422,8 +426,38 @@ def _render_trailer(
     cues = trailer_cues(plan, words)
     captions = workdir / "trailer.srt"
     captions.write_text(to_srt(cues), encoding="utf-8")
-    video = None
-    if options.render_video:
+    video = vertical = None
+    if options.render_video and episode.video is not None:
+        # A video episode's trailer is its own picture at the same cuts and crossfades,
+        # shaped like its clips (one decode split to both shapes).
+        video, vertical = workdir / "trailer.mp4", workdir / "trailer-vertical.mp4"
+        shapes = [options.square, options.vertical]
+        picture_text = _picture_text(
+            text_base.font_file,
+            cues,
+            mode,
+            shapes,
+            workdir,
+            "trailer",
+            episode.title,
+            options.title_card,
+        )
+        run(
+            picture_cut_args(
+                episode.video,
+                audio,
+                segments,
+                plan.crossfade_seconds,
+                duration,
+                shapes,
+                [video, vertical],
+                picture_text,
+                options.video,
+            ),
+            "trailer-picture",
+            duration,
+        )
+    elif options.render_video:
         video = workdir / "trailer.mp4"
         text = _caption_files(text_base, cues, mode, options.video, workdir, "trailer")
         run(
@@ -432,4 +466,6 @@ def _render_trailer(
             duration,
         )
     log.info("clips.trailer_rendered", seconds=round(duration, 2), segments=len(segments))
-    return RenderedTrailer(plan=plan, audio=audio, captions=captions, video=video)
+    return RenderedTrailer(
+        plan=plan, audio=audio, captions=captions, video=video, vertical=vertical
+    )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field, field_validator
 
 from podpipe.loudness import LoudnessTargets
 from podpipe.settings import CoreSettings
-from podpipe_transcode.clips.graph import AudioOptions, VideoOptions
+from podpipe_transcode.clips.graph import SQUARE, VERTICAL, AudioOptions, CropBox, VideoOptions
 from podpipe_transcode.clips.picks import TrailerRules
 from podpipe_transcode.clips.render import RenderOptions
 
@@ -47,6 +48,12 @@ class ClipsSettings(CoreSettings):
         default="auto",
         description="Caption burner: libass (subtitles filter) when ffmpeg has it, else drawtext.",
     )
+    clips_crop_box: str = Field(
+        default="",
+        description="Video episodes: the region of the picture clips and the trailer are cut "
+        "from, as x,y,width,height in fractions of the picture (e.g. 0,0,0.5,1: the left half); "
+        "a show file's clip_crop_box overrides it; unset: centre crops.",
+    )
     clips_trailer: bool = Field(default=True, description="Join the best picks into a trailer.")
     clips_trailer_seconds: float = Field(
         default=60.0, ge=45.0, le=90.0, description="Target trailer length (45-90 s)."
@@ -74,6 +81,17 @@ class ClipsSettings(CoreSettings):
             raise ValueError("width and height must be even numbers from 64 to 4096")
         return f"{w}x{h}"
 
+    @field_validator("clips_crop_box")
+    @classmethod
+    def _crop_box(cls, value: str) -> str:
+        if value.strip():
+            parse_crop_box(value)
+        return value.strip()
+
+    @property
+    def clips_crop(self) -> CropBox | None:
+        return parse_crop_box(self.clips_crop_box) if self.clips_crop_box else None
+
     @property
     def clips_video_dimensions(self) -> tuple[int, int]:
         width, _, height = self.clips_video_size.partition("x")
@@ -90,6 +108,8 @@ class ClipsSettings(CoreSettings):
                 visual=self.clips_visual,
                 preset=self.clips_x264_preset,
             ),
+            square=replace(SQUARE, crop=self.clips_crop),
+            vertical=replace(VERTICAL, crop=self.clips_crop),
             render_video=self.clips_video,
             render_trailer=self.clips_trailer,
             captions=self.clips_captions,
@@ -100,3 +120,16 @@ class ClipsSettings(CoreSettings):
             ),
             niceness=self.clips_niceness,
         )
+
+
+def parse_crop_box(value: str) -> CropBox:
+    """``x,y,width,height`` in fractions of the picture → a crop box (ValueError if not)."""
+    parts = [part.strip() for part in value.split(",")]
+    try:
+        x, y, width, height = (float(part) for part in parts)
+    except ValueError:
+        raise ValueError(
+            f"crop box {value!r}: use x,y,width,height in fractions of the picture, "
+            "e.g. 0,0,0.5,1 for the left half"
+        ) from None
+    return CropBox(x, y, width, height)
