@@ -79,11 +79,12 @@ def test_a_real_model_writes_the_episode_outputs(run: Run, local_llm: LocalLlm) 
             assert card.check("structure").passed, (prompt_id, card.checks)
         else:
             assert card.check("structure").score > 0, (prompt_id, card.checks)
-        if prompt_id in {"titles", "show-notes", "newsletter"}:
+        if spec.output != "json":
             grounding[prompt_id] = card.check("grounding").score
         cached_share[prompt_id] = meta["cached_input_tokens"] / max(1, meta["input_tokens"])
-    # About this episode: across the prose it wrote, most names and numbers it states are in
-    # the transcript (one short answer alone is too few words to judge).
+    # About this episode: across all the prose it wrote, most names and numbers it states are
+    # in the transcript. One answer alone is too little to judge: the 0.5B model has echoed
+    # the show-notes template (no names, two numbers) while the other four were grounded.
     assert grounding, "no prose output was written"
     assert sum(grounding.values()) / len(grounding) >= 0.5, grounding
     # The transcript prefix was processed once: every prompt after the first read most of
