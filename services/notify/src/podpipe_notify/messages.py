@@ -28,6 +28,7 @@ from podpipe.events import (
     EpisodeCompleted,
     EpisodePublished,
     EpisodeVersionStarted,
+    Failure,
     PromotionFailed,
     PromotionPosted,
     PromotionReadyToPost,
@@ -196,8 +197,12 @@ def prompt_output(event: PromptCompleted, output_text: str, url: str | None) -> 
     )
 
 
+def failure_text(failure: Failure) -> str:
+    """What went wrong, the same way in every "… failed" message."""
+    return f"{failure.error_type} after {failure.attempts} attempt(s): {failure.reason}"
+
+
 def prompt_failed(event: PromptFailed) -> Notification:
-    failure = event.failure
     return Notification(
         kind="prompt-failed",
         episode_id=event.episode_id,
@@ -206,8 +211,7 @@ def prompt_failed(event: PromptFailed) -> Notification:
         sections=(
             Section(
                 text=(
-                    f"Model {event.model}, {failure.attempts} attempt(s), "
-                    f"{failure.error_type}: {failure.reason}\n"
+                    f"Model {event.model}: {failure_text(event.failure)}\n"
                     "Every other prompt carries on. Once the cause is fixed, replay just this one:"
                 ),
             ),
@@ -240,12 +244,7 @@ def stage_failed(event: StageFailedEvent) -> Notification:
         episode_id=event.episode_id,
         title=f"{stage} failed: {event.episode_id}",
         level="failure",
-        sections=(
-            Section(
-                text=f"{failure.error_type} after {failure.attempts} attempt(s): "
-                f"{failure.reason}\n{advice}"
-            ),
-        ),
+        sections=(Section(text=f"{failure_text(failure)}\n{advice}"),),
     )
 
 
@@ -485,7 +484,6 @@ def promotion_posted(event: PromotionPosted) -> Notification:
 
 
 def promotion_failed(event: PromotionFailed) -> Notification:
-    failure = event.failure
     return Notification(
         kind="promotion-failed",
         episode_id=event.episode_id,
@@ -493,9 +491,9 @@ def promotion_failed(event: PromotionFailed) -> Notification:
         level="failure",
         sections=(
             Section(
-                text=f"Item {event.item_id}: {failure.error_type} after {failure.attempts} "
-                f"attempt(s): {failure.reason}\nThe message is in the promote DLQ: fix the "
-                f"cause, then `podpipe dlq replay --queue promote --episode {event.episode_id}`."
+                text=f"Item {event.item_id}: {failure_text(event.failure)}\nThe message is in "
+                "the promote DLQ: fix the cause, then "
+                f"`podpipe dlq replay --queue promote --episode {event.episode_id}`."
             ),
         ),
     )
