@@ -7,6 +7,7 @@ import http.cookiejar
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +28,7 @@ def test_the_command_prints_a_token_url_on_loopback_and_stops_on_ctrl_c(stack: S
         stdout=subprocess.DEVNULL,
         text=True,
     )
+    later: list[str] = []
     try:
         url = ""
         deadline = time.monotonic() + 60
@@ -36,6 +38,8 @@ def test_the_command_prints_a_token_url_on_loopback_and_stops_on_ctrl_c(stack: S
             assert line or process.poll() is None, "podpipe studio exited early"
             if line.startswith("open"):
                 url = line.split()[1]
+        # Keep reading stderr: a process blocked on a full pipe could never stop.
+        threading.Thread(target=lambda: later.extend(process.stderr or ()), daemon=True).start()
         parts = urlsplit(url)
         assert parts.hostname == "127.0.0.1"
         assert parts.query.startswith("token=")
@@ -58,5 +62,5 @@ def test_the_command_prints_a_token_url_on_loopback_and_stops_on_ctrl_c(stack: S
             code = process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
-            raise
-    assert code == 0
+            pytest.fail(f"podpipe studio did not stop on Ctrl-C; its stderr: {''.join(later)}")
+    assert code == 0, "".join(later)

@@ -42,7 +42,7 @@ def test_bootstrap_is_idempotent_and_wires_dlqs(stack: Stack) -> None:
     redrive = json.loads(attributes["RedrivePolicy"])
     assert redrive["deadLetterTargetArn"].endswith(f"{stack.settings.name_prefix}-llm-dlq")
     assert int(redrive["maxReceiveCount"]) == 4
-    assert set(stack.created.topic_arns) == {"notifications", "alerts"}
+    assert set(stack.created.topic_arns) == {"notifications", "alerts", "guests"}
 
 
 def test_only_podpipes_own_transcribe_jobs_reach_the_transcribe_queue(stack: Stack) -> None:
