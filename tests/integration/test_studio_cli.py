@@ -27,6 +27,9 @@ def test_the_command_prints_a_token_url_on_loopback_and_stops_on_ctrl_c(stack: S
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
+        # Ctrl-C in a terminal: SIGINT at its default even when this run inherited it ignored
+        # (a suite started in the background by a script, e.g. `nohup ... &`, ignores it).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     later: list[str] = []
     try:
