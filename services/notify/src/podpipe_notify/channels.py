@@ -120,19 +120,25 @@ class SnsChannel:
                 self._publish(subject, body)
 
     def _publish(self, subject: str, body: str) -> None:
-        try:
+        with sns_errors(self.name):
             self._sns.publish(TopicArn=self._topic_arn, Subject=subject, Message=body)
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            permanent = code in {
-                "InvalidParameter",
-                "InvalidParameterValue",
-                "NotFound",
-                "AuthorizationError",
-            }
-            raise ChannelError(self.name, f"SNS {code or 'error'}", permanent=permanent) from exc
-        except BotoCoreError as exc:
-            raise ChannelError(self.name, f"SNS unreachable: {type(exc).__name__}") from exc
+
+
+_SNS_PERMANENT = {"InvalidParameter", "InvalidParameterValue", "NotFound", "AuthorizationError"}
+
+
+@contextmanager
+def sns_errors(channel: str) -> Iterator[None]:
+    """An SNS call's failure as a ChannelError: a refused request is permanent, the rest (a
+    throttle, the endpoint unreachable) may pass on a retry."""
+    try:
+        yield
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        permanent = code in _SNS_PERMANENT
+        raise ChannelError(channel, f"SNS {code or 'error'}", permanent=permanent) from exc
+    except BotoCoreError as exc:
+        raise ChannelError(channel, f"SNS unreachable: {type(exc).__name__}") from exc
 
 
 class SnsGuestChannel:
@@ -169,7 +175,7 @@ class SnsGuestChannel:
         if state == "confirmed":
             return
         if state == "missing":
-            with self._errors():
+            with sns_errors(self.name):
                 self._sns.subscribe(
                     TopicArn=self._topic_arn,
                     Protocol="email",
@@ -185,7 +191,7 @@ class SnsGuestChannel:
 
     def _subscription_state(self) -> str:
         pending = False
-        with self._errors():
+        with sns_errors(self.name):
             paginator = self._sns.get_paginator("list_subscriptions_by_topic")
             pages = list(paginator.paginate(TopicArn=self._topic_arn))
         for page in pages:
@@ -194,7 +200,7 @@ class SnsGuestChannel:
                 if not arn.startswith("arn:"):  # "PendingConfirmation"
                     pending = pending or sub.get("Endpoint") == self.email
                     continue
-                with self._errors():
+                with sns_errors(self.name):
                     reply = self._sns.get_subscription_attributes(SubscriptionArn=arn)
                 try:
                     policy = json.loads(reply["Attributes"].get("FilterPolicy") or "{}")
@@ -205,24 +211,13 @@ class SnsGuestChannel:
         return "pending" if pending else "missing"
 
     def _publish(self, subject: str, body: str) -> None:
-        with self._errors():
+        with sns_errors(self.name):
             self._sns.publish(
                 TopicArn=self._topic_arn,
                 Subject=subject,
                 Message=body,
                 MessageAttributes={"guest": {"DataType": "String", "StringValue": self.email}},
             )
-
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            permanent = code in {"InvalidParameter", "NotFound", "AuthorizationError"}
-            raise ChannelError(self.name, f"SNS {code or 'error'}", permanent=permanent) from exc
-        except BotoCoreError as exc:
-            raise ChannelError(self.name, f"SNS unreachable: {type(exc).__name__}") from exc
 
 
 def _masked(email: str) -> str:
