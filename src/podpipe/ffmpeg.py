@@ -291,6 +291,8 @@ def lower_priority(pid: int, niceness: int) -> None:
         return
     autogroup = Path(f"/proc/{pid}/autogroup")
     try:
+        if not autogroup.read_text().strip():
+            return  # reads empty where no session group schedules it (a cpu cgroup, a container)
         autogroup.write_text(str(target))
     except FileNotFoundError:
         pass  # no autogroup scheduling in this kernel: the nice value alone decides

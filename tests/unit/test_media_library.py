@@ -45,6 +45,17 @@ def test_every_stream_is_listed_with_the_videos_size() -> None:
     assert streams[1].width is None
 
 
+def _group_nice(autogroup_text: str) -> int | None:
+    """The nice of a process's session group, or None where autogroup does not schedule it.
+
+    ``/proc/<pid>/autogroup`` reads ``/autogroup-N nice K`` when the session group applies and
+    reads empty when it does not (a process in a non-root cpu cgroup, as in most containers):
+    there only the nice value counts.
+    """
+    _, found, nice = autogroup_text.partition(" nice ")
+    return int(nice) if found else None
+
+
 def _priority_of_process_writing(marker: str) -> tuple[int, int | None] | None:
     """(nice, its scheduling group's nice or None) of the running process naming ``marker``."""
     for proc in Path("/proc").iterdir():
@@ -54,14 +65,14 @@ def _priority_of_process_writing(marker: str) -> tuple[int, int | None] | None:
             if marker not in (proc / "cmdline").read_bytes().decode(errors="replace"):
                 continue
             nice = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[16])  # field 19
-            group = (proc / "autogroup").read_text() if AUTOGROUP else ""
+            group = (proc / "autogroup").read_text() if AUTOGROUP_FILE else ""
         except OSError:
             continue
-        return nice, int(group.split("nice")[1]) if AUTOGROUP else None
+        return nice, _group_nice(group)
     return None
 
 
-AUTOGROUP = Path("/proc/self/autogroup").exists()
+AUTOGROUP_FILE = Path("/proc/self/autogroup").exists()
 
 
 def test_background_media_work_runs_below_the_services_priority(tmp_path: Path) -> None:
@@ -79,8 +90,11 @@ def test_background_media_work_runs_below_the_services_priority(tmp_path: Path) 
         )
         seen.append(next(n for n in observed if n is not None))
     base = os.getpriority(os.PRIO_PROCESS, 0)
-    own_group = (
-        int(Path("/proc/self/autogroup").read_text().split("nice")[1]) if AUTOGROUP else None
-    )
+    own_group = _group_nice(Path("/proc/self/autogroup").read_text()) if AUTOGROUP_FILE else None
     lowered = min(19, base + 7)
-    assert seen == [(base, own_group), (lowered, lowered if AUTOGROUP else None)]
+    assert seen == [(base, own_group), (lowered, None if own_group is None else lowered)]
+
+
+def test_an_empty_autogroup_file_means_only_the_nice_value_counts() -> None:
+    assert _group_nice("/autogroup-42 nice 7\n") == 7
+    assert _group_nice("") is None
