@@ -47,7 +47,6 @@ PORT = 8934
 INLINE_TAIL = (
     "\nTranscript (timestamps are [hh:mm:ss], one line per speaker turn):\n{{ transcript }}\n"
 )
-JSON_PROMPTS = ("chapters", "social-posts", "pull-quotes", "clip-picks")
 SEED = 11
 # The layout figure counts prompt tokens, which the answers' length barely moves: Markdown
 # answers are capped short there (JSON answers are never capped) to keep the bench in minutes.
@@ -174,8 +173,7 @@ def json_first_try(
 ) -> dict[str, Any]:
     tries = valid = 0
     for episode in episodes:
-        for prompt_id in JSON_PROMPTS:
-            spec = catalog.get(prompt_id)
+        for spec in (s for s in catalog.enabled() if s.output == "json"):
             tries += 1
             try:
                 result = runner.run(

@@ -80,16 +80,14 @@ def test_a_real_model_writes_the_episode_outputs(run: Run, local_llm: LocalLlm) 
         else:
             assert card.check("structure").score > 0, (prompt_id, card.checks)
         if spec.output != "json":
+            # The runner sent back any answer that copied its own instructions.
+            assert card.check("instructions").passed, (prompt_id, card.checks)
             grounding[prompt_id] = card.check("grounding").score
         cached_share[prompt_id] = meta["cached_input_tokens"] / max(1, meta["input_tokens"])
     # About this episode: across all the prose it wrote, most names and numbers it states are
-    # in the transcript. One answer alone is too little to judge: the 0.5B model has echoed
-    # the show-notes template (no names, two numbers) while the other four were grounded.
+    # in the transcript. One answer alone is too little to judge.
     assert grounding, "no prose output was written"
-    # Measured over three fresh-clone runs on these two cores: 0.60, >= 0.5 and 0.49 (titles
-    # lose most: their Title Case reads as names). 0.4 still fails a model that makes up its
-    # names and numbers (an echoed template scores 0).
-    assert sum(grounding.values()) / len(grounding) >= 0.4, grounding
+    assert sum(grounding.values()) / len(grounding) >= 0.5, grounding
     # The transcript prefix was processed once: every prompt after the first read most of
     # its prompt from llama.cpp's cache.
     reused = [p for p, share in cached_share.items() if share >= 0.5]

@@ -141,6 +141,22 @@ def test_invalid_json_is_retried_with_the_problems_fed_back() -> None:
     assert harness.store.output_meta[("ep-1", "clip-picks")]["answers"] == 3
 
 
+def test_an_answer_that_copies_its_instructions_is_sent_back() -> None:
+    echoed = "# Show notes\n## Summary\nTwo short paragraphs a listener reads before pressing play."
+    written = "# Show notes\n## Summary\nThe hosts compare heat pumps and boilers."
+    answers = iter([echoed, written])
+    provider = ScriptedProvider(answer=lambda _request: next(answers))
+    harness = Harness.build(provider, json_attempts=3)
+    harness.add_episode()
+
+    harness.drain([e for e in harness.dispatch() if getattr(e, "prompt_id", "") == "show-notes"])
+
+    assert harness.store.outputs[("ep-1", "show-notes")] == written + "\n"
+    feedback = provider.calls_for("show-notes")[-1].messages[-1].text
+    assert "copies the instructions" in feedback
+    assert "two short paragraphs a listener reads before pressing play" in feedback
+
+
 def test_invalid_json_that_never_gets_fixed_fails_cleanly() -> None:
     provider = ScriptedProvider(invalid_answers={"clip-picks": 99})
     harness = Harness.build(provider, json_attempts=3)

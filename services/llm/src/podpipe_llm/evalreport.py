@@ -69,7 +69,9 @@ def run_model(
                 )
             except (ProviderError, InvalidOutputError) as exc:
                 failed.append(spec.id)
-                row = EvalRow(episode.episode_id, spec.id, label, "", None, error=str(exc))
+                row = EvalRow(
+                    episode.episode_id, spec.id, label, "", None, error=str(exc), output=spec.output
+                )
             else:
                 answers[spec.id] = result.text
                 s = result.stats
@@ -85,6 +87,7 @@ def run_model(
                     latency_seconds=result.latency_seconds,
                     cost_usd=result.cost_usd,
                     answers=s.answers,
+                    output=spec.output,
                 )
             if spec.id in scored:
                 rows.append(row)
@@ -99,14 +102,14 @@ def run_model(
 def _summary_rows(summaries: Sequence[ModelSummary]) -> list[list[str]]:
     rows = []
     for s in summaries:
-        json_rows = [r for r in s.rows if r.prompt_id in JSON_PROMPTS]
+        first_try = s.valid_json_first_try
         rows.append(
             [
                 s.model,
                 f"{s.score:.2f}",
-                f"{s.share(lambda r: r.scorecard is not None and r.scorecard.passed):.0%}",
-                f"{s.share(lambda r: r.valid_first_try, json_rows):.0%}" if json_rows else "-",
-                f"{s.share(lambda r: bool(r.error)):.0%}",
+                f"{s.all_checks_pass:.0%}",
+                "-" if first_try is None else f"{first_try:.0%}",
+                f"{s.failed:.0%}",
                 f"{s.total('input_tokens'):.0f}",
                 f"{s.total('cached_input_tokens'):.0f}",
                 f"{s.total('output_tokens'):.0f}",
@@ -129,7 +132,6 @@ SUMMARY_HEADER = [
     "seconds",
     "cost $",
 ]
-JSON_PROMPTS = {"chapters", "social-posts", "pull-quotes", "clip-picks"}
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -190,7 +192,7 @@ def markdown_report(rows: Sequence[EvalRow], title: str) -> str:
                 for c in row.scorecard.checks
             )
         )
-        fence = "```json" if row.prompt_id in JSON_PROMPTS else "```markdown"
+        fence = "```json" if row.output == "json" else "```markdown"
         parts.append(f"{fence}\n{row.text.strip()}\n```")
     return "\n\n".join(parts) + "\n"
 
@@ -260,15 +262,9 @@ def results_json(rows: Sequence[EvalRow]) -> str:
                     "model": s.model,
                     "mean_score": round(s.score, 4),
                     "answers": len(s.rows),
-                    "all_checks_pass": round(
-                        s.share(lambda r: r.scorecard is not None and r.scorecard.passed), 4
-                    ),
-                    "valid_json_first_try": round(
-                        s.share(
-                            lambda r: r.valid_first_try,
-                            [r for r in s.rows if r.prompt_id in JSON_PROMPTS],
-                        ),
-                        4,
+                    "all_checks_pass": round(s.all_checks_pass, 4),
+                    "valid_json_first_try": (
+                        None if s.valid_json_first_try is None else round(s.valid_json_first_try, 4)
                     ),
                     "prompt_tokens": s.total("input_tokens"),
                     "cached_prompt_tokens": s.total("cached_input_tokens"),

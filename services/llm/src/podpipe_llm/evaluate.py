@@ -10,6 +10,7 @@ says what it found in words, so a report reader sees *why* a model lost points:
   (an eval set's ``*.topics.json``), near a real topic change;
 - grounding: names and numbers in the answer that also occur in the transcript or metadata;
 - echo: the answer is not long runs of the transcript copied out (pull quotes excepted);
+- instructions: a Markdown answer does not copy its own prompt's instructions;
 - repetition: no line or phrase said over and over.
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from podpipe.documents import Transcript
 from podpipe.storage import EpisodeMetadata
 from podpipe_llm.catalog import PromptSpec
+from podpipe_llm.copying import copied_instructions, longest_shared_run
+from podpipe_llm.copying import words as word_list
 from podpipe_llm.schemas import OutputValidationError, validate_json_output
 
 TOPIC_TOLERANCE_SECONDS = 20.0
@@ -36,7 +39,6 @@ GROUNDED_ENOUGH = 0.8
 _STAMP = re.compile(r"\[?\b(\d{1,2}):(\d{2}):(\d{2})\b\]?|\[(\d{1,2}):(\d{2})\]")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?(?![\w.])")
 _NAME = re.compile(r"\b[A-Z][A-Za-z0-9]+(?:[ -][A-Z][A-Za-z0-9]+)*\b")
-_WORD = re.compile(r"[a-z0-9']+")
 # What comes right before the first word of a sentence, a heading or a list item.
 _SENTENCE_START = re.compile(r"(?:\A|[.!?:]\s+|\n\s*(?:[-*#>]+\s*|\d+[.)]\s*)?|\*\*)\s*\**$")
 # Words a heading, a list or the prompt itself puts in an answer: not claims about the episode.
@@ -266,6 +268,7 @@ def score_answer(spec: PromptSpec, text: str, episode: EvalEpisode) -> Scorecard
         _timestamps(spec, text, episode),
         _grounding(prose(spec, text), episode),
         _echo(spec, prose(spec, text), episode),
+        _instructions(spec, text),
         _repetition(prose(spec, text)),
     ]
     return Scorecard(spec.id, tuple(c for c in checks if c is not None))
@@ -299,10 +302,6 @@ def _numbered(text: str) -> list[str]:
     return [m.group(1) for m in re.finditer(r"^\s*\d+[.)]\s+(.+)$", text, re.M)]
 
 
-def _words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
-
-
 def _length(spec: PromptSpec, text: str) -> Check | None:
     if spec.id == "titles":
         titles = [re.sub(r"\*\*(.+?)\*\*.*", r"\1", t).strip() for t in _numbered(text)]
@@ -312,7 +311,7 @@ def _length(spec: PromptSpec, text: str) -> Check | None:
         return Check("length", True, f"{len(titles)} titles within 70 characters")
     if spec.id == "newsletter":
         subject = re.search(r"\*\*Subject:\*\*\s*(.+)", text)
-        words = len(_words(re.sub(r"\*\*Subject:\*\*.*", "", text)))
+        words = len(word_list(re.sub(r"\*\*Subject:\*\*.*", "", text)))
         problems = []
         if subject and len(subject.group(1).strip()) > 60:
             problems.append(f"subject is {len(subject.group(1).strip())} characters (max 60)")
@@ -320,7 +319,7 @@ def _length(spec: PromptSpec, text: str) -> Check | None:
             problems.append(f"blurb is {words} words (asked 120-200)")
         return Check("length", not problems, "; ".join(problems) or f"blurb {words} words")
     if spec.id == "blog-post":
-        words = len(_words(text))
+        words = len(word_list(text))
         ok = words >= 400
         return Check("length", ok, f"{words} words (asked 900-1500; 400 is the floor here)")
     return None
@@ -368,24 +367,33 @@ def _times_in(spec: PromptSpec, text: str) -> list[float]:
     return [float(t) for t in times]
 
 
-def _json_times(data: Any) -> list[float]:
-    found: list[float] = []
+def _json_leaves(data: Any, key: str = "") -> Iterator[tuple[str, Any]]:
+    """Every scalar in a JSON answer with the key it sits under (list items take their list's)."""
     if isinstance(data, dict):
-        for key, value in data.items():
-            if key in {"startTime", "start", "end"} and isinstance(value, int | float):
-                found.append(float(value))
-            else:
-                found += _json_times(value)
+        for name, value in data.items():
+            yield from _json_leaves(value, name)
     elif isinstance(data, list):
         for item in data:
-            found += _json_times(item)
-    return found
+            yield from _json_leaves(item, key)
+    else:
+        yield key, data
+
+
+def _json_times(data: Any) -> list[float]:
+    return [
+        float(value)
+        for key, value in _json_leaves(data)
+        if key in {"startTime", "start", "end"}
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+    ]
 
 
 def claims(text: str) -> list[str]:
     """Names and numbers an answer states: what grounding checks against the transcript."""
     plain = re.sub(r"\[\d{1,2}:\d{2}(:\d{2})?\]|\d{1,2}:\d{2}:\d{2}", " ", text)
     plain = re.sub(r"https?://\S+", " ", plain)
+    plain = "\n".join(_untitled(line) for line in plain.splitlines())
     found: list[str] = []
     for match in _NAME.finditer(plain):
         words = re.split(r"[ -]", match.group(0))
@@ -397,6 +405,19 @@ def claims(text: str) -> list[str]:
     return found
 
 
+def _untitled(line: str) -> str:
+    """A Title Case line (a title, a heading) with its plain capitalised words lowercased.
+
+    Its capitals say nothing about names: "Why Heat Pumps Beat Boilers" names nothing. Words
+    whose shape is a name in any case stay (AWS, DynamoDB, re:Invent), and so do numbers.
+    """
+    long = [w for w in re.findall(r"[A-Za-z][\w']*", line) if len(w) > 3]
+    capitalised = [w for w in long if w[0].isupper()]
+    if len(long) < 3 or len(capitalised) < 0.75 * len(long):
+        return line
+    return re.sub(r"\b[A-Z][a-z']+\b", lambda m: m.group(0).lower(), line)
+
+
 def prose(spec: PromptSpec, text: str) -> str:
     """The words an answer says: for JSON, its string values (times are checked apart)."""
     if spec.output != "json":
@@ -405,21 +426,11 @@ def prose(spec: PromptSpec, text: str) -> str:
         data = json.loads(text)
     except ValueError:
         return text
-    strings: list[str] = []
-
-    def walk(value: Any) -> None:
-        if isinstance(value, str):
-            strings.append(value)
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if key not in {"note", "version"}:
-                    walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-
-    walk(data)
-    return "\n".join(strings)
+    return "\n".join(
+        value
+        for key, value in _json_leaves(data)
+        if isinstance(value, str) and key not in {"note", "version"}
+    )
 
 
 def _grounding(text: str, episode: EvalEpisode) -> Check:
@@ -447,30 +458,27 @@ def _grounding(text: str, episode: EvalEpisode) -> Check:
 def _echo(spec: PromptSpec, text: str, episode: EvalEpisode) -> Check | None:
     if spec.id == "pull-quotes":
         return None  # quoting the transcript word for word is the task
-    answer = _words(text)
-    source = _words(" ".join(s.text for s in episode.transcript.segments))
-    longest = _longest_shared_run(answer, source)
+    answer = word_list(text)
+    source = word_list(" ".join(s.text for s in episode.transcript.segments))
+    longest, _ = longest_shared_run(answer, source, 6)
     ok = longest < ECHO_RUN_WORDS
     detail = f"longest run copied from the transcript: {longest} words"
     return Check("echo", ok, detail, 1.0 if ok else 0.0)
 
 
-def _longest_shared_run(answer: list[str], source: list[str], n: int = 6) -> int:
-    grams = {tuple(source[i : i + n]) for i in range(len(source) - n + 1)}
-    best = run = 0
-    for i in range(len(answer) - n + 1):
-        if tuple(answer[i : i + n]) in grams:
-            run = run + 1 if run else n
-            best = max(best, run)
-        else:
-            run = 0
-    return best
+def _instructions(spec: PromptSpec, text: str) -> Check | None:
+    if spec.output == "json":
+        return None  # its strings are values the schema asks for
+    copied = copied_instructions(spec.template, text)
+    if copied is None:
+        return Check("instructions", True, "writes content, not its instructions")
+    return Check("instructions", False, f'copies its instructions: "{copied}"', 0.0)
 
 
 def _repetition(text: str) -> Check:
     lines = [line.strip().lower() for line in text.splitlines() if len(line.strip()) > 20]
     repeated_lines = sum(c - 1 for c in Counter(lines).values() if c > 1)
-    words = _words(text)
+    words = word_list(text)
     grams = Counter(tuple(words[i : i + 5]) for i in range(len(words) - 4))
     repeated = sum(c - 1 for c in grams.values() if c > 1)
     share = repeated / max(1, len(words) - 4)
@@ -500,6 +508,7 @@ class EvalRow:
     latency_seconds: float = 0.0
     cost_usd: float = 0.0
     answers: int = 0
+    output: str = "markdown"  # the prompt's output kind: "markdown" or "json"
 
     @property
     def score(self) -> float:
@@ -525,6 +534,20 @@ class ModelSummary:
 
     def total(self, attribute: str) -> float:
         return float(sum(getattr(r, attribute) for r in self.rows))
+
+    @property
+    def all_checks_pass(self) -> float:
+        return self.share(lambda r: r.scorecard is not None and r.scorecard.passed)
+
+    @property
+    def valid_json_first_try(self) -> float | None:
+        """The share of JSON answers valid at the first try; None without JSON prompts."""
+        json_rows = [r for r in self.rows if r.output == "json"]
+        return self.share(lambda r: r.valid_first_try, json_rows) if json_rows else None
+
+    @property
+    def failed(self) -> float:
+        return self.share(lambda r: bool(r.error))
 
 
 def summarise(rows: Sequence[EvalRow]) -> list[ModelSummary]:
