@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import trafilatura
-
 from podpipe_llm.prep.feeds import normalise_title
 from podpipe_llm.prep.fetch import Fetcher, FetchError
 from podpipe_llm.prep.models import FeedItem, Problem
@@ -33,6 +31,10 @@ class Article:
 def extract_text(html: bytes, url: str) -> str:
     """The article's main text, one paragraph a line, or '' if none. No ``deduplicate``:
     trafilatura's is a process-wide cache, so a second run would lose what the first read."""
+    # Imported on first use: it costs a second, which the studio and every `podpipe` command
+    # that only reads a saved brief would otherwise pay at start-up.
+    import trafilatura
+
     text = trafilatura.extract(
         html.decode("utf-8", "replace"),
         url=url,
