@@ -154,7 +154,26 @@ def test_an_answer_that_copies_its_instructions_is_sent_back() -> None:
     assert harness.store.outputs[("ep-1", "show-notes")] == written + "\n"
     feedback = provider.calls_for("show-notes")[-1].messages[-1].text
     assert "copies the instructions" in feedback
-    assert "two short paragraphs a listener reads before pressing play" in feedback
+    assert "Two short paragraphs a listener reads before pressing play" in feedback
+
+
+def test_a_copied_instruction_is_dropped_and_the_content_kept() -> None:
+    answer = (
+        "# Show notes\n## Summary\nThe hosts compare heat pumps and boilers.\n"
+        "## Links and resources mentioned\n- A bullet list of every book, tool, website, company"
+        " or person that is mentioned by name.\n- The Heat Pump Handbook"
+    )
+    provider = ScriptedProvider(answer=lambda _request: answer)
+    harness = Harness.build(provider, json_attempts=3)
+    harness.add_episode()
+
+    harness.drain([e for e in harness.dispatch() if getattr(e, "prompt_id", "") == "show-notes"])
+
+    assert len(provider.calls_for("show-notes")) == 1  # not sent back: the copy is dropped
+    assert harness.store.outputs[("ep-1", "show-notes")] == (
+        "# Show notes\n## Summary\nThe hosts compare heat pumps and boilers.\n"
+        "## Links and resources mentioned\n- The Heat Pump Handbook\n"
+    )
 
 
 def test_invalid_json_that_never_gets_fixed_fails_cleanly() -> None:

@@ -18,7 +18,11 @@ nine), long enough that the phrases an answer shares with any instruction ("in t
 they", "None mentioned.") are not.
 """
 
+COPIED_SHARE = 0.6
+"""A sentence whose copied run is at least this share of its words is the copy, not content."""
+
 _WORD = re.compile(r"[a-z0-9']+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _PLACEHOLDER = re.compile(r"\{\{.*?\}\}")
 
 
@@ -54,3 +58,37 @@ def copied_instructions(template: str, answer: str) -> str | None:
     said = words(answer)
     length, start = longest_shared_run(said, instruction_words(template), INSTRUCTION_RUN_WORDS)
     return " ".join(said[start : start + length]) if length else None
+
+
+def drop_copied_instructions(template: str, answer: str) -> tuple[str, list[str]]:
+    """``answer`` without the sentences that are mostly a copy of ``template``'s instructions,
+    and the sentences dropped.
+
+    A small model often writes the instruction under its heading ("A bullet list of every
+    book, tool…") and then the content: dropping the copy keeps the content, where sending
+    the whole answer back gets the same copy again. Headings stay (the prompt asks for them).
+    """
+    source = instruction_words(template)
+    kept: list[str] = []
+    dropped: list[str] = []
+    for line in answer.splitlines():
+        if line.lstrip().startswith("#"):
+            kept.append(line)
+            continue
+        sentences = _SENTENCE_END.split(line)
+        remaining = []
+        for sentence in sentences:
+            said = words(sentence)
+            run, _ = longest_shared_run(said, source, INSTRUCTION_RUN_WORDS)
+            if run and run >= COPIED_SHARE * len(said):
+                dropped.append(sentence.strip(" -*"))
+            else:
+                remaining.append(sentence)
+        if remaining or not line.strip():
+            kept.append(" ".join(remaining))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip(), dropped
+
+
+def has_content(answer: str) -> bool:
+    """True when ``answer`` says something besides its headings."""
+    return any(words(line) for line in answer.splitlines() if not line.lstrip().startswith("#"))

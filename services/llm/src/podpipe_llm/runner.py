@@ -5,9 +5,9 @@ call goes through the model's rate limiter and a tenacity retry loop (exponentia
 with full jitter on throttling and transient errors; a refused request fails at once).
 A transcript longer than the context budget is condensed chunk by chunk (map) and the
 prompt runs on the notes (reduce), recursively if the notes are still too long. JSON
-answers are validated against their schema and the transcript, and a Markdown answer must
-not copy its own instructions; an invalid answer is sent back with the problems, a bounded
-number of times.
+answers are validated against their schema and the transcript; a Markdown answer loses the
+sentences that copy its own instructions and must say something besides them. An invalid
+answer is sent back with the problems, a bounded number of times.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from podpipe_llm.catalog import (
     render,
     transcript_lines,
 )
-from podpipe_llm.copying import copied_instructions
+from podpipe_llm.copying import copied_instructions, drop_copied_instructions, has_content
 from podpipe_llm.providers.base import (
     Completion,
     CompletionRequest,
@@ -313,13 +313,21 @@ class PromptRunner:
         text = completion.text.strip()
         if not text:
             raise OutputValidationError(["the answer was empty"])
+        text, dropped = drop_copied_instructions(spec.template, text)
+        if dropped:
+            log.info("prompt.copied_instructions_dropped", prompt_id=spec.id, sentences=dropped)
         copied = copied_instructions(spec.template, text)
         if copied is not None:
             raise OutputValidationError(
+                [f'it copies the instructions ("{copied}"): write the content they ask for']
+            )
+        if not has_content(text):
+            raise OutputValidationError(
                 [
-                    f'it copies the instructions ("{copied}") instead of doing what they say: '
-                    "write the content itself"
+                    f'it only copies the instructions ("{dropped[0]}"): write the content they ask for'
                 ]
+                if dropped
+                else ["it has nothing under its headings"]
             )
         return text + "\n"
 

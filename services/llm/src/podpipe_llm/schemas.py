@@ -294,7 +294,22 @@ def _prep_ranking_decoding(schema: dict[str, Any], transcript: Transcript) -> No
     order["maxItems"] = count
 
 
+def _inside_the_episode(
+    definition: str, *fields: str
+) -> Callable[[dict[str, Any], Transcript], None]:
+    # Times the check refuses past the end, bounded in the grammar: a small model spaces
+    # chapters by habit (184, 360, 540 s in a 184 s episode) and keeps them when told.
+    def bound(schema: dict[str, Any], transcript: Transcript) -> None:
+        properties = schema["$defs"][definition]["properties"]
+        for name in fields:
+            properties[name]["maximum"] = max(0.0, transcript.duration_seconds - 1)
+
+    return bound
+
+
 _DECODING_EXTRA: dict[str, Callable[[dict[str, Any], Transcript], None]] = {
+    "chapters": _inside_the_episode("Chapter", "startTime"),
+    "clip-picks": _inside_the_episode("ClipPick", "start", "end"),
     "prep-item": _prep_item_decoding,
     "prep-ranking": _prep_ranking_decoding,
 }
