@@ -299,10 +299,18 @@ def _inside_the_episode(
 ) -> Callable[[dict[str, Any], Transcript], None]:
     # Times the check refuses past the end, bounded in the grammar: a small model spaces
     # chapters by habit (184, 360, 540 s in a 184 s episode) and keeps them when told.
+    # Whole seconds: the grammar engine bounds integers (a number's maximum went unenforced).
     def bound(schema: dict[str, Any], transcript: Transcript) -> None:
         properties = schema["$defs"][definition]["properties"]
+        last = max(0, int(transcript.duration_seconds) - 1)
         for name in fields:
-            properties[name]["maximum"] = max(0.0, transcript.duration_seconds - 1)
+            properties[name] = {
+                **properties[name],
+                "type": "integer",
+                "minimum": 0,
+                "maximum": last,
+            }
+            properties[name].pop("exclusiveMinimum", None)
 
     return bound
 
