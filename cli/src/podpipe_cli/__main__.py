@@ -1,3 +1,3 @@
-from podpipe.cli.main import main
+from podpipe_cli.main import main
 
 main()
