@@ -166,11 +166,20 @@ def test_the_kernel_imports_neither_the_cli_nor_the_local_tooling_nor_a_service(
     assert not offenders
 
 
-@pytest.mark.parametrize("folder", sorted(SERVICES))
-def test_what_a_service_runs_imports_no_operator_tooling(folder: str) -> None:
-    """`python -m podpipe_<service>` (the image's CMD) never reaches typer, rich, the CLI or
-    the local tooling; the service's own CLI modules are loaded by `podpipe` only."""
-    assert not _operator_imports(imported_by(f"podpipe_{folder}.__main__"))
+# What the images run: each service's CMD, and the commands ECS runs from an image with its
+# command overridden (the weekly prep task in the llm image, the release service in notify's).
+IMAGE_ENTRIES = sorted(
+    {f"podpipe_{folder}.__main__" for folder in SERVICES}
+    | {"podpipe_llm.prep.__main__", "podpipe.release.__main__"}
+)
+
+
+@pytest.mark.parametrize("entry", IMAGE_ENTRIES)
+def test_what_an_image_runs_imports_no_operator_tooling(entry: str) -> None:
+    """`python -m <entry>` never reaches typer, rich, the CLI or the local tooling; a
+    service's own CLI modules are loaded by `podpipe` only, through the entry point."""
+    assert _module_file(entry) is not None, f"{entry} is gone: update IMAGE_ENTRIES"
+    assert not _operator_imports(imported_by(entry))
 
 
 def test_the_local_tooling_does_not_import_the_cli() -> None:
