@@ -51,13 +51,13 @@ test-unit: setup
 	$(RUN) pytest tests/unit
 
 lint: setup
-	$(RUN) ruff format --check src services studio tests bench
-	$(RUN) ruff check src services studio tests bench
-	$(RUN) mypy src services/*/src studio/src
+	$(RUN) ruff format --check src services studio cli local tests bench
+	$(RUN) ruff check src services studio cli local tests bench
+	$(RUN) mypy src services/*/src studio/src cli/src local/src
 
 format: setup
-	$(RUN) ruff format src services studio tests bench
-	$(RUN) ruff check --fix src services studio tests bench
+	$(RUN) ruff format src services studio cli local tests bench
+	$(RUN) ruff check --fix src services studio cli local tests bench
 
 up: localstack
 	$(RUN) podpipe local up
@@ -66,7 +66,7 @@ down:
 	$(RUN) podpipe local down
 
 demo: localstack
-	$(RUN) python -m podpipe.demo
+	$(RUN) podpipe demo --sample samples/episode.m4a
 
 bench: localstack
 	$(RUN) python -m bench

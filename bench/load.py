@@ -23,11 +23,12 @@ from typing import Any
 
 import boto3
 
-from podpipe.demo import SAMPLE, SAMPLE_METADATA, LocalPipeline, metadata_args
+from bench import SAMPLE, SAMPLE_METADATA
 from podpipe.episode_store import read_episode
-from podpipe.local import LOCAL_AWS_ENV, AwsClients, LocalStack, StateDir, teardown
 from podpipe.settings import CoreSettings
 from podpipe.stages import PROMPT_STAGE_PREFIX
+from podpipe_local.demo import LocalPipeline, metadata_args
+from podpipe_local.stack import LOCAL_AWS_ENV, AwsClients, LocalStack, StateDir, teardown
 
 RESULTS = Path(__file__).parent / "results" / "load.json"
 EPISODES = int(os.environ.get("PODPIPE_BENCH_LOAD_EPISODES", "8"))

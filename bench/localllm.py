@@ -26,20 +26,20 @@ from typing import Any
 
 import httpx
 
-from podpipe.local import StateDir
-from podpipe.localllm import (
-    DEMO_MODEL,
-    LOCAL_MAX_OUTPUT_TOKENS,
-    SMALL_MODEL,
-    LocalLlmServer,
-    model_alias,
-)
 from podpipe.logging import configure_logging
 from podpipe_llm.catalog import Catalog, PromptSpec, load_catalog
 from podpipe_llm.evaluate import EvalEpisode, load_eval_set
 from podpipe_llm.runner import InvalidOutputError, PromptRunner
 from podpipe_llm.service import build_providers, build_runner
 from podpipe_llm.settings import LlmSettings
+from podpipe_local.llm import (
+    DEMO_MODEL,
+    LOCAL_MAX_OUTPUT_TOKENS,
+    SMALL_MODEL,
+    LocalLlmServer,
+    model_alias,
+)
+from podpipe_local.stack import StateDir
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "localllm.json"

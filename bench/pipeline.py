@@ -20,12 +20,13 @@ from typing import Any
 
 import boto3
 
+from bench import SAMPLE, SAMPLE_METADATA
 from podpipe.artifacts import get_json_or_none
-from podpipe.demo import SAMPLE, SAMPLE_METADATA, LocalPipeline, metadata_args, wait_for_stage
 from podpipe.episode_store import read_episode
-from podpipe.local import LOCAL_AWS_ENV, AwsClients, LocalStack, StateDir, teardown
 from podpipe.settings import CoreSettings
 from podpipe.storage import EpisodeKeys
+from podpipe_local.demo import LocalPipeline, metadata_args, wait_for_stage
+from podpipe_local.stack import LOCAL_AWS_ENV, AwsClients, LocalStack, StateDir, teardown
 
 RESULTS = Path(__file__).parent / "results" / "pipeline.json"
 

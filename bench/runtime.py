@@ -32,11 +32,11 @@ import boto3
 import structlog
 
 from podpipe.events import Event, PromptsDispatched, S3Location, to_envelope
-from podpipe.local import LOCAL_AWS_ENV, AwsClients, LocalStack, StateDir, bootstrap, teardown
 from podpipe.logging import configure_logging
 from podpipe.runtime import Consumer, MessageContext, Route, RuntimeOptions, Service, serve
 from podpipe.runtime.metrics import ListMetricsSink, StreamMetricsSink
 from podpipe.settings import CoreSettings
+from podpipe_local.stack import LOCAL_AWS_ENV, AwsClients, LocalStack, StateDir, bootstrap, teardown
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "runtime.json"

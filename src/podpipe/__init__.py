@@ -1,1 +1,3 @@
-"""podpipe: shared core (events, runtime, storage, settings) and the CLI."""
+"""podpipe: the kernel every service image carries (events, runtime, storage, the stage ledger,
+settings, topology, media, release). The operator CLI is podpipe_cli and the local stack tooling
+podpipe_local, separate packages that no service image installs."""

@@ -30,9 +30,9 @@ from botocore.exceptions import BotoCoreError
 
 from podpipe.artifacts import get_json_or_none, read_stage
 from podpipe.events import EpisodeCompleted
-from podpipe.local import LOCAL_AWS_ENV, LocalStack, StateDir, service_argv, spawn
 from podpipe.stages import PROMPT_STAGE_PREFIX
 from podpipe.storage import EpisodeKeys
+from podpipe_local.stack import LOCAL_AWS_ENV, LocalStack, StateDir, service_argv, spawn
 from tests.support.e2e import Run, running_pipeline
 from tests.support.localstack import Stack
 

@@ -15,13 +15,12 @@ from collections.abc import Iterator
 import pytest
 
 from podpipe.artifacts import get_json_or_none
-from podpipe.demo import SAMPLE_METADATA
 from podpipe.documents import Transcript
 from podpipe.events import PromptFailed
 from podpipe.storage import EpisodeKeys, EpisodeMetadata
 from podpipe_llm.catalog import load_catalog
 from podpipe_llm.evaluate import EvalEpisode, score_answer
-from tests.support.e2e import Run, running_pipeline
+from tests.support.e2e import SAMPLE_METADATA, Run, running_pipeline
 from tests.support.local_llm import LocalLlm
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -23,7 +23,6 @@ import pysubs2
 import pytest
 
 from podpipe.artifacts import get_json_or_none
-from podpipe.demo import SAMPLE, SAMPLE_METADATA, metadata_args
 from podpipe.documents import Transcript
 from podpipe.events import (
     AudioTranscoded,
@@ -39,8 +38,9 @@ from podpipe.ffmpeg import find_ffmpeg, probe, probe_streams, run_ffmpeg
 from podpipe.release.model import parse_titles
 from podpipe.release.serve import serving
 from podpipe.storage import EpisodeKeys
+from podpipe_local.demo import metadata_args
 from podpipe_transcode.clips.graph import BACKGROUND_COLOR
-from tests.support.e2e import Run, running_pipeline
+from tests.support.e2e import SAMPLE, SAMPLE_METADATA, Run, running_pipeline
 from tests.support.release import ARTWORK, ARTWORK_KEY, show_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

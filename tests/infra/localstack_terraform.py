@@ -5,7 +5,7 @@ URLs the AWS provider rejects, and on Python 3.11, where KMS CreateKey fails (uu
 bytes) — and the root module encrypts the bucket, the topics and the logs with its own key.
 So the apply gets a LocalStack of its own: the same pinned requirements, installed into a
 Python 3.12 virtual environment, SQS_ENDPOINT_STRATEGY=off, KMS enabled, on a free port.
-It reuses podpipe.local's process handling (spawn/stop by pid file), so stopping it ends
+It reuses podpipe_local.stack's process handling (spawn/stop by pid file), so stopping it ends
 exactly the process it started.
 """
 
@@ -19,7 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from podpipe.local import (
+from podpipe_local.stack import (
     LOCALSTACK_ENV,
     LOCALSTACK_REQUIREMENTS,
     LocalStack,

@@ -33,9 +33,9 @@ from podpipe.events import (
     parse_envelope,
     put_events_entry,
 )
-from podpipe.local import AwsClients, StateDir, bootstrap
 from podpipe.settings import CoreSettings
 from podpipe.topology import Topology, load_topology
+from podpipe_local.stack import AwsClients, StateDir, bootstrap
 from tests.infra.localstack_terraform import TerraformLocalStack, find_python312, free_port
 from tests.infra.terraform_cli import Terraform, terraform_in
 

@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from podpipe.artifacts import put_json, put_text, record_stage
-from podpipe.cli.main import app
-from podpipe.cli.upload import send_episode
 from podpipe.events import PromptRequested, S3Location, to_envelope
 from podpipe.storage import EpisodeKeys, EpisodeMetadata
+from podpipe_cli.main import app
+from podpipe_cli.upload import send_episode
 from tests.support.localstack import Stack
 
 pytestmark = pytest.mark.integration

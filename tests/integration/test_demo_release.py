@@ -10,9 +10,9 @@ import podcastparser
 import pytest
 from typer.testing import CliRunner
 
-from podpipe.cli.main import app
-from podpipe.demo import DEMO_SHOW_ID, release_episode, seed_show
 from podpipe.release.shows import parse_show
+from podpipe_cli.main import app
+from podpipe_local.demo import DEMO_SHOW_ID, release_episode, seed_show
 from tests.support.localstack import Stack
 from tests.support.release import episode_artifacts, sidecar
 

@@ -16,7 +16,6 @@ from tenacity import wait_none
 from typer.testing import CliRunner
 
 from podpipe.artifacts import head_or_none
-from podpipe.cli.main import app
 from podpipe.events import (
     PromptCompleted,
     PromptRequested,
@@ -27,6 +26,7 @@ from podpipe.events import (
 from podpipe.runtime import RuntimeOptions
 from podpipe.runtime.publisher import PublishRetryPolicy
 from podpipe.storage import EpisodeKeys, sidecar_key
+from podpipe_cli.main import app
 from podpipe_llm.providers.extractive import ExtractiveProvider
 from podpipe_llm.providers.registry import Providers
 from podpipe_llm.ratelimit import RateLimiters

@@ -21,8 +21,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from podpipe.local import LOCAL_AWS_ENV, StateDir
-from podpipe.localllm import SMALL_MODEL
+from podpipe_local.llm import SMALL_MODEL
+from podpipe_local.stack import LOCAL_AWS_ENV, StateDir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ FEED_PORT = 8767
 
 def podpipe(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "podpipe.cli", *args],
+        [sys.executable, "-m", "podpipe_cli", *args],
         env=env,
         text=True,
         capture_output=True,

@@ -32,10 +32,10 @@ from podpipe.events import (
     S3Location,
     to_envelope,
 )
-from podpipe.local import subscribe_queue
 from podpipe.runtime import RuntimeOptions
 from podpipe.runtime.service import MessageContext, Service
 from podpipe.storage import EpisodeKeys, sidecar_key
+from podpipe_local.stack import subscribe_queue
 from podpipe_notify.handlers import NotifyHandlers
 from podpipe_notify.service import build_channels, build_handlers, build_service
 from podpipe_notify.settings import NotifySettings

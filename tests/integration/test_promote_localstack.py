@@ -19,15 +19,15 @@ from pydantic import SecretStr
 from tenacity import wait_none
 from typer.testing import CliRunner
 
-from podpipe.cli.main import app
 from podpipe.events import to_envelope
-from podpipe.local import subscribe_queue
 from podpipe.release.scheduling import LocalScheduleIndex
 from podpipe.release.store import S3BlobStore
 from podpipe.release.wiring import ReleaseSettings
 from podpipe.release.wiring import build_desk as build_release_desk
 from podpipe.runtime import RuntimeOptions
 from podpipe.runtime.publisher import EventPublisher, PublishRetryPolicy
+from podpipe_cli.main import app
+from podpipe_local.stack import subscribe_queue
 from podpipe_notify.service import build_service as build_notify_service
 from podpipe_notify.settings import NotifySettings
 from podpipe_promote.desk import PROMOTE_SCHEDULE_PREFIX

@@ -23,7 +23,6 @@ import pytest
 from lxml import etree
 from typer.testing import CliRunner
 
-from podpipe.cli.main import app
 from podpipe.events import EpisodePublished, parse_envelope
 from podpipe.release.feed import PODCAST_NS
 from podpipe.release.model import feed_key
@@ -32,6 +31,7 @@ from podpipe.release.scheduling import LocalScheduleIndex, run_loop
 from podpipe.release.serve import NotLoopbackError, make_server, serving
 from podpipe.release.store import PreconditionFailedError, S3BlobStore
 from podpipe.release.wiring import ReleaseSettings, build_desk
+from podpipe_cli.main import app
 from tests.support.localstack import Stack
 from tests.support.release import (
     ARTWORK,

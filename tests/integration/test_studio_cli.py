@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 def test_the_command_prints_a_token_url_on_loopback_and_stops_on_ctrl_c(stack: Stack) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "podpipe.cli", "studio", "--port", "0"],
+        [sys.executable, "-m", "podpipe_cli", "studio", "--port", "0"],
         env=stack.env(),
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from podpipe.events import ObjectCreated, TranscribeJobStateChanged
-from podpipe.local import AwsClients, bootstrap
+from podpipe_local.stack import AwsClients, bootstrap
 from tests.support.localstack import Stack
 
 pytestmark = pytest.mark.integration

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings
 
-from podpipe.localllm import LocalLlmSettings
 from podpipe.settings import CoreSettings
 from podpipe_llm.prep.settings import PrepSettings
 from podpipe_llm.settings import LlmSettings
+from podpipe_local.llm import LocalLlmSettings
 from podpipe_notify.settings import NotifySettings
 from podpipe_promote.settings import PromoteSettings
 from podpipe_transcode.settings import TranscodeSettings

@@ -13,21 +13,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from podpipe.artifacts import exists, read_stage
-from podpipe.demo import (
-    SAMPLE,
-    SAMPLE_METADATA,
+from podpipe.events import E, Envelope, Event, parse_envelope
+from podpipe.storage import StageRecord
+from podpipe_local.demo import (
+    DEFAULT_SAMPLE,
     LocalPipeline,
     Notification,
     metadata_args,
+    sample_metadata,
     wait_for_stage,
 )
-from podpipe.events import E, Envelope, Event, parse_envelope
-from podpipe.local import StateDir, queue_arn
-from podpipe.storage import StageRecord
+from podpipe_local.stack import StateDir, queue_arn
 from tests.support.localstack import Stack, bootstrapped_stack
 from tests.support.slack import SlackStandIn
 
 REPO = Path(__file__).resolve().parents[2]
+# The demo's recording, found from this checkout rather than the working directory.
+SAMPLE = REPO / DEFAULT_SAMPLE
+SAMPLE_METADATA = sample_metadata(SAMPLE)
 
 
 @dataclass

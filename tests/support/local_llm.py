@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from podpipe.local import StateDir
-from podpipe.localllm import SMALL_MODEL, LocalLlmServer
+from podpipe_local.llm import SMALL_MODEL, LocalLlmServer
+from podpipe_local.stack import StateDir
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_PORT = 8933

@@ -22,7 +22,8 @@ import boto3
 import pytest
 
 from podpipe.events import Envelope, Event, parse_envelope
-from podpipe.local import (
+from podpipe.settings import CoreSettings
+from podpipe_local.stack import (
     LOCAL_AWS_ENV,
     AwsClients,
     BootstrappedStack,
@@ -31,7 +32,6 @@ from podpipe.local import (
     bootstrap,
     teardown,
 )
-from podpipe.settings import CoreSettings
 
 REPO = Path(__file__).resolve().parents[2]
 

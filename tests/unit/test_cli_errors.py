@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from podpipe.cli.main import app
-from podpipe.cli.upload import episode_metadata, upload_key
+from podpipe_cli.main import app
+from podpipe_cli.upload import episode_metadata, upload_key
 
 runner = CliRunner()
 

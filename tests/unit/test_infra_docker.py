@@ -167,6 +167,8 @@ def test_the_build_context_leaves_local_state_out() -> None:
         assert ignore[ignore.index("*") :][0] == "*", f"{path.name}: start from an empty context"
         reincluded = {line[1:] for line in ignore if line.startswith("!")}
         assert not reincluded & {".venv", ".git", ".podpipe", "infra", "tests"}
+        # Operator tooling stays out of every image: the CLI, the local stack, the studio.
+        assert not reincluded & {"cli", "local", "studio"}, path.name
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from podpipe.local import StateDir
-from podpipe.localllm import (
+from podpipe_local.llm import (
     PACKAGED_MODELS,
     LocalLlmError,
     LocalLlmSettings,
@@ -19,6 +18,7 @@ from podpipe.localllm import (
     join_parts,
     model_alias,
 )
+from podpipe_local.stack import StateDir
 
 
 def fake_model(data: bytes, parts: int) -> PackagedModel:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from podpipe.cli.context import describe
 from podpipe.events import EpisodePublished
 from podpipe.release.model import UnsafeTextError
 from podpipe.release.shows import ShowConfigError
+from podpipe_cli.context import describe
 from podpipe_notify import messages
 
 

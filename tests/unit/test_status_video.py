@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from podpipe.cli.status import render_episode
 from podpipe.episodes import VIDEO_STAGES, EpisodeStatus, episode_status
 from podpipe.events import Failure, S3Location, VideoFailed
 from podpipe.stages import fail_stage
 from podpipe.storage import EpisodeKeys
+from podpipe_cli.status import render_episode
 from tests.support.stage_ledger import MemoryStageLedger
 
 EP = "2026-12-03-video"

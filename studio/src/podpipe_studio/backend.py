@@ -1,12 +1,12 @@
 """The studio's imperative shell: what a page needs, read through the SAME functions the CLI
 uses, and every change made by the SAME operations.
 
-* status: ``podpipe.cli.status`` (recent episodes, DLQ entries) and ``podpipe.episode_store``
+* status: ``podpipe_cli.status`` (recent episodes, DLQ entries) and ``podpipe.episode_store``
   over the pure core in ``podpipe.episodes`` — nothing recomputed here;
 * replay: ``podpipe.dlq.DeadLetters.replay`` — what `podpipe dlq replay` calls;
 * release: ``podpipe.release.operations.ReleaseDesk``, built by ``podpipe.release.wiring``
   exactly as for `podpipe release` / `publish`;
-* upload: ``podpipe.cli.upload.send_episode`` (sidecar first, then the audio);
+* upload: ``podpipe_cli.upload.send_episode`` (sidecar first, then the audio);
 * running order: ``podpipe_llm.prep.service.save_running_order`` — what `podpipe prep
   choose` calls.
 
@@ -26,9 +26,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from podpipe.artifacts import get_bytes_or_none, read_episode_metadata
-from podpipe.cli.context import AwsContext, describe
-from podpipe.cli.status import dlq_entries, recent_episode_ids
-from podpipe.cli.upload import episode_metadata, send_episode
 from podpipe.dlq import DeadLetters, DlqError, ReplayReport, Selection
 from podpipe.documents import Segment, Transcript
 from podpipe.episode_store import EpisodeSnapshot, StoredObject, read_episode
@@ -46,6 +43,9 @@ from podpipe.storage import (
     slugify_episode_id,
     validate_episode_id,
 )
+from podpipe_cli.context import AwsContext, describe
+from podpipe_cli.status import dlq_entries, recent_episode_ids
+from podpipe_cli.upload import episode_metadata, send_episode
 from podpipe_llm.prep.models import BriefItem
 from podpipe_llm.prep.service import ChoiceError, SavedRunningOrder, save_running_order
 from podpipe_llm.prep.store import S3PrepStore

@@ -17,7 +17,9 @@ import typer
 import uvicorn
 from pydantic import Field
 
-from podpipe.cli.context import (
+from podpipe.logging import configure_logging
+from podpipe.settings import CoreSettings
+from podpipe_cli.context import (
     AwsContext,
     ProfileOption,
     RegionOption,
@@ -25,8 +27,6 @@ from podpipe.cli.context import (
     err_console,
     friendly_errors,
 )
-from podpipe.logging import configure_logging
-from podpipe.settings import CoreSettings
 from podpipe_studio.app import create_app
 from podpipe_studio.backend import Studio
 from podpipe_studio.security import Guard

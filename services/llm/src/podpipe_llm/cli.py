@@ -269,8 +269,8 @@ def _model_runner(
 ) -> Iterator[tuple[PromptRunner, str]]:
     """(runner, model string) for one eval model; ``local:<model>`` runs the local llama.cpp
     server for the packaged model (or GGUF path) while that model is evaluated."""
-    from podpipe.local import StateDir
-    from podpipe.localllm import LOCAL_MAX_OUTPUT_TOKENS, LocalLlmServer, model_alias
+    from podpipe_local.llm import LOCAL_MAX_OUTPUT_TOKENS, LocalLlmServer, model_alias
+    from podpipe_local.stack import StateDir
 
     updates: dict[str, Any] = {"llm_openai_json_schema": json_schema}
     if max_output_tokens is not None:

@@ -10,14 +10,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from podpipe.cli.context import (
-    AwsContext,
-    CliError,
-    ProfileOption,
-    RegionOption,
-    aws_context,
-    friendly_errors,
-)
 from podpipe.dlq import DeadLetters
 from podpipe.episode_store import EpisodeSnapshot, list_objects, read_episode
 from podpipe.episodes import DlqEntry, EpisodeStatus, StageStatus
@@ -29,6 +21,14 @@ from podpipe.storage import (
     episode_id_from_upload_key,
     is_audio_upload,
     validate_episode_id,
+)
+from podpipe_cli.context import (
+    AwsContext,
+    CliError,
+    ProfileOption,
+    RegionOption,
+    aws_context,
+    friendly_errors,
 )
 
 console = Console()

@@ -10,7 +10,7 @@ chunks once into the cache directory and refuses a joined file whose size or sha
 the one recorded here. ``PODPIPE_LOCAL_LLM_MODEL`` names a packaged model or the path of
 any GGUF file a user already has.
 
-``python -m podpipe.localllm serve --model PATH --port N`` is the server process; it sets
+``python -m podpipe_local.llm serve --model PATH --port N`` is the server process; it sets
 ``OMP_WAIT_POLICY=passive`` before llama.cpp loads and turns busy-polling off, else
 generation collapses to a fraction of its speed when the two cores are shared.
 """
@@ -38,7 +38,7 @@ import structlog
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from podpipe.local import StateDir, spawn, stop
+from podpipe_local.stack import StateDir, spawn, stop
 
 log = structlog.get_logger()
 
@@ -300,7 +300,7 @@ class LocalLlmServer:
                 "run `make down` or set PODPIPE_LOCAL_LLM_PORT"
             )
         path = ensure_model(model)
-        argv = [sys.executable, "-m", "podpipe.localllm", "serve", "--model", str(path)]
+        argv = [sys.executable, "-m", "podpipe_local.llm", "serve", "--model", str(path)]
         argv += ["--alias", alias, "--port", str(self.port), "--threads", str(threads)]
         spawn(LOCAL_LLM, argv, os.environ, self.state)
         deadline = time.monotonic() + timeout
@@ -418,7 +418,7 @@ def serve(model: Path, alias: str, port: int, threads: int, ctx: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m podpipe.localllm")
+    parser = argparse.ArgumentParser(prog="python -m podpipe_local.llm")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("serve", help="run llama.cpp's server on 127.0.0.1")
     run.add_argument("--model", required=True, type=Path)

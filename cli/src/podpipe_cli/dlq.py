@@ -15,9 +15,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from podpipe.cli.context import fail, friendly_errors
 from podpipe.dlq import DeadLetters, DlqError, DlqMessage, Selection
 from podpipe.settings import CoreSettings
+from podpipe_cli.context import fail, friendly_errors
 
 dlq_app = typer.Typer(
     help="Dead-letter queues: list what failed, replay exactly the messages you choose.",

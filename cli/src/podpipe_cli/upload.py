@@ -12,14 +12,6 @@ from pydantic import ValidationError
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from podpipe.artifacts import exists, put_json
-from podpipe.cli.context import (
-    CliError,
-    ProfileOption,
-    RegionOption,
-    aws_context,
-    err_console,
-    friendly_errors,
-)
 from podpipe.storage import (
     AUDIO_EXTENSIONS,
     EpisodeKeys,
@@ -27,6 +19,14 @@ from podpipe.storage import (
     sidecar_key,
     slugify_episode_id,
     validate_episode_id,
+)
+from podpipe_cli.context import (
+    CliError,
+    ProfileOption,
+    RegionOption,
+    aws_context,
+    err_console,
+    friendly_errors,
 )
 
 if TYPE_CHECKING:

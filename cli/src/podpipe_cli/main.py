@@ -7,17 +7,22 @@ from __future__ import annotations
 import os
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from podpipe.cli.dlq import dlq_app
-from podpipe.cli.outputs import outputs
-from podpipe.cli.release import feed_app, publish, release, unpublish
-from podpipe.cli.status import status
-from podpipe.cli.upload import upload
-from podpipe.cli.wait import wait
 from podpipe.events import events_markdown
-from podpipe.local import (
+from podpipe.logging import configure_logging
+from podpipe.settings import CoreSettings
+from podpipe_cli.dlq import dlq_app
+from podpipe_cli.outputs import outputs
+from podpipe_cli.release import feed_app, publish, release, unpublish
+from podpipe_cli.status import status
+from podpipe_cli.upload import upload
+from podpipe_cli.wait import wait
+from podpipe_local.demo import DEFAULT_SAMPLE, run_demo
+from podpipe_local.llm import choose_writer
+from podpipe_local.stack import (
     LOCAL_AWS_ENV,
     RELEASE_PROCESSES,
     SERVICES,
@@ -30,9 +35,6 @@ from podpipe.local import (
     spawn,
     stop,
 )
-from podpipe.localllm import choose_writer
-from podpipe.logging import configure_logging
-from podpipe.settings import CoreSettings
 
 app = typer.Typer(
     name="podpipe",
@@ -149,6 +151,23 @@ def local_down() -> None:
         typer.echo(f"{name:<10} {'stopped' if stop(name, state) else 'was not running'}")
     if state.pid_file("localstack").exists():
         typer.echo(f"localstack {'stopped' if LocalStack(state).stop() else 'was not running'}")
+
+
+@app.command("demo")
+def demo_command(
+    sample: Annotated[
+        Path, typer.Option(help="The recording to upload (relative to the working directory).")
+    ] = DEFAULT_SAMPLE,
+    metadata: Annotated[
+        Path | None,
+        typer.Option(help="Its title/show/hosts sidecar (default: the sample's path with .json)."),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(envvar="PODPIPE_DEMO_OUTPUT", help="Where the outputs land.")
+    ] = Path("demo-output"),
+) -> None:
+    """The whole pipeline on this machine on one recording (`make demo`), then release it."""
+    raise typer.Exit(run_demo(out, sample=sample, metadata=metadata))
 
 
 @local_app.command("logs")

@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress
 
-from podpipe.cli.context import (
+from podpipe.episode_store import list_objects
+from podpipe.storage import EpisodeKeys, validate_episode_id
+from podpipe_cli.context import (
     CliError,
     ProfileOption,
     RegionOption,
@@ -16,8 +18,6 @@ from podpipe.cli.context import (
     err_console,
     friendly_errors,
 )
-from podpipe.episode_store import list_objects
-from podpipe.storage import EpisodeKeys, validate_episode_id
 
 
 def outputs(

@@ -67,7 +67,7 @@ SERVICES = ("transcode", "transcribe", "llm", "notify", "promote")
 # and the bucket's public/ prefix over HTTP on 127.0.0.1 (PODPIPE_FEED_PORT, default 8765).
 RELEASE_PROCESSES = {
     "release-scheduler": [sys.executable, "-m", "podpipe.release"],
-    "feed-server": [sys.executable, "-m", "podpipe.cli", "feed", "serve"],
+    "feed-server": [sys.executable, "-m", "podpipe_cli", "feed", "serve"],
 }
 LOCAL_AWS_ENV = {
     "AWS_ENDPOINT_URL": DEFAULT_ENDPOINT,

@@ -14,7 +14,12 @@ import typer
 from rich.console import Console
 from rich.markdown import Markdown
 
-from podpipe.cli.context import (
+from podpipe.logging import configure_logging
+from podpipe.release.model import parse_when
+from podpipe.release.operations import Draft, ReleaseDesk, utc_now
+from podpipe.release.serve import LOOPBACK, make_server
+from podpipe.release.wiring import ReleaseSettings, desk_for_session
+from podpipe_cli.context import (
     AwsContext,
     ProfileOption,
     RegionOption,
@@ -22,11 +27,6 @@ from podpipe.cli.context import (
     err_console,
     friendly_errors,
 )
-from podpipe.logging import configure_logging
-from podpipe.release.model import parse_when
-from podpipe.release.operations import Draft, ReleaseDesk, utc_now
-from podpipe.release.serve import LOOPBACK, make_server
-from podpipe.release.wiring import ReleaseSettings, desk_for_session
 
 console = Console()
 

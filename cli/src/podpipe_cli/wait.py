@@ -9,15 +9,15 @@ from typing import Annotated
 
 import typer
 
-from podpipe.cli.context import (
+from podpipe.storage import validate_episode_id
+from podpipe_cli.context import (
     ProfileOption,
     RegionOption,
     aws_context,
     err_console,
     friendly_errors,
 )
-from podpipe.cli.status import console, read_status, render_episode
-from podpipe.storage import validate_episode_id
+from podpipe_cli.status import console, read_status, render_episode
 
 EXIT_COMPLETED = 0
 EXIT_FAILED = 1

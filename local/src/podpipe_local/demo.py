@@ -1,4 +1,4 @@
-"""`make demo`: the whole pipeline on this machine, on the sample episode.
+"""`make demo` (`podpipe demo --sample PATH`): the whole pipeline on this machine, on one recording.
 
 LocalStack (started unless one runs), the topology, the four real services as processes, the
 sample uploaded with `podpipe upload`, `podpipe wait` until the episode completes, the digest
@@ -29,7 +29,13 @@ import boto3
 
 from podpipe.artifacts import read_stage
 from podpipe.ffmpeg import find_ffmpeg
-from podpipe.local import (
+from podpipe.logging import configure_logging
+from podpipe.release.serve import serving
+from podpipe.settings import CoreSettings
+from podpipe.stages import prompt_stage
+from podpipe.storage import StageRecord
+from podpipe_local.llm import choose_writer
+from podpipe_local.stack import (
     LOCAL_AWS_ENV,
     SERVICES,
     AwsClients,
@@ -43,16 +49,15 @@ from podpipe.local import (
     stop,
     subscribe_queue,
 )
-from podpipe.localllm import choose_writer
-from podpipe.logging import configure_logging
-from podpipe.release.serve import serving
-from podpipe.settings import CoreSettings
-from podpipe.stages import prompt_stage
-from podpipe.storage import StageRecord
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE = REPO / "samples" / "episode.m4a"
-SAMPLE_METADATA = REPO / "samples" / "episode.json"
+# Relative to the working directory: `make demo` runs from the repository root and passes it.
+DEFAULT_SAMPLE = Path("samples") / "episode.m4a"
+
+
+def sample_metadata(sample: Path) -> Path:
+    """The sidecar next to a recording (``episode.m4a`` -> ``episode.json``): title, show,
+    number, hosts and guests."""
+    return sample.with_suffix(".json")
 
 
 @dataclass
@@ -125,7 +130,7 @@ class LocalPipeline:
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a `podpipe` command as a host would, against this pipeline."""
         return subprocess.run(
-            [sys.executable, "-m", "podpipe.cli", *args],
+            [sys.executable, "-m", "podpipe_cli", *args],
             env=self.env(),
             check=check,
             text=True,
@@ -269,7 +274,17 @@ def release_episode(
     return 0
 
 
-def run_demo(out_root: Path, timeout: float = 1800.0) -> int:
+def run_demo(
+    out_root: Path,
+    sample: Path = DEFAULT_SAMPLE,
+    metadata: Path | None = None,
+    timeout: float = 1800.0,
+) -> int:
+    metadata = metadata or sample_metadata(sample)
+    for path in (sample, metadata):
+        if not path.is_file():
+            print(f"[demo] no such file: {path} (pass --sample / --metadata)", file=sys.stderr)
+            return 2
     configure_logging("WARNING")
     for key, value in LOCAL_AWS_ENV.items():
         os.environ.setdefault(key, value)
@@ -290,7 +305,7 @@ def run_demo(out_root: Path, timeout: float = 1800.0) -> int:
         print(f"[demo] services: {', '.join(SERVICES)} (logs in {state.logs})", flush=True)
         started = time.monotonic()
         upload = pipeline.cli(
-            "upload", str(SAMPLE), "--episode", episode_id, *metadata_args(SAMPLE_METADATA)
+            "upload", str(sample), "--episode", episode_id, *metadata_args(metadata)
         )
         print(upload.stdout.strip(), flush=True)
         print(f"[demo] waiting for {episode_id} (Whisper on the CPU takes a minute or two)...")
@@ -325,11 +340,3 @@ def run_demo(out_root: Path, timeout: float = 1800.0) -> int:
             writer.server.stop()
         if emulator_started:
             emulator.stop()
-
-
-def main() -> None:
-    raise SystemExit(run_demo(Path(os.environ.get("PODPIPE_DEMO_OUTPUT", "demo-output"))))
-
-
-if __name__ == "__main__":
-    main()

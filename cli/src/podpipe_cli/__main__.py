@@ -1,0 +1,3 @@
+from podpipe_cli.main import main
+
+main()

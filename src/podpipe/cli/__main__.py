@@ -1,3 +1,0 @@
-from podpipe.cli.main import main
-
-main()
