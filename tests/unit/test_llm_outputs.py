@@ -29,10 +29,19 @@ def test_chapters_are_snapped_to_the_start_of_a_transcript_line() -> None:
     assert result["version"] == "1.2.0"
 
 
+def test_chapters_listed_out_of_order_are_put_in_time_order_each_with_its_title() -> None:
+    result = json.loads(validate_json_output("chapters", chapters(0, 601, 301), TRANSCRIPT))
+
+    assert [(c["startTime"], c["title"]) for c in result["chapters"]] == [
+        (0.0, "C0"),
+        (300.0, "C2"),
+        (600.0, "C1"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("starts", "problem"),
     [
-        ((0, 600, 300), "must increase"),
         ((0, 2000), "after the end of the episode"),
         ((0, 301, 302), "same transcript line"),
     ],
@@ -53,7 +62,7 @@ def test_clip_picks_must_last_30_to_90_seconds_inside_the_episode() -> None:
     )
     assert (ok.clips[0].start, ok.clips[0].end) == (60.0, 119.4)  # snapped to line edges
     # A pick of the wrong length keeps its moment and gets a 30-90 s window at line edges.
-    for start, end in ((60, 75), (60, 400)):
+    for start, end in ((60, 75), (60, 400), (60, 20)):  # (60, 20): an end before its start
         fitted = ClipPicks.model_validate_json(
             validate_json_output("clip-picks", picks(start, end), TRANSCRIPT)
         )
@@ -145,7 +154,7 @@ def test_constrained_decoding_bounds_each_list_for_the_episode() -> None:
         "minimum": 0,
         "maximum": 183,
     }
-    pick = decoding_schema("clip-picks", three_minutes)["$defs"]["ClipPick"]["properties"]
+    pick = decoding_schema("clip-picks", three_minutes)["$defs"]["ClipMoment"]["properties"]
     assert pick["start"]["maximum"] == pick["end"]["maximum"] == 183
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from podpipe.documents import CLIP_MAX_SECONDS, CLIP_MIN_SECONDS, ClipPick, ClipPicks, Transcript
 from podpipe_llm.prep.models import ItemAnswer, RankingAnswer
@@ -125,24 +125,17 @@ class _Starts:
 def _check_chapters(model: Any, transcript: Transcript) -> BaseModel:
     chapters: Chapters = model
     lines = _Starts(transcript)
-    problems: list[str] = []
-    previous = -1.0
-    for i, chapter in enumerate(chapters.chapters, 1):
-        if chapter.startTime >= lines.duration:
-            problems.append(
-                f"chapter {i} ({chapter.title!r}) starts at {chapter.startTime:.0f} s, after the "
-                f"end of the episode ({lines.duration:.0f} s)"
-            )
-        if chapter.startTime <= previous:
-            problems.append(
-                f"chapter {i} ({chapter.title!r}) starts at {chapter.startTime:.0f} s, not after "
-                f"the previous chapter ({previous:.0f} s): startTime must increase"
-            )
-        previous = chapter.startTime
+    problems = [
+        f"chapter {i} ({chapter.title!r}) starts at {chapter.startTime:.0f} s, after the "
+        f"end of the episode ({lines.duration:.0f} s)"
+        for i, chapter in enumerate(chapters.chapters, 1)
+        if chapter.startTime >= lines.duration
+    ]
     if problems:
         raise OutputValidationError(problems)
     snapped: list[Chapter] = []
-    for chapter in chapters.chapters:
+    # In time order: each title keeps its own start (a small model lists them out of order).
+    for chapter in sorted(chapters.chapters, key=lambda c: c.startTime):
         start = lines.snap_start(chapter.startTime)
         if snapped and start <= snapped[-1].startTime:
             problems.append(
@@ -156,8 +149,20 @@ def _check_chapters(model: Any, transcript: Transcript) -> BaseModel:
     return Chapters(chapters=snapped, note=chapters.note)
 
 
+class ClipMoment(ClipPick):
+    """A pick as the model writes it: a moment whose end the check fits (see below)."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ClipMoment:
+        return self  # an end before the start is a misjudged length, fitted like any other
+
+
+class ClipMoments(ClipPicks):
+    clips: list[ClipMoment] = Field(min_length=1, max_length=10)  # type: ignore[assignment]
+
+
 def _check_clip_picks(model: Any, transcript: Transcript) -> BaseModel:
-    picks: ClipPicks = model
+    picks: ClipMoments = model
     lines = _Starts(transcript)
     problems: list[str] = []
     clips: list[ClipPick] = []
@@ -317,7 +322,7 @@ def _inside_the_episode(
 
 _DECODING_EXTRA: dict[str, Callable[[dict[str, Any], Transcript], None]] = {
     "chapters": _inside_the_episode("Chapter", "startTime"),
-    "clip-picks": _inside_the_episode("ClipPick", "start", "end"),
+    "clip-picks": _inside_the_episode("ClipMoment", "start", "end"),
     "prep-item": _prep_item_decoding,
     "prep-ranking": _prep_ranking_decoding,
 }
@@ -344,7 +349,7 @@ SCHEMAS: dict[str, OutputSchema] = {
     s.name: s
     for s in (
         OutputSchema("chapters", Chapters, _check_chapters),
-        OutputSchema("clip-picks", ClipPicks, _check_clip_picks),
+        OutputSchema("clip-picks", ClipMoments, _check_clip_picks),
         OutputSchema("social-posts", SocialPosts, _check_social),
         OutputSchema("pull-quotes", PullQuotes, _check_quotes),
         OutputSchema("prep-item", ItemAnswer, _check_prep_item),
