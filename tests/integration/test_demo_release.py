@@ -11,8 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from podpipe.release.shows import parse_show
+from podpipe.storage import EpisodeMetadata
 from podpipe_cli.main import app
-from podpipe_local.demo import DEMO_SHOW_ID, release_episode, seed_show
+from podpipe_local.demo import DEFAULT_SAMPLE, release_episode, sample_metadata, seed_show
 from tests.support.localstack import Stack
 from tests.support.release import episode_artifacts, sidecar
 
@@ -28,20 +29,25 @@ def test_the_demo_releases_its_episode_into_a_feed(
     episode = "demo-release"
     for key, (body, content_type) in episode_artifacts(episode).items():
         stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=body, ContentType=content_type)
-    stack.put_sidecar(episode, {**sidecar(42), "show": "Cloud Weekly"})
+    # The metadata `make demo` uploads with the sample: the show it names is the one seeded.
+    repo = Path(__file__).resolve().parents[2]
+    metadata_file = sample_metadata(repo / DEFAULT_SAMPLE)
+    metadata = EpisodeMetadata.model_validate_json(metadata_file.read_text())
+    stack.put_sidecar(episode, {**sidecar(42), "show": metadata.show})
     runner = CliRunner()
 
     def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = runner.invoke(app, list(args))
         return subprocess.CompletedProcess(args, result.exit_code, result.output, "")
 
-    assert release_episode(cli, stack.s3, stack.bucket, episode, tmp_path) == 0
+    assert release_episode(cli, stack.s3, stack.bucket, episode, tmp_path, metadata) == 0
 
-    show_key = f"shows/{DEMO_SHOW_ID}.json"
+    show_key = "shows/small-steps.json"
     show = parse_show(
         stack.s3.get_object(Bucket=stack.bucket, Key=show_key)["Body"].read(), show_key
     )
-    assert show.title == "Cloud Weekly"
+    assert show.title == metadata.show == "Small Steps"
+    assert show.hosts == metadata.hosts
     artwork = stack.s3.get_object(Bucket=stack.bucket, Key=show.artwork_key)["Body"].read()
     assert artwork.startswith(b"\x89PNG")
     feed = podcastparser.parse("feed.xml", (tmp_path / "feed.xml").open("rb"))
@@ -54,6 +60,7 @@ def test_the_demo_releases_its_episode_into_a_feed(
 
 def test_a_teams_own_show_is_left_alone(stack: Stack, tmp_path: Path) -> None:
     stack.s3.put_object(Bucket=stack.bucket, Key="shows/ours.json", Body=b"{}")
-    assert not seed_show(stack.s3, stack.bucket, "http://127.0.0.1:1", tmp_path)
+    metadata = EpisodeMetadata(show="Small Steps")
+    assert not seed_show(stack.s3, stack.bucket, "http://127.0.0.1:1", tmp_path, metadata)
     keys = [o["Key"] for o in stack.s3.list_objects_v2(Bucket=stack.bucket)["Contents"]]
     assert keys == ["shows/ours.json"]

@@ -33,7 +33,7 @@ from podpipe.logging import configure_logging
 from podpipe.release.serve import serving
 from podpipe.settings import CoreSettings
 from podpipe.stages import prompt_stage
-from podpipe.storage import StageRecord
+from podpipe.storage import EpisodeMetadata, StageRecord, slugify_episode_id
 from podpipe_local.llm import choose_writer
 from podpipe_local.stack import (
     LOCAL_AWS_ENV,
@@ -196,14 +196,20 @@ def print_written(out_dir: Path) -> list[str]:
     return prompt_ids
 
 
-DEMO_SHOW_ID = "cloud-weekly"  # the sample's metadata names the show "Cloud Weekly"
+def demo_show_id(metadata: EpisodeMetadata) -> str:
+    """The id of the show the sample's metadata names (its title's slug)."""
+    return slugify_episode_id(metadata.show) if metadata.show.strip() else "demo-show"
 
 
-def seed_show(s3: Any, bucket: str, base_url: str, workdir: Path) -> bool:
-    """A show file and cover art for the sample's show, unless the bucket has a show already
-    (then the team's own is used). True if this call wrote them."""
+def seed_show(
+    s3: Any, bucket: str, base_url: str, workdir: Path, metadata: EpisodeMetadata
+) -> bool:
+    """A show file and cover art for the show the sample's metadata names, unless the bucket
+    has a show already (then the team's own is used). True if this call wrote them."""
     if s3.list_objects_v2(Bucket=bucket, Prefix="shows/").get("KeyCount", 0):
         return False
+    show_id = demo_show_id(metadata)
+    hosts = list(metadata.hosts) or ["The podpipe demo"]
     artwork = workdir / "artwork.png"
     subprocess.run(
         [
@@ -221,23 +227,23 @@ def seed_show(s3: Any, bucket: str, base_url: str, workdir: Path) -> bool:
         ],
         check=True,
     )
-    artwork_key = f"shows/{DEMO_SHOW_ID}/artwork.png"
+    artwork_key = f"shows/{show_id}/artwork.png"
     s3.put_object(
         Bucket=bucket, Key=artwork_key, Body=artwork.read_bytes(), ContentType="image/png"
     )
     show = {
-        "title": "Cloud Weekly",
-        "author": "Alex Rivera & Priya Shah",
-        "owner": {"name": "Alex Rivera", "email": "alex@example.org"},
-        "description": "The week's AWS news, discussed (podpipe's demo show).",
+        "title": metadata.show.strip() or "podpipe demo",
+        "author": " & ".join(hosts),
+        "owner": {"name": hosts[0], "email": "demo@example.org"},
+        "description": "podpipe's demo show, made from the sample episode's metadata.",
         "artwork_key": artwork_key,
         "language": "en",
         "categories": [{"name": "Technology"}],
-        "podcast_guid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"podpipe-demo:{DEMO_SHOW_ID}")),
+        "podcast_guid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"podpipe-demo:{show_id}")),
         "base_url": base_url,
-        "hosts": ["Alex Rivera", "Priya Shah"],
+        "hosts": hosts,
     }
-    s3.put_object(Bucket=bucket, Key=f"shows/{DEMO_SHOW_ID}.json", Body=json.dumps(show).encode())
+    s3.put_object(Bucket=bucket, Key=f"shows/{show_id}.json", Body=json.dumps(show).encode())
     return True
 
 
@@ -247,12 +253,13 @@ def release_episode(
     bucket: str,
     episode_id: str,
     out_dir: Path,
+    metadata: EpisodeMetadata,
 ) -> int:
     """Approve generated title 1 with the generated notes, publish now, read the feed back
     over HTTP from the local public/ server (the laptop's CloudFront) into ``out_dir``."""
     with serving(s3, bucket) as base_url:
         with tempfile.TemporaryDirectory(prefix="podpipe-demo-") as workdir:
-            seed_show(s3, bucket, base_url, Path(workdir))
+            seed_show(s3, bucket, base_url, Path(workdir), metadata)
         steps = (("release", episode_id, "--title", "1"), ("publish", episode_id))
         for args in steps:
             result = cli(*args, check=False)
@@ -327,7 +334,12 @@ def run_demo(
         )
         print("[demo] releasing: approve title 1, publish, read the feed back...", flush=True)
         released = release_episode(
-            pipeline.cli, boto3.client("s3"), settings.bucket, episode_id, out_dir
+            pipeline.cli,
+            boto3.client("s3"),
+            settings.bucket,
+            episode_id,
+            out_dir,
+            EpisodeMetadata.model_validate_json(metadata.read_text()),
         )
         files = sorted(p.relative_to(out_dir) for p in out_dir.rglob("*") if p.is_file())
         print(f"[demo] {len(files)} files written to {out_dir}/")
