@@ -62,7 +62,7 @@ LOCALSTACK_ENV = {
     "SERVICES": "s3,sqs,sns,events,iam,sts,cloudwatch,logs",
 }
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
-SERVICES = ("transcode", "transcribe", "llm", "notify", "promote")
+SERVICES = ("transcode", "clips", "transcribe", "llm", "notify", "promote")
 # Started by `podpipe local up` next to the services: the loop that fires scheduled releases,
 # and the bucket's public/ prefix over HTTP on 127.0.0.1 (PODPIPE_FEED_PORT, default 8765).
 RELEASE_PROCESSES = {

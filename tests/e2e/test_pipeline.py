@@ -39,7 +39,7 @@ from podpipe.ffmpeg import find_ffmpeg, probe, probe_streams, run_ffmpeg
 from podpipe.release.model import parse_titles
 from podpipe.release.serve import serving
 from podpipe.storage import EpisodeKeys
-from podpipe_transcode.clips.graph import BACKGROUND_COLOR
+from podpipe_clips.graph import BACKGROUND_COLOR
 from tests.support.e2e import Run, running_pipeline
 from tests.support.release import ARTWORK, ARTWORK_KEY, show_config
 
