@@ -172,6 +172,9 @@ class TranscodeFailed(PodpipeEvent):
     failure: Failure
 
 
+# --------------------------------------------------------------------------- clips
+
+
 class ClipSummary(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     index: int
@@ -211,6 +214,9 @@ class ClipsFailed(PodpipeEvent):
     SOURCE: ClassVar[str] = "podpipe.clips"
     DETAIL_TYPE: ClassVar[str] = "Clips Failed"
     failure: Failure
+
+
+# --------------------------------------------------------------------------- transcode (video)
 
 
 class VideoTranscoded(PodpipeEvent):
