@@ -1,4 +1,4 @@
-"""podpipe on a laptop: the topology on LocalStack, LocalStack itself, and the four services.
+"""podpipe on a laptop: the topology on LocalStack, LocalStack itself, and the services.
 
 `bootstrap` creates what topology.yaml declares on whatever endpoint boto3 is pointed at
 (AWS_ENDPOINT_URL), idempotently. `LocalStack` installs the pinned emulator in its own
