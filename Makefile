@@ -11,7 +11,7 @@ help:
 	@echo "make demo   run the whole pipeline locally on the sample episode"
 	@echo "make test   unit + integration + e2e tests (installs everything it needs)"
 	@echo "make lint   ruff + mypy strict"
-	@echo "make up / make down   start / stop LocalStack and the four services"
+	@echo "make up / make down   start / stop LocalStack and the services"
 	@echo "make bench  benchmarks, results under bench/results/"
 	@echo "make chaos  kill every service once mid-episode and freeze the emulator (~5 min)"
 	@echo "make pds-test  promotion against a real local atproto PDS (first run installs it: ~5.5 min, ~560 MB)"
@@ -91,7 +91,7 @@ TAG ?= local
 images:
 	DOCKER_BUILDKIT=1 docker build -f docker/base.Dockerfile --target builder -t podpipe-builder:local .
 	DOCKER_BUILDKIT=1 docker build -f docker/base.Dockerfile --target runtime -t podpipe-base:local .
-	for s in transcode transcribe llm notify promote; do \
+	for s in transcode clips transcribe llm notify promote; do \
 	  DOCKER_BUILDKIT=1 docker build -f docker/$$s.Dockerfile -t podpipe-$$s:$(TAG) . || exit 1; \
 	done
 

@@ -30,12 +30,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from podpipe.captions import CaptionStyle, build_cues, find_font, to_ass
 from podpipe.documents import ClipPick, Transcript
 from podpipe.ffmpeg import find_ffmpeg
 from podpipe.loudness import parse_ebur128_measurement
 from podpipe.storage import EpisodeMetadata
-from podpipe_transcode.clips.captions import CaptionStyle, build_cues, to_ass
-from podpipe_transcode.clips.graph import (
+from podpipe_clips.graph import (
     AudiogramText,
     audiogram_args,
     clip_encode_args,
@@ -45,10 +45,9 @@ from podpipe_transcode.clips.graph import (
     heading_font_size,
     wrap_heading,
 )
-from podpipe_transcode.clips.media import find_font
-from podpipe_transcode.clips.picks import plan_clips, speech_words
-from podpipe_transcode.clips.render import EpisodeInput, RenderOptions, render_episode
-from podpipe_transcode.clips.settings import ClipsSettings
+from podpipe_clips.picks import plan_clips, speech_words
+from podpipe_clips.render import EpisodeInput, RenderOptions, render_episode
+from podpipe_clips.settings import ClipsSettings
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "clips.json"

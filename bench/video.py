@@ -38,23 +38,23 @@ from typing import Any
 
 import structlog
 
+from podpipe.captions import CaptionStyle, build_cues, to_ass, to_srt
 from podpipe.documents import Transcript
 from podpipe.ffmpeg import find_ffmpeg, run_ffmpeg
 from podpipe.logging import configure_logging
 from podpipe.loudness import LoudnessTargets
 from podpipe.storage import EpisodeKeys
-from podpipe_transcode.backend import FfmpegBackend, TranscodeJob
-from podpipe_transcode.clips.captions import CaptionStyle, build_cues, to_ass, to_srt
-from podpipe_transcode.clips.graph import (
+from podpipe_clips.graph import (
     SQUARE,
     VERTICAL,
     PictureText,
     picture_clip_args,
     picture_cut_args,
 )
-from podpipe_transcode.clips.graph import VideoOptions as ClipVideoOptions
-from podpipe_transcode.clips.picks import TrailerPlan, TrailerSegment
-from podpipe_transcode.clips.render import trailer_cues
+from podpipe_clips.graph import VideoOptions as ClipVideoOptions
+from podpipe_clips.picks import TrailerPlan, TrailerSegment
+from podpipe_clips.render import trailer_cues
+from podpipe_transcode.backend import FfmpegBackend, TranscodeJob
 from podpipe_transcode.commands import Mp3Encoding, encode_chain
 from podpipe_transcode.subtitled import SubtitlesConfig, VideoSubtitlesHandler
 from tests.support.stage_ledger import MemoryStageLedger

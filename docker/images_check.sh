@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 REPO=$(pwd)
 LOG=${IMAGES_CHECK_LOG:-$REPO/bench/results/images-check.log}
 WORK=${IMAGES_CHECK_WORK:-/var/tmp/podpipe-images-check}
-SERVICES=${IMAGES_CHECK_SERVICES:-"notify llm transcode transcribe promote"}
+SERVICES=${IMAGES_CHECK_SERVICES:-"notify llm transcode clips transcribe promote"}
 DOCKER=/usr/bin/docker # Debian's 20.10 client, matching its daemon
 mkdir -p "$(dirname "$LOG")" "$WORK"
 : >"$LOG"
@@ -121,12 +121,13 @@ done
 # --- run each one hardened -----------------------------------------------------------------
 declare -A extra=(
   [transcode]='import shutil, subprocess; print(subprocess.run([shutil.which("ffmpeg"), "-hide_banner", "-version"], capture_output=True, text=True, check=True).stdout.splitlines()[0])'
+  [clips]='import shutil, subprocess; from podpipe.captions import find_font; assert find_font(), "no font for the captions"; print(subprocess.run([shutil.which("ffmpeg"), "-hide_banner", "-version"], capture_output=True, text=True, check=True).stdout.splitlines()[0])'
   [transcribe]='import os, pathlib; model = pathlib.Path(os.environ["PODPIPE_WHISPER_MODEL"]); assert (model / "model.bin").is_file(), model; print("whisper model", model)'
   [llm]='import podpipe_llm; print("prompt catalog ok")'
   [notify]='import subprocess; subprocess.run(["podpipe", "--help"], check=True, capture_output=True); print("podpipe CLI ok")'
   [promote]='import shutil, atproto; assert shutil.which("node") is None, "the local PDS tooling is test-only"; print("atproto SDK ok, no node")'
 )
-declare -A settings=([transcode]=TranscodeSettings [transcribe]=TranscribeSettings [llm]=LlmSettings [notify]=NotifySettings [promote]=PromoteSettings)
+declare -A settings=([transcode]=TranscodeSettings [clips]=ClipsSettings [transcribe]=TranscribeSettings [llm]=LlmSettings [notify]=NotifySettings [promote]=PromoteSettings)
 for service in $SERVICES; do
   "$DOCKER" image inspect "podpipe-$service:local" >/dev/null 2>&1 || { failed=1; continue; }
   check="import importlib, os; importlib.import_module('podpipe_$service.__main__'); \

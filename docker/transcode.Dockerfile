@@ -1,4 +1,4 @@
-# podpipe transcode: any audio in, a loudness-normalised, tagged podcast MP3 out; clips too.
+# podpipe transcode: any audio in, a loudness-normalised, tagged podcast MP3 out (and a video episode's videos).
 # Build from the repository root after the base targets (see docs/deploy.md, `make images`).
 ARG BUILDER_IMAGE=podpipe-builder:local
 ARG BASE_IMAGE=podpipe-base:local

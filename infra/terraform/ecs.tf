@@ -15,6 +15,9 @@ locals {
     transcode = {
       PODPIPE_WORK_DIR = "/tmp"
     }
+    clips = {
+      PODPIPE_WORK_DIR = "/tmp"
+    }
     transcribe = merge(
       {
         PODPIPE_TRANSCRIBE_BACKEND          = var.transcription_backend
@@ -51,6 +54,7 @@ locals {
   # nothing secret sits in the task definition.
   service_secrets = {
     transcode  = {}
+    clips      = {}
     transcribe = {}
     llm        = var.openai_api_key_secret_arn != "" ? { PODPIPE_LLM_OPENAI_API_KEY = var.openai_api_key_secret_arn } : {}
     notify     = {}
@@ -88,6 +92,37 @@ module "transcode" {
   autoscaling = {
     queue_name   = module.queue["transcode"].queue_name
     max_tasks    = var.transcode_max_tasks
+    idle_minutes = var.scale_in_idle_minutes
+  }
+
+  name_prefix        = local.service_common.name_prefix
+  region             = local.service_common.region
+  cluster_name       = local.service_common.cluster_name
+  subnet_ids         = local.service_common.subnet_ids
+  security_group_ids = local.service_common.security_group_ids
+  log_retention_days = local.service_common.log_retention_days
+  kms_key_arn        = local.service_common.kms_key_arn
+  cpu_architecture   = local.service_common.cpu_architecture
+}
+
+# Clips: scales from zero on its own queue like transcode; Spot, since an interruption only
+# redelivers the picks (or the media event) and the render starts again.
+module "clips" {
+  source = "./modules/service"
+
+  name                  = "clips"
+  image                 = local.images.clips
+  ecr_repository_arn    = var.image_registry == "" ? aws_ecr_repository.service["clips"].arn : null
+  cpu                   = local.task_sizes.clips.cpu
+  memory                = local.task_sizes.clips.memory
+  ephemeral_storage_gib = local.task_sizes.clips.ephemeral_storage_gib
+  environment           = merge(local.core_environment, local.service_environment.clips)
+  secrets               = local.service_secrets.clips
+  task_policy_json      = data.aws_iam_policy_document.clips_task.json
+  use_spot              = var.use_fargate_spot
+  autoscaling = {
+    queue_name   = module.queue["clips"].queue_name
+    max_tasks    = var.clips_max_tasks
     idle_minutes = var.scale_in_idle_minutes
   }
 

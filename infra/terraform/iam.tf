@@ -111,6 +111,35 @@ data "aws_iam_policy_document" "transcode_task" {
   }
 }
 
+data "aws_iam_policy_document" "clips_task" {
+  source_policy_documents = [
+    data.aws_iam_policy_document.runtime["clips"].json,
+    data.aws_iam_policy_document.media["clips"].json,
+  ]
+
+  # upload_file switches to a multipart upload for a large clip video and aborts it on failure.
+  statement {
+    sid       = "AbortOwnMultipartUploads"
+    actions   = ["s3:AbortMultipartUpload"]
+    resources = ["${local.bucket_arn}/episodes/*/clips/*"]
+  }
+
+  # New picks replace the clips: the ones the new picks no longer have are deleted.
+  statement {
+    sid       = "RemoveStaleClips"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${local.bucket_arn}/episodes/*/clips/*"]
+  }
+
+  # The show files (a video episode's clip_crop_box) and the show's cover art, which
+  # PODPIPE_CLIPS_COVER_ART_KEY names under shows/.
+  statement {
+    sid       = "ReadShowFiles"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.bucket_arn}/shows/*"]
+  }
+}
+
 data "aws_iam_policy_document" "transcribe_task" {
   source_policy_documents = [
     data.aws_iam_policy_document.runtime["transcribe"].json,

@@ -18,6 +18,7 @@ locals {
   # (tests/unit/test_infra_terraform.py checks this against topology.yaml).
   service_queues = {
     transcode  = ["transcode"]
+    clips      = ["clips"]
     transcribe = ["transcribe"]
     llm        = ["llm-dispatch", "llm"]
     notify     = ["notify"]
@@ -28,6 +29,8 @@ locals {
   default_task_sizes = {
     # ffmpeg's loudnorm is single-threaded per pass; 1 vCPU is enough, the disk holds a 4 h WAV.
     transcode = { cpu = 1024, memory = 2048, ephemeral_storage_gib = 30 }
+    # x264 audiograms and picture cuts use what they get; the disk holds the MP3 and video.mp4.
+    clips = { cpu = 1024, memory = 2048, ephemeral_storage_gib = 30 }
     # faster-whisper int8 uses every core it gets; 2 vCPU ~ 2.5x real time for Whisper base.
     transcribe = { cpu = 2048, memory = 4096, ephemeral_storage_gib = 30 }
     # The LLM worker mostly waits on the model and the rate limiter.

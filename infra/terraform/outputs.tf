@@ -65,6 +65,7 @@ output "alerts_topic_arn" {
 output "log_groups" {
   value = {
     transcode  = module.transcode.log_group_name
+    clips      = module.clips.log_group_name
     transcribe = module.transcribe.log_group_name
     llm        = module.llm.log_group_name
     notify     = module.notify.log_group_name

@@ -219,7 +219,7 @@ variable "az_count" {
 # --- compute ------------------------------------------------------------------------------
 
 variable "use_fargate_spot" {
-  description = "Run transcode, transcribe and notify on Fargate Spot (about 70% cheaper; an interruption only redelivers a message)."
+  description = "Run transcode, clips, transcribe and notify on Fargate Spot (about 70% cheaper; an interruption only redelivers a message)."
   type        = bool
   default     = true
 }
@@ -228,6 +228,12 @@ variable "transcode_max_tasks" {
   description = "Most transcode tasks at once (each converts one episode at a time)."
   type        = number
   default     = 2
+}
+
+variable "clips_max_tasks" {
+  description = "Most clips tasks at once (each renders one episode's clips at a time)."
+  type        = number
+  default     = 1
 }
 
 variable "transcribe_max_tasks" {

@@ -172,6 +172,9 @@ class TranscodeFailed(PodpipeEvent):
     failure: Failure
 
 
+# --------------------------------------------------------------------------- clips
+
+
 class ClipSummary(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     index: int
@@ -191,7 +194,7 @@ class ClipSummary(BaseModel):
 class ClipsRendered(PodpipeEvent):
     """Social clips (MP3, audiogram MP4, captions) and the trailer were cut from the episode."""
 
-    SOURCE: ClassVar[str] = "podpipe.transcode"
+    SOURCE: ClassVar[str] = "podpipe.clips"
     DETAIL_TYPE: ClassVar[str] = "Clips Rendered"
     clips: list[ClipSummary]
     skipped: list[str] = Field(default_factory=list)
@@ -208,9 +211,12 @@ class ClipsRendered(PodpipeEvent):
 class ClipsFailed(PodpipeEvent):
     """The clip picks could not be rendered."""
 
-    SOURCE: ClassVar[str] = "podpipe.transcode"
+    SOURCE: ClassVar[str] = "podpipe.clips"
     DETAIL_TYPE: ClassVar[str] = "Clips Failed"
     failure: Failure
+
+
+# --------------------------------------------------------------------------- transcode (video)
 
 
 class VideoTranscoded(PodpipeEvent):

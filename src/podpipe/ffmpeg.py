@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import functools
 import os
 import re
 import shutil
@@ -581,3 +582,31 @@ def decode_duration(
         label="decode",
     )
     return result.last_progress.out_time_seconds if result.last_progress else 0.0
+
+
+def escape_filter_value(value: str) -> str:
+    """Escape a value for one filter option *and* the filter graph around it (two levels,
+    as the ffmpeg-filters "Notes on filtergraph escaping" describe)."""
+    for char in "\\':":
+        value = value.replace(char, "\\" + char)
+    for char in "\\'[],;":
+        value = value.replace(char, "\\" + char)
+    return value
+
+
+@functools.cache
+def filters_available(ffmpeg: str) -> frozenset[str]:
+    """Names of the filters this ffmpeg build has (``subtitles`` needs libass)."""
+    completed = subprocess.run(
+        [ffmpeg, "-hide_banner", "-nostdin", "-filters"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    names = set()
+    for line in completed.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and "->" in parts[2]:
+            names.add(parts[1])
+    return frozenset(names)

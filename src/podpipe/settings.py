@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from podpipe.loudness import LoudnessTargets
 from podpipe.topology import dlq_name, queue_name
 
 
@@ -52,3 +53,45 @@ class CoreSettings(BaseSettings):
 
     def dlq(self, name: str) -> str:
         return dlq_name(self.name_prefix, name)
+
+
+class MediaSettings(CoreSettings):
+    """The core settings plus what every stage that runs ffmpeg reads the same way: the
+    loudness targets (clips are cut at the episode's loudness), the ffmpeg binary, the scratch
+    directory and the font drawn on video. Transcode and clips each derive their own settings
+    from this class, so one environment configures both."""
+
+    target_lufs: float = Field(
+        default=-16.0, ge=-40.0, le=-5.0, description="Integrated loudness target (LUFS)."
+    )
+    target_true_peak: float = Field(
+        default=-1.0, ge=-9.0, le=0.0, description="True-peak ceiling of the MP3 (dBTP)."
+    )
+    target_lra: float = Field(
+        default=11.0, ge=1.0, le=50.0, description="Loudness range target of loudnorm (LU)."
+    )
+    true_peak_headroom_db: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=3.0,
+        description="loudnorm aims this far below the ceiling: MP3 encoding overshoots a little.",
+    )
+    ffmpeg_path: str = Field(
+        default="", description="ffmpeg binary; default: PATH, then the imageio-ffmpeg wheel."
+    )
+    work_dir: str = Field(
+        default="", description="Scratch directory for downloads and encodes; default: system tmp."
+    )
+    clips_font_file: str = Field(
+        default="",
+        description="Font for text drawn on video (audiograms, captions, thumbnails); "
+        "default: DejaVu Sans if installed.",
+    )
+
+    def loudness_targets(self) -> LoudnessTargets:
+        return LoudnessTargets(
+            integrated_lufs=self.target_lufs,
+            true_peak_dbtp=self.target_true_peak,
+            loudness_range_lu=self.target_lra,
+            true_peak_headroom_db=self.true_peak_headroom_db,
+        )

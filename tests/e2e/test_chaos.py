@@ -1,11 +1,11 @@
 """Chaos: every service killed once mid-stage, the emulator frozen, and still every output
 exactly once.
 
-The sample episode runs through the four real service processes (as in test_pipeline.py) on
+The sample episode runs through the real service processes (as in test_pipeline.py) on
 an emulator of its own (so freezing it disturbs nothing else). A watcher polls the stage
 records and, the first time it sees each stage running, SIGKILLs the process group that runs
 it (ffmpeg and Whisper with it, as an ECS task stop would) and starts a fresh process: transcode,
-transcribe, llm (mid-prompt), clips (which runs in the transcode service) and notify (right
+transcribe, llm (mid-prompt), clips (mid-render, not while it waits for the MP3) and notify (right
 after its first delivery). While the LLM works through the episode's prompts the emulator
 itself is frozen with SIGSTOP for longer than a heartbeat interval, then thawed.
 
@@ -87,12 +87,15 @@ def freeze(emulator: LocalStack, seconds: float) -> None:
         os.killpg(pid, signal.SIGCONT)
 
 
-def running(run: Run, stage: str) -> bool:
+def running(run: Run, stage: str, *, working: bool = False) -> bool:
+    """``working``: not merely waiting (the clips' picks recorded before the MP3 exists)."""
     try:
         record = read_stage(run.stack.s3, run.stack.bucket, EPISODE, stage)
     except BotoCoreError:  # the watcher's own read, cut by a freeze: look again next round
         return False
-    return record is not None and record.status == "running"
+    if record is None or record.status != "running":
+        return False
+    return not (working and record.details.get("waiting_for"))
 
 
 def prompts_running(run: Run) -> list[str]:
@@ -143,9 +146,9 @@ def test_every_service_killed_once_and_the_emulator_frozen_still_delivers_once(
             for stage, service in (
                 ("transcode", "transcode"),
                 ("transcribe", "transcribe"),
-                ("clips", "transcode"),
+                ("clips", "clips"),
             ):
-                if stage not in hit and running(run, stage):
+                if stage not in hit and running(run, stage, working=True):
                     kill_and_restart(run, service)
                     hit.append(stage)
             if "llm" not in hit and prompts_running(run):

@@ -38,8 +38,8 @@ from podpipe.ffmpeg import find_ffmpeg, probe, probe_streams, run_ffmpeg
 from podpipe.release.model import parse_titles
 from podpipe.release.serve import serving
 from podpipe.storage import EpisodeKeys
+from podpipe_clips.graph import BACKGROUND_COLOR
 from podpipe_local.demo import metadata_args
-from podpipe_transcode.clips.graph import BACKGROUND_COLOR
 from tests.support.e2e import SAMPLE, SAMPLE_METADATA, Run, running_pipeline
 from tests.support.release import ARTWORK, ARTWORK_KEY, show_config
 

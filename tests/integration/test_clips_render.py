@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from podpipe.captions import parse_srt
 from podpipe.documents import ClipPick, Transcript, Word
 from podpipe.ffmpeg import (
     StreamInfo,
@@ -25,16 +26,15 @@ from podpipe.ffmpeg import (
     run_ffmpeg,
 )
 from podpipe.storage import EpisodeMetadata
-from podpipe_transcode.clips.captions import parse_srt
-from podpipe_transcode.clips.graph import AudiogramText, VideoOptions, audiogram_args
-from podpipe_transcode.clips.picks import speech_words
-from podpipe_transcode.clips.render import (
+from podpipe_clips.graph import AudiogramText, VideoOptions, audiogram_args
+from podpipe_clips.picks import speech_words
+from podpipe_clips.render import (
     EpisodeInput,
     RenderOptions,
     RenderResult,
     render_episode,
 )
-from podpipe_transcode.clips.settings import ClipsSettings
+from podpipe_clips.settings import ClipsSettings
 
 pytestmark = pytest.mark.integration
 

@@ -1,5 +1,5 @@
 """The clips route on LocalStack: the bus delivers "Prompt Completed" for clip-picks to the
-transcode queue, the route renders with real ffmpeg into S3 and announces "Clips Rendered";
+clips queue, the route renders with real ffmpeg into S3 and announces "Clips Rendered";
 a duplicate delivery re-announces without rendering, new picks render again."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from podpipe.documents import ClipPick, ClipPicks
 from podpipe.events import ClipsRendered, PromptCompleted, S3Location, put_events_entry
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import EpisodeKeys, EpisodeMetadata, sidecar_key
-from podpipe_transcode.clips import MANIFEST_NAME, ClipsSettings, clips_route
-from podpipe_transcode.clips.synthetic import synthetic_episode
+from podpipe_clips import MANIFEST_NAME, ClipsSettings, clips_routes
+from podpipe_clips.synthetic import synthetic_episode
 
 pytestmark = pytest.mark.integration
 
@@ -77,19 +77,20 @@ def test_clip_picks_become_clips_in_s3_once_per_picks_version(stack: Any, tmp_pa
     settings = ClipsSettings(
         bucket=bucket, clips_video_size="160x160", clips_video_fps=5, clips_x264_preset="ultrafast"
     )
-    route = clips_route(settings, stack.s3)
-    ctx = MessageContext(message_id="m", queue="transcode", receive_count=1, max_receive_count=3)
+    route, *_ = clips_routes(settings, stack.s3)
+    ctx = MessageContext(message_id="m", queue="clips", receive_count=1, max_receive_count=3)
 
-    # The topology routes only the clip-picks prompt to the transcode queue.
+    # The topology routes only the clip-picks prompt to the clips queue, not to transcode.
     stack.events.put_events(
         Entries=[
             put_events_entry(prompt_completed(bucket, "titles"), stack.settings.event_bus),
             put_events_entry(prompt_completed(bucket), stack.settings.event_bus),
         ]
     )
-    (envelope,) = stack.drain_events("transcode", expect=1, timeout=30)
+    (envelope,) = stack.drain_events("clips", expect=1, timeout=30)
     assert isinstance(envelope.detail, PromptCompleted)
     assert envelope.detail.prompt_id == "clip-picks"
+    assert stack.drain_events("clips", expect=1, timeout=3) == []
     assert stack.drain_events("transcode", expect=1, timeout=3) == []
 
     (event,) = route.handle(envelope.detail, ctx)

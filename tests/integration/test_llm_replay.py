@@ -138,13 +138,14 @@ def test_a_poison_prompt_is_dead_lettered_alone_and_replayed_without_transcripti
         assert [(r["episode_id"], r["prompt_id"]) for r in rows] == [(EPISODE, "pull-quotes")]
         assert "model identifier is invalid" in rows[0]["reason"]
 
-        # What reached the media queues so far: only clip-picks' completion (for the clip
-        # renderer). Drain it so anything new after the replay would show.
-        # Transcript Ready reaches transcode too (the subtitled-video step); of the prompts,
-        # only clip-picks does.
-        routed = stack.drain_events("transcode", expect=2, timeout=120)
+        # What reached the media queues so far: of the prompts, only clip-picks' completion
+        # (on the clips queue, for the clip renderer); Transcript Ready reaches transcode (the
+        # subtitled-video step). Drain them so anything new after the replay would show.
+        routed = stack.drain_events("clips", expect=1, timeout=120)
         prompts = [e.detail.prompt_id for e in routed if isinstance(e.detail, PromptCompleted)]
         assert prompts == ["clip-picks"]
+        to_transcode = stack.drain_events("transcode", expect=1, timeout=60)
+        assert not any(isinstance(e.detail, PromptCompleted) for e in to_transcode)
         assert queue_depth(stack, stack.queue_url("transcribe")) == 0
 
         provider.poison.clear()  # the team fixed the prompt / model access
@@ -169,6 +170,7 @@ def test_a_poison_prompt_is_dead_lettered_alone_and_replayed_without_transcripti
     # No transcode or transcribe work: nothing new on their queues, no stage records, the
     # transcript untouched.
     assert stack.drain(stack.queue_url("transcode"), expect=1, timeout=3) == []
+    assert stack.drain(stack.queue_url("clips"), expect=1, timeout=1) == []
     assert stack.drain(stack.queue_url("transcribe"), expect=1, timeout=1) == []
     keys = EpisodeKeys(EPISODE)
     for stage in ("transcode", "transcribe"):

@@ -14,8 +14,8 @@ import pytest
 
 from podpipe.documents import ClipPick, Transcript
 from podpipe.ffmpeg import find_ffmpeg, probe, probe_streams, run_ffmpeg
-from podpipe_transcode.clips.graph import BACKGROUND_COLOR, PictureFormat
-from podpipe_transcode.clips.render import EpisodeInput, RenderOptions, render_episode
+from podpipe_clips.graph import BACKGROUND_COLOR, PictureFormat
+from podpipe_clips.render import EpisodeInput, RenderOptions, render_episode
 
 pytestmark = pytest.mark.integration
 

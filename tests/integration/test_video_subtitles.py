@@ -13,6 +13,8 @@ import numpy as np
 import pysubs2
 import pytest
 
+from podpipe.bucket import S3BucketStore
+from podpipe.captions import build_cues, to_srt
 from podpipe.documents import Transcript
 from podpipe.events import ObjectCreated, TranscriptReady, VideoSubtitled, VideoTranscoded
 from podpipe.ffmpeg import find_ffmpeg, run_ffmpeg
@@ -20,8 +22,6 @@ from podpipe.runtime.service import MessageContext
 from podpipe.stages import S3StageLedger
 from podpipe.storage import EpisodeKeys
 from podpipe_transcode.backend import FfmpegBackend
-from podpipe_transcode.clips.captions import build_cues, to_srt
-from podpipe_transcode.clips.store import S3ClipsStore
 from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
 from podpipe_transcode.settings import TranscodeSettings
 from podpipe_transcode.store import S3ObjectStore
@@ -108,7 +108,7 @@ def test_a_video_episode_gets_soft_subtitles_and_burned_captions(
     _audio, video_event = transcode.handle(created, CTX)
     assert isinstance(video_event, VideoTranscoded)
 
-    store = S3ClipsStore(stack.s3, stack.bucket)
+    store = S3BucketStore(stack.s3, stack.bucket)
     subtitles = VideoSubtitlesHandler(
         store, SubtitlesConfig(bucket=stack.bucket), ledger=S3StageLedger(stack.s3, stack.bucket)
     )

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from podpipe.bucket import S3BucketStore
 from podpipe.events import EpisodeCompleted, ObjectCreated, YoutubePrepared
 from podpipe.ffmpeg import probe_streams, run_ffmpeg
 from podpipe.runtime.service import MessageContext
 from podpipe.stages import S3StageLedger
 from podpipe.storage import EpisodeKeys
 from podpipe_transcode.backend import FfmpegBackend
-from podpipe_transcode.clips.store import S3ClipsStore
 from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
 from podpipe_transcode.settings import TranscodeSettings
 from podpipe_transcode.store import S3ObjectStore
@@ -82,7 +82,7 @@ def test_a_video_episode_gets_youtube_md_and_thumbnails(stack: Stack, tmp_path: 
     picks = {"clips": [{"start": 3.0, "end": 15.0, "title": "Boats", "hook": "Why boats"}]}
     put(stack, keys.prompt_output("clip-picks", "json"), json.dumps(picks))
 
-    store = S3ClipsStore(stack.s3, stack.bucket)
+    store = S3BucketStore(stack.s3, stack.bucket)
     [prepared] = YoutubeHandler(
         store, YoutubeConfig(bucket=stack.bucket), ledger=S3StageLedger(stack.s3, stack.bucket)
     ).handle(completed(episode_id), CTX)
@@ -108,7 +108,7 @@ def test_a_video_episode_gets_youtube_md_and_thumbnails(stack: Stack, tmp_path: 
 
 
 def test_an_audio_only_episode_is_left_alone(stack: Stack) -> None:
-    store = S3ClipsStore(stack.s3, stack.bucket)
+    store = S3BucketStore(stack.s3, stack.bucket)
     handler = YoutubeHandler(
         store, YoutubeConfig(bucket=stack.bucket), ledger=S3StageLedger(stack.s3, stack.bucket)
     )

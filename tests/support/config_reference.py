@@ -12,7 +12,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings
 
-from podpipe.settings import CoreSettings
+from podpipe.settings import CoreSettings, MediaSettings
+from podpipe_clips.settings import ClipsSettings
 from podpipe_llm.prep.settings import PrepSettings
 from podpipe_llm.settings import LlmSettings
 from podpipe_local.llm import LocalLlmSettings
@@ -25,7 +26,9 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 START, END = "<!-- config:start -->", "<!-- config:end -->"
 SECTIONS: tuple[tuple[str, type[BaseSettings]], ...] = (
     ("Every service and the CLI", CoreSettings),
-    ("transcode (and clips)", TranscodeSettings),
+    ("transcode and clips (the media settings both read)", MediaSettings),
+    ("transcode", TranscodeSettings),
+    ("clips", ClipsSettings),
     ("transcribe", TranscribeSettings),
     ("llm", LlmSettings),
     ("notify", NotifySettings),

@@ -25,7 +25,7 @@ from podpipe.settings import CoreSettings
 REPO = Path(__file__).resolve().parents[2]
 TF_ROOT = REPO / "infra" / "terraform"
 TOPOLOGY_FILE = REPO / "src" / "podpipe" / "topology.yaml"
-SERVICES = ("transcode", "transcribe", "llm", "notify", "promote")
+SERVICES = ("transcode", "clips", "transcribe", "llm", "notify", "promote")
 
 _MARKERS = {"__start_line__", "__end_line__", "__is_block__", "__comments__", "__inline_comments__"}
 

@@ -6,8 +6,7 @@ import itertools
 
 import pysubs2
 
-from podpipe.documents import Word
-from podpipe_transcode.clips.captions import (
+from podpipe.captions import (
     CaptionStyle,
     CueRules,
     build_cues,
@@ -15,7 +14,8 @@ from podpipe_transcode.clips.captions import (
     to_ass,
     to_srt,
 )
-from podpipe_transcode.clips.synthetic import synthetic_transcript
+from podpipe.documents import Word
+from podpipe_clips.synthetic import synthetic_transcript
 
 WORDS = synthetic_transcript("ep", 120.0).words
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from podpipe.loudness import LoudnessMeasurement
-from podpipe_transcode.clips.graph import (
+from podpipe_clips.graph import (
     SQUARE,
     VERTICAL,
     AudiogramText,
@@ -25,7 +25,7 @@ from podpipe_transcode.clips.graph import (
     trailer_measure_args,
     wrap_heading,
 )
-from podpipe_transcode.clips.settings import ClipsSettings
+from podpipe_clips.settings import ClipsSettings
 
 MEASURED = LoudnessMeasurement(
     input_i=-20.0,

@@ -12,22 +12,30 @@ from typing import Any
 import pytest
 
 from podpipe.documents import ClipPick, ClipPicks
-from podpipe.events import ClipsFailed, ClipsRendered, Failure, PromptCompleted, S3Location
+from podpipe.events import (
+    AudioTranscoded,
+    ClipsFailed,
+    ClipsRendered,
+    Failure,
+    PromptCompleted,
+    S3Location,
+    VideoTranscoded,
+)
 from podpipe.loudness import LoudnessMeasurement
-from podpipe.runtime.errors import PermanentError, RetryableError
+from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
 from podpipe.storage import EpisodeKeys, EpisodeMetadata, sidecar_key
-from podpipe_transcode.clips.handler import MANIFEST_NAME, ClipsConfig, ClipsHandler
-from podpipe_transcode.clips.picks import plan_clips, plan_trailer, speech_words
-from podpipe_transcode.clips.render import (
+from podpipe_clips.handler import MANIFEST_NAME, ClipsConfig, ClipsHandler
+from podpipe_clips.picks import plan_clips, plan_trailer, speech_words
+from podpipe_clips.render import (
     EpisodeInput,
     RenderedClip,
     RenderedTrailer,
     RenderOptions,
     RenderResult,
 )
-from podpipe_transcode.clips.settings import ClipsSettings
-from podpipe_transcode.clips.synthetic import synthetic_transcript
+from podpipe_clips.settings import ClipsSettings
+from podpipe_clips.synthetic import synthetic_transcript
 from tests.support.stage_ledger import MemoryStageLedger
 
 EPISODE = "ep-1"
@@ -143,7 +151,35 @@ def completed(prompt_id: str = "clip-picks") -> PromptCompleted:
     )
 
 
-CTX = MessageContext(message_id="m-1", queue="transcode", receive_count=1, max_receive_count=3)
+def audio_transcoded() -> AudioTranscoded:
+    return AudioTranscoded(
+        episode_id=EPISODE,
+        source=S3Location(bucket=BUCKET, key=f"uploads/{EPISODE}.m4a"),
+        audio=S3Location(bucket=BUCKET, key=KEYS.audio),
+        duration_seconds=300.0,
+        integrated_lufs=-16.0,
+        true_peak_dbtp=-1.5,
+        size_bytes=3,
+        bitrate_kbps=128,
+        channels=2,
+        presigned_url="https://signed/audio.mp3",
+        presigned_url_expires_at=datetime(2026, 12, 3, tzinfo=UTC),
+    )
+
+
+def video_transcoded() -> VideoTranscoded:
+    return VideoTranscoded(
+        episode_id=EPISODE,
+        source=S3Location(bucket=BUCKET, key=f"uploads/{EPISODE}.mp4"),
+        video=S3Location(bucket=BUCKET, key=KEYS.video),
+        duration_seconds=300.0,
+        integrated_lufs=-16.0,
+        true_peak_dbtp=-1.5,
+        picture_copied=True,
+    )
+
+
+CTX = MessageContext(message_id="m-1", queue="clips", receive_count=1, max_receive_count=3)
 
 
 def picks(*spans: tuple[float, float]) -> bytes:
@@ -188,14 +224,14 @@ def handler_for(
 
 def test_other_prompts_are_ignored(store: MemoryStore, renderer: FakeRenderer) -> None:
     handler = handler_for(store, renderer)
-    assert handler.handle(completed("titles"), CTX) == []
+    assert handler.on_picks(completed("titles"), CTX) == []
     assert handler.on_failure(completed("titles"), Failure(reason="x", error_type="E")) == []
     assert renderer.calls == []
 
 
 def test_clips_are_uploaded_and_announced(store: MemoryStore, renderer: FakeRenderer) -> None:
     ledger = MemoryStageLedger()
-    (event,) = handler_for(store, renderer, ledger).handle(completed(), CTX)
+    (event,) = handler_for(store, renderer, ledger).on_picks(completed(), CTX)
     assert isinstance(event, ClipsRendered)
     assert [c.index for c in event.clips] == [1, 2, 3, 4]
     assert event.clips[0].title == "Clip at 20"
@@ -222,8 +258,8 @@ def test_a_duplicate_delivery_does_not_render_again(
     store: MemoryStore, renderer: FakeRenderer
 ) -> None:
     handler = handler_for(store, renderer)
-    (first,) = handler.handle(completed(), CTX)
-    (second,) = handler.handle(completed(), CTX)
+    (first,) = handler.on_picks(completed(), CTX)
+    (second,) = handler.on_picks(completed(), CTX)
     assert len(renderer.calls) == 1
     assert isinstance(first, ClipsRendered)
     assert isinstance(second, ClipsRendered)
@@ -235,10 +271,10 @@ def test_new_picks_render_again_and_remove_clips_no_longer_picked(
     store: MemoryStore, renderer: FakeRenderer
 ) -> None:
     handler = handler_for(store, renderer)
-    handler.handle(completed(), CTX)
+    handler.on_picks(completed(), CTX)
     assert KEYS.clips_prefix + "clip-04.mp3" in store.objects
     store.objects[KEYS.prompt_output("clip-picks", "json")] = picks((30, 70), (120, 170))
-    (event,) = handler.handle(completed(), CTX)
+    (event,) = handler.on_picks(completed(), CTX)
     assert len(renderer.calls) == 2
     assert isinstance(event, ClipsRendered)
     assert len(event.clips) == 2
@@ -249,29 +285,34 @@ def test_new_picks_render_again_and_remove_clips_no_longer_picked(
 
 
 def test_changed_render_settings_render_again(store: MemoryStore, renderer: FakeRenderer) -> None:
-    handler_for(store, renderer).handle(completed(), CTX)
-    handler_for(store, renderer, cover_art_key="show/cover.jpg").handle(completed(), CTX)
+    handler_for(store, renderer).on_picks(completed(), CTX)
+    handler_for(store, renderer, cover_art_key="show/cover.jpg").on_picks(completed(), CTX)
     assert len(renderer.calls) == 2
 
 
-def test_missing_audio_is_retried(store: MemoryStore, renderer: FakeRenderer) -> None:
+def test_picks_before_the_audio_wait_for_it_without_an_error(
+    store: MemoryStore, renderer: FakeRenderer
+) -> None:
     del store.objects[KEYS.audio]
-    with pytest.raises(RetryableError, match="transcode"):
-        handler_for(store, renderer).handle(completed(), CTX)
+    ledger = MemoryStageLedger()
+    assert handler_for(store, renderer, ledger).on_picks(completed(), CTX) == []
     assert KEYS.clips_prefix + MANIFEST_NAME not in store.objects
+    record = ledger.read(EPISODE, "clips")
+    assert record is not None
+    assert (record.status, record.details["waiting_for"]) == ("running", ["audio.mp3"])
 
 
 def test_invalid_picks_fail_for_good(store: MemoryStore, renderer: FakeRenderer) -> None:
     store.objects[KEYS.prompt_output("clip-picks", "json")] = b'{"clips": []}'
     with pytest.raises(PermanentError, match="not valid clip picks"):
-        handler_for(store, renderer).handle(completed(), CTX)
+        handler_for(store, renderer).on_picks(completed(), CTX)
     assert renderer.calls == []
 
 
 def test_missing_picks_fail_for_good(store: MemoryStore, renderer: FakeRenderer) -> None:
     del store.objects[KEYS.prompt_output("clip-picks", "json")]
     with pytest.raises(PermanentError, match="does not exist"):
-        handler_for(store, renderer).handle(completed(), CTX)
+        handler_for(store, renderer).on_picks(completed(), CTX)
 
 
 def test_a_failure_becomes_clips_failed(store: MemoryStore, renderer: FakeRenderer) -> None:
@@ -286,7 +327,7 @@ def test_a_failure_becomes_clips_failed(store: MemoryStore, renderer: FakeRender
 def test_cover_art_and_show_name_fallback(store: MemoryStore, renderer: FakeRenderer) -> None:
     store.objects[sidecar_key(EPISODE)] = EpisodeMetadata(title="T").model_dump_json().encode()
     store.objects["show/cover.png"] = b"png"
-    handler_for(store, renderer, cover_art_key="show/cover.png", show_name="Fallback").handle(
+    handler_for(store, renderer, cover_art_key="show/cover.png", show_name="Fallback").on_picks(
         completed(), CTX
     )
     episode = renderer.calls[0]
@@ -309,7 +350,7 @@ def test_a_video_episode_is_cut_with_its_shows_crop_box(
     store.objects[KEYS.video] = b"mp4"
     show_file(store, {"x": 0, "y": 0, "width": 0.5, "height": 1})
     handler = handler_for(store, renderer)
-    handler.handle(completed(), CTX)
+    handler.on_picks(completed(), CTX)
     [options] = renderer.options
     assert renderer.calls[0].video is not None
     assert options.square.crop is not None
@@ -318,10 +359,10 @@ def test_a_video_episode_is_cut_with_its_shows_crop_box(
     assert (options.vertical.width, options.vertical.height) == (1080, 1920)
 
     # The same box again: nothing to redo. A new box (the team edited the show): cut again.
-    handler.handle(completed(), CTX)
+    handler.on_picks(completed(), CTX)
     assert len(renderer.calls) == 1
     show_file(store, {"x": 0.5, "y": 0, "width": 0.5, "height": 1})
-    handler.handle(completed(), CTX)
+    handler.on_picks(completed(), CTX)
     assert len(renderer.calls) == 2
     assert renderer.options[1].square.crop is not None
     assert renderer.options[1].square.crop.x == 0.5
@@ -332,7 +373,7 @@ def test_without_a_show_crop_box_the_deployments_setting_or_the_centre_is_used(
 ) -> None:
     store.objects[KEYS.video] = b"mp4"
     show_file(store, None)
-    handler_for(store, renderer).handle(completed(), CTX)
+    handler_for(store, renderer).on_picks(completed(), CTX)
     assert renderer.options[0] == RenderOptions()  # centre crops
     settings = ClipsSettings(clips_crop_box="0.25,0,0.5,1")
     ClipsHandler(
@@ -340,7 +381,7 @@ def test_without_a_show_crop_box_the_deployments_setting_or_the_centre_is_used(
         ClipsConfig(bucket=BUCKET, options=settings.clips_render_options()),
         renderer,
         ledger=MemoryStageLedger(),
-    ).handle(completed(), CTX)
+    ).on_picks(completed(), CTX)
     assert renderer.options[1].square.crop is not None
     assert renderer.options[1].square.crop.x == 0.25
 
@@ -349,7 +390,7 @@ def test_an_audio_only_episode_ignores_the_crop_box(
     store: MemoryStore, renderer: FakeRenderer
 ) -> None:
     show_file(store, {"x": 0, "y": 0, "width": 0.5, "height": 1})
-    handler_for(store, renderer).handle(completed(), CTX)
+    handler_for(store, renderer).on_picks(completed(), CTX)
     assert renderer.calls[0].video is None
     assert renderer.options[0] == RenderOptions()
 
@@ -358,17 +399,115 @@ def test_a_wrong_crop_box_fails_clearly(store: MemoryStore, renderer: FakeRender
     store.objects[KEYS.video] = b"mp4"
     show_file(store, {"x": 0.75, "y": 0, "width": 0.5, "height": 1})
     with pytest.raises(PermanentError, match=r"shows/pod-show.json: invalid clip_crop_box"):
-        handler_for(store, renderer).handle(completed(), CTX)
+        handler_for(store, renderer).on_picks(completed(), CTX)
     assert renderer.calls == []
 
 
 def test_a_video_episode_waits_for_its_picture(store: MemoryStore, renderer: FakeRenderer) -> None:
     ledger = MemoryStageLedger()
     ledger.record(EPISODE, "video", "running")
-    with pytest.raises(RetryableError, match=r"video\.mp4 is still being made"):
-        handler_for(store, renderer, ledger).handle(completed(), CTX)
+    assert handler_for(store, renderer, ledger).on_picks(completed(), CTX) == []
     assert renderer.calls == []
-    # video.mp4 could not be made: the clips go on as audiograms.
+    record = ledger.read(EPISODE, "clips")
+    assert record is not None
+    assert record.details["waiting_for"] == ["video.mp4"]
+    # video.mp4 could not be made: the clips go on as audiograms (transcode's "Audio
+    # Transcoded" follows its "Video Failed").
     ledger.record(EPISODE, "video", "failed", reason="160x8")
-    handler_for(store, renderer, ledger).handle(completed(), CTX)
+    (event,) = handler_for(store, renderer, ledger).on_media(audio_transcoded(), CTX)
+    assert isinstance(event, ClipsRendered)
     assert renderer.calls[0].video is None
+
+
+# --------------------------------------------------------------------------- the join
+
+
+def test_media_before_the_picks_records_nothing_and_the_picks_render(
+    store: MemoryStore, renderer: FakeRenderer
+) -> None:
+    picks_key = KEYS.prompt_output("clip-picks", "json")
+    picks_json = store.objects.pop(picks_key)
+    ledger = MemoryStageLedger()
+    handler = handler_for(store, renderer, ledger)
+
+    assert handler.on_media(audio_transcoded(), CTX) == []  # first: nothing to cut yet
+    assert renderer.calls == []
+    assert ledger.read(EPISODE, "clips") is None  # a show without clip picks shows no stage
+
+    store.objects[picks_key] = picks_json
+    (event,) = handler.on_picks(completed(), CTX)  # second: renders
+    assert isinstance(event, ClipsRendered)
+    assert len(renderer.calls) == 1
+    record = ledger.read(EPISODE, "clips")
+    assert record is not None
+    assert record.status == "done"
+
+
+def test_picks_before_the_media_render_when_the_media_arrives(
+    store: MemoryStore, renderer: FakeRenderer
+) -> None:
+    audio = store.objects.pop(KEYS.audio)
+    ledger = MemoryStageLedger()
+    handler = handler_for(store, renderer, ledger)
+
+    assert handler.on_picks(completed(), CTX) == []  # first: records the wait, no error
+    assert renderer.calls == []
+    waiting = ledger.read(EPISODE, "clips")
+    assert waiting is not None
+    assert (waiting.status, waiting.details["waiting_for"]) == ("running", ["audio.mp3"])
+
+    store.objects[KEYS.audio] = audio
+    (event,) = handler.on_media(audio_transcoded(), CTX)  # second: renders
+    assert isinstance(event, ClipsRendered)
+    assert len(renderer.calls) == 1
+    done = ledger.read(EPISODE, "clips")
+    assert done is not None
+    assert done.status == "done"
+    assert "waiting_for" not in done.details
+
+
+def test_a_video_episode_renders_on_video_transcoded(
+    store: MemoryStore, renderer: FakeRenderer
+) -> None:
+    ledger = MemoryStageLedger()
+    ledger.record(EPISODE, "video", "running")
+    handler = handler_for(store, renderer, ledger)
+    assert handler.on_picks(completed(), CTX) == []
+    # The MP3 exists, the picture does not yet: "Audio Transcoded" alone does not render.
+    assert handler.on_media(audio_transcoded(), CTX) == []
+    assert renderer.calls == []
+
+    store.objects[KEYS.video] = b"mp4"
+    ledger.record(EPISODE, "video", "done")
+    (event,) = handler.on_media(video_transcoded(), CTX)
+    assert isinstance(event, ClipsRendered)
+    assert renderer.calls[0].video is not None
+
+
+def test_the_later_media_event_announces_nothing_again(
+    store: MemoryStore, renderer: FakeRenderer
+) -> None:
+    store.objects[KEYS.video] = b"mp4"
+    handler = handler_for(store, renderer)
+    (event,) = handler.on_media(video_transcoded(), CTX)
+    assert isinstance(event, ClipsRendered)
+    # Transcode announces the same episode's MP3 too (and replays it): already rendered, and
+    # "Clips Rendered" was announced once.
+    assert handler.on_media(audio_transcoded(), CTX) == []
+    assert len(renderer.calls) == 1
+    # A duplicate delivery of the picks still re-announces, with fresh links.
+    (again,) = handler.on_picks(completed(), CTX)
+    assert isinstance(again, ClipsRendered)
+    assert len(renderer.calls) == 1
+
+
+def test_a_failed_media_event_becomes_clips_failed(
+    store: MemoryStore, renderer: FakeRenderer
+) -> None:
+    failure = Failure(reason="ffmpeg crashed", error_type="FfmpegError", attempts=3)
+    ledger = MemoryStageLedger()
+    (event,) = handler_for(store, renderer, ledger).on_failure(audio_transcoded(), failure)
+    assert isinstance(event, ClipsFailed)
+    record = ledger.read(EPISODE, "clips")
+    assert record is not None
+    assert record.status == "failed"

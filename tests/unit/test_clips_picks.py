@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from podpipe.documents import ClipPick, Word
-from podpipe_transcode.clips.picks import (
+from podpipe_clips.picks import (
     ClipRules,
     PlannedClip,
     TrailerRules,
@@ -15,7 +15,7 @@ from podpipe_transcode.clips.picks import (
     plan_trailer,
     speech_words,
 )
-from podpipe_transcode.clips.synthetic import synthetic_transcript
+from podpipe_clips.synthetic import synthetic_transcript
 
 DURATION = 300.0
 WORDS = speech_words(synthetic_transcript("ep", DURATION).words)

@@ -38,6 +38,7 @@ CALLS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "upload_fileobj": (("s3:PutObject", "s3:AbortMultipartUpload"), None),
     "copy_object": (("s3:GetObject", "s3:PutObject"), None),
     "delete_object": (("s3:DeleteObject",), None),
+    "delete_objects": (("s3:DeleteObject",), None),  # one DeleteObject per key in the batch
     "list_objects_v2": (("s3:ListBucket",), None),
     "receive_message": (("sqs:ReceiveMessage",), None),
     "delete_message": (("sqs:DeleteMessage",), None),

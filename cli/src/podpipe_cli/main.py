@@ -172,7 +172,9 @@ def demo_command(
 
 @local_app.command("logs")
 def local_logs(
-    service: str = typer.Argument(..., help="transcode, transcribe, llm, notify or localstack"),
+    service: str = typer.Argument(
+        ..., help="transcode, clips, transcribe, llm, notify, promote or localstack"
+    ),
 ) -> None:
     """Print the log file of a local process."""
     path: Path = StateDir().log_file(service)

@@ -264,20 +264,20 @@ run "llm_is_one_task_that_never_autoscales" {
   }
   assert {
     condition = alltrue([
-      for service in [module.transcode, module.transcribe] :
+      for service in [module.transcode, module.clips, module.transcribe] :
       service.autoscaling.min_capacity == 0 && service.ecs_service.desired_count == 0
     ])
-    error_message = "transcode and transcribe scale from zero."
+    error_message = "transcode, clips and transcribe scale from zero."
   }
   assert {
-    condition     = module.transcode.autoscaling.queue_name == "tftest-transcode" && module.transcribe.autoscaling.queue_name == "tftest-transcribe"
+    condition     = module.transcode.autoscaling.queue_name == "tftest-transcode" && module.clips.autoscaling.queue_name == "tftest-clips" && module.transcribe.autoscaling.queue_name == "tftest-transcribe"
     error_message = "Each media service scales on its own queue."
   }
 }
 
 run "every_queue_has_its_dlq_and_alarms" {
   assert {
-    condition     = toset(keys(module.queue)) == toset(keys(local.topology.queues)) && length(module.queue) == 6
+    condition     = toset(keys(module.queue)) == toset(keys(local.topology.queues)) && length(module.queue) == 7
     error_message = "One queue module per topology.yaml queue."
   }
   assert {
@@ -314,6 +314,7 @@ run "no_wildcard_action_and_no_public_bucket" {
     condition = alltrue(flatten([
       for document in [
         data.aws_iam_policy_document.transcode_task,
+        data.aws_iam_policy_document.clips_task,
         data.aws_iam_policy_document.transcribe_task,
         data.aws_iam_policy_document.llm_task,
         data.aws_iam_policy_document.notify_task,
@@ -362,7 +363,7 @@ run "no_wildcard_action_and_no_public_bucket" {
 run "tasks_get_no_public_ip_and_run_hardened" {
   assert {
     condition = alltrue([
-      for service in [module.transcode, module.transcribe, module.llm, module.notify] :
+      for service in [module.transcode, module.clips, module.transcribe, module.llm, module.notify] :
       service.ecs_service.assign_public_ip == false
     ])
     error_message = "An ECS task gets a public IP."
@@ -373,7 +374,7 @@ run "tasks_get_no_public_ip_and_run_hardened" {
   }
   assert {
     condition = alltrue([
-      for service in [module.transcode, module.transcribe, module.llm, module.notify] :
+      for service in [module.transcode, module.clips, module.transcribe, module.llm, module.notify] :
       service.container.user == "10001:10001"
       && service.container.readonlyRootFilesystem
       && !service.container.privileged

@@ -1,6 +1,6 @@
 """`make demo` (`podpipe demo --sample PATH`): the whole pipeline on this machine, on one recording.
 
-LocalStack (started unless one runs), the topology, the four real services as processes, the
+LocalStack (started unless one runs), the topology, the real services as processes, the
 sample uploaded with `podpipe upload`, `podpipe wait` until the episode completes, the digest
 the team would get by e-mail printed (read from an SQS queue subscribed to the SNS topic), and
 every artifact downloaded with `podpipe outputs`. It stops exactly what it started.
@@ -68,7 +68,7 @@ class Notification:
 
 @dataclass
 class LocalPipeline:
-    """The four services as real processes against one bootstrapped topology."""
+    """The services as real processes against one bootstrapped topology."""
 
     settings: CoreSettings
     state: StateDir

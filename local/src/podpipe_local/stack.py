@@ -1,4 +1,4 @@
-"""podpipe on a laptop: the topology on LocalStack, LocalStack itself, and the four services.
+"""podpipe on a laptop: the topology on LocalStack, LocalStack itself, and the services.
 
 `bootstrap` creates what topology.yaml declares on whatever endpoint boto3 is pointed at
 (AWS_ENDPOINT_URL), idempotently. `LocalStack` installs the pinned emulator in its own
@@ -62,7 +62,7 @@ LOCALSTACK_ENV = {
     "SERVICES": "s3,sqs,sns,events,iam,sts,cloudwatch,logs",
 }
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
-SERVICES = ("transcode", "transcribe", "llm", "notify", "promote")
+SERVICES = ("transcode", "clips", "transcribe", "llm", "notify", "promote")
 # Started by `podpipe local up` next to the services: the loop that fires scheduled releases,
 # and the bucket's public/ prefix over HTTP on 127.0.0.1 (PODPIPE_FEED_PORT, default 8765).
 RELEASE_PROCESSES = {

@@ -8,7 +8,6 @@ from podpipe.events import ObjectCreated
 from podpipe.runtime.service import Consumer, Route, Service
 from podpipe.stages import S3StageLedger
 from podpipe_transcode.backend import FfmpegBackend, TranscodeBackend
-from podpipe_transcode.clips import clips_route
 from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
 from podpipe_transcode.settings import TranscodeSettings
 from podpipe_transcode.store import S3ObjectStore
@@ -68,16 +67,9 @@ def build_service(
     settings: TranscodeSettings, *, s3: S3Client, backend: TranscodeBackend | None = None
 ) -> Service:
     """The transcode service: one consumer on the transcode queue, routing "Object Created"
-    to the MP3 conversion and the clip-picks "Prompt Completed" to the clips renderer (same
-    ffmpeg, same loudness targets, no extra queue)."""
+    to the MP3 conversion and a video episode's joins to the subtitled videos and YouTube
+    outputs (the clips are their own service, on their own queue)."""
     handler = build_handler(settings, s3=s3, backend=backend)
-    clips = clips_route(
-        settings,
-        s3,
-        targets=settings.loudness_targets(),
-        ffmpeg=settings.ffmpeg_path,
-        work_dir=settings.work_dir,
-    )
     subtitles = subtitles_routes(
         s3,
         settings.bucket,
@@ -92,5 +84,5 @@ def build_service(
         font_file=settings.clips_font_file,
         work_dir=settings.work_dir,
     )
-    routes: list[Route[Any]] = [transcode_route(handler), clips, *subtitles, youtube]
+    routes: list[Route[Any]] = [transcode_route(handler), *subtitles, youtube]
     return Service(name=SERVICE_NAME, consumers=[Consumer(queue=QUEUE, routes=routes)])

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from podpipe.bucket import BucketStore, S3BucketStore
+from podpipe.captions import CaptionStyle, build_cues, find_font, to_ass
 from podpipe.documents import Transcript
 from podpipe.events import (
     Event,
@@ -31,15 +33,18 @@ from podpipe.events import (
     VideoSubtitled,
     VideoTranscoded,
 )
-from podpipe.ffmpeg import FfmpegError, find_ffmpeg, probe, run_ffmpeg
+from podpipe.ffmpeg import (
+    FfmpegError,
+    escape_filter_value,
+    filters_available,
+    find_ffmpeg,
+    probe,
+    run_ffmpeg,
+)
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext, Route
 from podpipe.stages import S3StageLedger, StageLedger, fail_stage
 from podpipe.storage import EpisodeKeys
-from podpipe_transcode.clips.captions import CaptionStyle, build_cues, to_ass
-from podpipe_transcode.clips.graph import escape_filter_value
-from podpipe_transcode.clips.media import filters_available, find_font
-from podpipe_transcode.clips.store import ClipsStore, S3ClipsStore
 from podpipe_transcode.video import VideoOptions
 
 if TYPE_CHECKING:
@@ -96,7 +101,7 @@ class SubtitlesConfig:
 
 class VideoSubtitlesHandler:
     def __init__(
-        self, store: ClipsStore, config: SubtitlesConfig, ffmpeg: str = "", *, ledger: StageLedger
+        self, store: BucketStore, config: SubtitlesConfig, ffmpeg: str = "", *, ledger: StageLedger
     ) -> None:
         self.store = store
         self.ledger = ledger
@@ -255,7 +260,7 @@ def subtitles_routes(
     """The two routes of the join, on the transcode queue."""
     config = SubtitlesConfig(bucket=bucket, font_file=font_file, work_dir=work_dir)
     handler = VideoSubtitlesHandler(
-        S3ClipsStore(s3, bucket), config, ffmpeg, ledger=S3StageLedger(s3, bucket)
+        S3BucketStore(s3, bucket), config, ffmpeg, ledger=S3StageLedger(s3, bucket)
     )
     return [
         Route(TranscriptReady, handler.on_transcript, on_failure=handler.on_failure),

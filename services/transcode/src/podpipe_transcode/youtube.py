@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from podpipe_transcode.clips.graph import escape_filter_value
+from podpipe.ffmpeg import escape_filter_value
 
 MIN_CHAPTERS = 3
 MIN_CHAPTER_SECONDS = 10.0

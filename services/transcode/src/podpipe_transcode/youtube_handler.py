@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from pydantic import ValidationError
 
+from podpipe.bucket import BucketStore, S3BucketStore
+from podpipe.captions import find_font
 from podpipe.documents import ClipPicks
 from podpipe.events import (
     EpisodeCompleted,
@@ -33,8 +35,6 @@ from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext, Route
 from podpipe.stages import S3StageLedger, StageLedger, fail_stage
 from podpipe.storage import EpisodeKeys
-from podpipe_transcode.clips.media import find_font
-from podpipe_transcode.clips.store import ClipsStore, S3ClipsStore
 from podpipe_transcode.youtube import (
     Chapter,
     first_title_idea,
@@ -64,7 +64,7 @@ class YoutubeConfig:
 
 class YoutubeHandler:
     def __init__(
-        self, store: ClipsStore, config: YoutubeConfig, ffmpeg: str = "", *, ledger: StageLedger
+        self, store: BucketStore, config: YoutubeConfig, ffmpeg: str = "", *, ledger: StageLedger
     ) -> None:
         self.store = store
         self.ledger = ledger
@@ -209,6 +209,6 @@ def youtube_route(
 ) -> Route[EpisodeCompleted]:
     config = YoutubeConfig(bucket=bucket, font_file=font_file, work_dir=work_dir)
     handler = YoutubeHandler(
-        S3ClipsStore(s3, bucket), config, ffmpeg, ledger=S3StageLedger(s3, bucket)
+        S3BucketStore(s3, bucket), config, ffmpeg, ledger=S3StageLedger(s3, bucket)
     )
     return Route(EpisodeCompleted, handler.handle, on_failure=handler.on_failure)

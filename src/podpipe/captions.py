@@ -1,4 +1,8 @@
-"""Captions for a clip, timed from the transcript's words (pure: no I/O).
+"""Captions timed from the transcript's words, and the font they are drawn with.
+
+Shared by the clips service (clip captions, audiogram text) and transcode (a video episode's
+burned-in captions and thumbnails). Cues and scripts are pure (no I/O); :func:`find_font`
+looks at the machine's font directories.
 
 Words are grouped into short cues (a phone screen shows two short lines at most), breaking at
 sentence ends and pauses so a cue reads as a phrase. Times are on the clip's own timeline.
@@ -10,11 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pysubs2
 
 from podpipe.documents import Word
-from podpipe_transcode.clips.picks import SENTENCE_END
+
+SENTENCE_END = (".", "?", "!", "…")
+"""A word ending in one of these ends a sentence (a cue and a clip end there)."""
 
 
 @dataclass(frozen=True)
@@ -136,3 +143,33 @@ def parse_srt(text: str) -> list[Cue]:
     """Read an SRT back (used to check what was published)."""
     subs = pysubs2.SSAFile.from_string(text, format_="srt")
     return [Cue(start=e.start / 1000, end=e.end / 1000, text=e.plaintext) for e in subs]
+
+
+FONT_CANDIDATES = (
+    # Debian/Ubuntu fonts-dejavu-core, Fedora, Arch, Alpine, then macOS.
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu-sans-fonts/DejaVuSans-Bold.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans-Bold.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
+    "/System/Library/Fonts/Supplemental/Arial Bold.ttf",
+    "/Library/Fonts/Arial.ttf",
+)
+
+
+def find_font(configured: str = "") -> Path | None:
+    """The font file to draw text with: the configured one, else a common system font."""
+    if configured:
+        path = Path(configured)
+        return path if path.is_file() else None
+    for candidate in FONT_CANDIDATES:
+        path = Path(candidate)
+        if path.is_file():
+            return path
+    for root in (Path("/usr/share/fonts"), Path("/usr/local/share/fonts")):
+        if root.is_dir():
+            found = sorted(root.rglob("*.ttf"))
+            if found:
+                return found[0]
+    return None

@@ -1,5 +1,11 @@
-"""The clips stage: "Prompt Completed" for clip-picks → clips, audiograms, trailer in S3 →
+"""The clips stage: clip picks + the episode's media → clips, audiograms, trailer in S3 →
 "Clips Rendered" (or "Clips Failed").
+
+A join of two events that arrive in either order: "Prompt Completed" for clip-picks (llm) and
+the episode's media being ready ("Audio Transcoded" / "Video Transcoded", transcode). Whichever
+arrives second renders; the first finds the other half missing and returns without error (the
+picks record the stage as running, waiting for the media). Nothing waits by failing and
+retrying, so a long video re-encode cannot push the picks into the DLQ.
 
 An imperative shell: read the picks, transcript, audio, metadata and cover art through the
 store port, render with the pure-ish renderer on local files, upload, record the stage.
@@ -8,7 +14,8 @@ Idempotency is keyed on the clip-picks output's ETag (plus a fingerprint of the 
 settings), recorded in ``episodes/<id>/clips/clips.json`` after every upload succeeded: a
 duplicate delivery re-announces the existing clips with fresh links, while a new clip-picks
 output (a replay from the DLQ, another model) renders again and removes clips that the new
-picks no longer have. Transcription is never touched.
+picks no longer have. A media event that finds the clips already rendered announces nothing
+(the picks' delivery did). Transcription is never touched.
 """
 
 from __future__ import annotations
@@ -20,13 +27,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from podpipe.bucket import BucketStore, S3BucketStore
 from podpipe.documents import ClipPick, ClipPicks, Transcript
 from podpipe.events import (
+    AudioTranscoded,
     ClipsFailed,
     ClipsRendered,
     ClipSummary,
@@ -34,6 +43,7 @@ from podpipe.events import (
     Failure,
     PromptCompleted,
     S3Location,
+    VideoTranscoded,
 )
 from podpipe.release.shows import (
     SHOWS_PREFIX,
@@ -54,20 +64,18 @@ from podpipe.storage import (
     read_episode_metadata_from,
     sidecar_key,
 )
-from podpipe_transcode.clips.graph import CropBox
-from podpipe_transcode.clips.render import (
+from podpipe_clips.graph import CropBox
+from podpipe_clips.render import (
     EpisodeInput,
     RenderOptions,
     RenderResult,
     render_episode,
 )
-from podpipe_transcode.clips.store import ClipsStore, S3ClipsStore
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from podpipe.loudness import LoudnessTargets
-    from podpipe_transcode.clips.settings import ClipsSettings
+    from podpipe_clips.settings import ClipsSettings
 
 log = structlog.get_logger()
 
@@ -75,6 +83,8 @@ PROMPT_ID = "clip-picks"
 STAGE = "clips"
 VIDEO_STAGE = "video"
 """The transcode's stage that makes ``video.mp4`` (services share stage names, not code)."""
+WAITING_FOR = "waiting_for"
+"""The stage record's detail that `podpipe status` shows as "running (waiting for …)"."""
 MANIFEST_NAME = "clips.json"
 CONTENT_TYPES = {".mp3": "audio/mpeg", ".mp4": "video/mp4", ".srt": "application/x-subrip"}
 
@@ -100,6 +110,19 @@ class ClipsConfig:
         }
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode())
         return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One render: the episode, its picks' version and the options it renders with."""
+
+    episode_id: str
+    keys: EpisodeKeys
+    picks_etag: str
+    metadata: EpisodeMetadata
+    options: RenderOptions
+    fingerprint: str
+    is_video: bool
 
 
 class ManifestClip(BaseModel):
@@ -151,7 +174,7 @@ class ClipsManifest(BaseModel):
 class ClipsHandler:
     def __init__(
         self,
-        store: ClipsStore,
+        store: BucketStore,
         config: ClipsConfig,
         renderer: Renderer | None = None,
         *,
@@ -175,23 +198,68 @@ class ClipsHandler:
 
     # ------------------------------------------------------------------ the route
 
-    def handle(self, event: PromptCompleted, ctx: MessageContext) -> Sequence[Event]:
+    def on_picks(self, event: PromptCompleted, ctx: MessageContext) -> Sequence[Event]:
+        """The clip picks exist: render now if the media is ready, else record the wait."""
         if event.prompt_id != PROMPT_ID:
             return []
-        keys = EpisodeKeys(event.episode_id)
-        picks_key = keys.prompt_output(PROMPT_ID, "json")
+        episode_id = event.episode_id
+        picks_key = EpisodeKeys(episode_id).prompt_output(PROMPT_ID, "json")
         picks_etag = self._store.etag(picks_key)
         if picks_etag is None:
             raise PermanentError(f"{picks_key} does not exist: nothing to cut clips from")
-        manifest_key = keys.clips_prefix + MANIFEST_NAME
-        metadata = self._metadata(event.episode_id)
-        is_video = self._store.etag(keys.video) is not None
-        if not is_video:
-            video_stage = self._ledger.read(event.episode_id, VIDEO_STAGE)
+        missing = self._media_missing(episode_id)
+        if missing:
+            # The first half of the join: transcode's event renders when the media exists.
+            self._ledger.record(
+                episode_id,
+                STAGE,
+                "running",
+                attempts=ctx.receive_count,
+                details={"picks_etag": picks_etag, WAITING_FOR: missing},
+            )
+            log.info("clips.waiting", waiting_for=missing)
+            return []
+        return self._render_or_reuse(episode_id, picks_etag, ctx, announce_reuse=True)
+
+    def on_media(
+        self, event: AudioTranscoded | VideoTranscoded, ctx: MessageContext
+    ) -> Sequence[Event]:
+        """The episode's MP3 (or picture) is ready: render now if the picks exist."""
+        episode_id = event.episode_id
+        picks_etag = self._store.etag(EpisodeKeys(episode_id).prompt_output(PROMPT_ID, "json"))
+        if picks_etag is None:
+            # The first half of the join (or an episode whose catalog has no clip picks):
+            # nothing is recorded, so a show without clips never shows a clips stage.
+            log.info("clips.waiting", waiting_for=["clip picks"])
+            return []
+        missing = self._media_missing(episode_id)
+        if missing:
+            # "Audio Transcoded" can name an MP3 whose picture is still being made elsewhere;
+            # "Video Transcoded" or the next "Audio Transcoded" renders then.
+            log.info("clips.waiting", waiting_for=missing)
+            return []
+        return self._render_or_reuse(episode_id, picks_etag, ctx, announce_reuse=False)
+
+    def _media_missing(self, episode_id: str) -> list[str]:
+        """What the render still waits for: the MP3, and a video episode's picture while the
+        transcode is making it (a failed video.mp4 ends the wait: audiograms then)."""
+        keys = EpisodeKeys(episode_id)
+        if self._store.etag(keys.audio) is None:
+            # Transcode and transcribe run in parallel: the picks can beat the MP3.
+            return [Path(keys.audio).name]
+        if self._store.etag(keys.video) is None:
+            video_stage = self._ledger.read(episode_id, VIDEO_STAGE)
             if video_stage is not None and video_stage.status == "running":
-                # A video episode whose picture is still being made: cut from it, not an
-                # audiogram (a failed video.mp4 ends the wait: audiograms then).
-                raise RetryableError(f"{keys.video} is still being made (transcode)")
+                return [Path(keys.video).name]
+        return []
+
+    def _render_or_reuse(
+        self, episode_id: str, picks_etag: str, ctx: MessageContext, *, announce_reuse: bool
+    ) -> Sequence[Event]:
+        keys = EpisodeKeys(episode_id)
+        manifest_key = keys.clips_prefix + MANIFEST_NAME
+        metadata = self._metadata(episode_id)
+        is_video = self._store.etag(keys.video) is not None
         options = self._options(metadata.show) if is_video else self._config.options
         fingerprint = self._config.fingerprint(options)
         previous = self._read_manifest(manifest_key)
@@ -201,11 +269,24 @@ class ClipsHandler:
             and previous.settings_fingerprint == fingerprint
         ):
             log.info("clips.already_rendered", clips=len(previous.clips), picks_etag=picks_etag)
-            return [self._event(event.episode_id, previous)]
+            return [self._event(episode_id, previous)] if announce_reuse else []
+        job = _Job(episode_id, keys, picks_etag, metadata, options, fingerprint, is_video)
+        return self._cut(job, ctx)
 
+    def _cut(self, job: _Job, ctx: MessageContext) -> Sequence[Event]:
+        """Render every clip and the trailer, upload them, then the manifest and the record."""
+        episode_id, keys, picks_etag, metadata = (
+            job.episode_id,
+            job.keys,
+            job.picks_etag,
+            job.metadata,
+        )
+        options, fingerprint, is_video = job.options, job.fingerprint, job.is_video
+        picks_key = keys.prompt_output(PROMPT_ID, "json")
+        manifest_key = keys.clips_prefix + MANIFEST_NAME
         started = time.time()
         self._ledger.record(
-            event.episode_id,
+            episode_id,
             STAGE,
             "running",
             started_at=started,
@@ -214,7 +295,7 @@ class ClipsHandler:
         )
         picks = self._read_picks(picks_key)
         transcript = self._read_transcript(keys)
-        title = metadata.title or event.episode_id
+        title = metadata.title or episode_id
         show = metadata.show or self._config.show_name
         base = Path(self._config.work_dir) if self._config.work_dir else None
         if base is not None:
@@ -223,8 +304,8 @@ class ClipsHandler:
             workdir = Path(tmp)
             audio = workdir / "episode.mp3"
             if not self._store.download(keys.audio, audio):
-                # Transcode and transcribe run in parallel: the picks can beat the MP3.
-                raise RetryableError(f"{keys.audio} does not exist yet (transcode not finished)")
+                # It existed a moment ago: a new upload moved it aside, its MP3 is on its way.
+                raise RetryableError(f"{keys.audio} disappeared while the clips were cut")
             cover = self._download_cover(workdir)
             # A video episode's clips are cut from its picture (audio-only: audiograms).
             picture = workdir / "video.mp4"
@@ -253,7 +334,7 @@ class ClipsHandler:
         # Written last: a crash before this point renders again on the retry.
         self._store.put_json(manifest_key, manifest)
         self._ledger.record(
-            event.episode_id,
+            episode_id,
             STAGE,
             "done",
             started_at=started,
@@ -275,10 +356,12 @@ class ClipsHandler:
             trailer_seconds=manifest.trailer_seconds,
             render_seconds=round(result.elapsed_seconds, 2),
         )
-        return [self._event(event.episode_id, manifest)]
+        return [self._event(episode_id, manifest)]
 
-    def on_failure(self, event: PromptCompleted, failure: Failure) -> Sequence[Event]:
-        if event.prompt_id != PROMPT_ID:
+    def on_failure(
+        self, event: PromptCompleted | AudioTranscoded | VideoTranscoded, failure: Failure
+    ) -> Sequence[Event]:
+        if isinstance(event, PromptCompleted) and event.prompt_id != PROMPT_ID:
             return []
         return fail_stage(
             self._ledger,
@@ -473,31 +556,32 @@ class ClipsHandler:
         )
 
 
-def clips_route(
+def clips_routes(
     settings: ClipsSettings,
     s3: S3Client,
     *,
-    targets: LoudnessTargets | None = None,
-    ffmpeg: str = "",
-    work_dir: str = "",
     renderer: Renderer | None = None,
-) -> Route[PromptCompleted]:
-    """The route the transcode service adds to its consumer: "Prompt Completed" events of
-    the clip-picks prompt (the topology routes only those to the transcode queue; any other
-    prompt id is ignored)."""
+) -> list[Route[Any]]:
+    """The clips service's routes, one per half of the join: "Prompt Completed" of the
+    clip-picks prompt (the topology routes only those here; any other prompt id is ignored)
+    and transcode's "Audio Transcoded" / "Video Transcoded"."""
     config = ClipsConfig(
         bucket=settings.bucket,
-        options=settings.clips_render_options(targets),
+        options=settings.clips_render_options(),
         presign_expiry_seconds=settings.presign_expiry_seconds,
         cover_art_key=settings.clips_cover_art_key,
         show_name=settings.clips_show_name,
-        work_dir=work_dir,
+        work_dir=settings.work_dir,
     )
     handler = ClipsHandler(
-        S3ClipsStore(s3, settings.bucket),
+        S3BucketStore(s3, settings.bucket),
         config,
         renderer,
         ledger=S3StageLedger(s3, settings.bucket),
-        ffmpeg=ffmpeg,
+        ffmpeg=settings.ffmpeg_path,
     )
-    return Route(PromptCompleted, handler.handle, on_failure=handler.on_failure)
+    return [
+        Route(PromptCompleted, handler.on_picks, on_failure=handler.on_failure),
+        Route(AudioTranscoded, handler.on_media, on_failure=handler.on_failure),
+        Route(VideoTranscoded, handler.on_media, on_failure=handler.on_failure),
+    ]

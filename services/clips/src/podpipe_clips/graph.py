@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from podpipe.captions import CaptionStyle
+from podpipe.ffmpeg import escape_filter_value
 from podpipe.loudness import (
     EBUR128_FILTER,
     LoudnessMeasurement,
@@ -23,21 +25,10 @@ from podpipe.loudness import (
     linear_gain_filter,
     normalize_filter,
 )
-from podpipe_transcode.clips.captions import CaptionStyle
 
 Visual = Literal["waveform", "spectrum"]
 CaptionMode = Literal["libass", "drawtext", "none"]
 BACKGROUND_COLOR = "0x1d2233"
-
-
-def escape_filter_value(value: str) -> str:
-    """Escape a value for one filter option *and* the filter graph around it (two levels,
-    as the ffmpeg-filters "Notes on filtergraph escaping" describe)."""
-    for char in "\\':":
-        value = value.replace(char, "\\" + char)
-    for char in "\\'[],;":
-        value = value.replace(char, "\\" + char)
-    return value
 
 
 def _t(seconds: float) -> str:

@@ -8,19 +8,19 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from podpipe.loudness import LoudnessTargets
-from podpipe.settings import CoreSettings
-from podpipe_transcode.clips.graph import SQUARE, VERTICAL, AudioOptions, CropBox, VideoOptions
-from podpipe_transcode.clips.picks import TrailerRules
-from podpipe_transcode.clips.render import RenderOptions
+from podpipe.settings import MediaSettings
+from podpipe_clips.graph import SQUARE, VERTICAL, AudioOptions, CropBox, VideoOptions
+from podpipe_clips.picks import TrailerRules
+from podpipe_clips.render import RenderOptions
 
 X264Preset = Literal[
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower"
 ]
 
 
-class ClipsSettings(CoreSettings):
-    """The core settings plus the clips' own. The transcode service's settings derive from
-    this class, so one environment configures both."""
+class ClipsSettings(MediaSettings):
+    """The clips service's settings: the media settings it shares with transcode (loudness
+    targets, ffmpeg, scratch directory, font; from the kernel) plus its own PODPIPE_CLIPS_*."""
 
     clips_video: bool = Field(default=True, description="Render an audiogram MP4 per clip.")
     clips_video_size: str = Field(
@@ -40,9 +40,6 @@ class ClipsSettings(CoreSettings):
     )
     clips_show_name: str = Field(
         default="", description="Show name on audiograms when the episode metadata has none."
-    )
-    clips_font_file: str = Field(
-        default="", description="Font for audiogram text; default: DejaVu Sans if installed."
     )
     clips_captions: Literal["auto", "libass", "drawtext"] = Field(
         default="auto",
@@ -98,9 +95,10 @@ class ClipsSettings(CoreSettings):
         return int(width), int(height)
 
     def clips_render_options(self, targets: LoudnessTargets | None = None) -> RenderOptions:
+        """``targets``: the loudness clips are cut at; default: this environment's."""
         width, height = self.clips_video_dimensions
         return RenderOptions(
-            audio=AudioOptions(targets=targets or LoudnessTargets()),
+            audio=AudioOptions(targets=targets or self.loudness_targets()),
             video=VideoOptions(
                 width=width,
                 height=height,

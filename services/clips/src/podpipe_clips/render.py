@@ -19,17 +19,18 @@ from typing import Literal
 
 import structlog
 
-from podpipe.documents import ClipPick, Transcript, Word
-from podpipe.ffmpeg import find_ffmpeg, probe, run_ffmpeg
-from podpipe.loudness import LoudnessMeasurement, parse_ebur128_measurement
-from podpipe_transcode.clips.captions import (
+from podpipe.captions import (
     CaptionStyle,
     Cue,
     build_cues,
+    find_font,
     to_ass,
     to_srt,
 )
-from podpipe_transcode.clips.graph import (
+from podpipe.documents import ClipPick, Transcript, Word
+from podpipe.ffmpeg import filters_available, find_ffmpeg, probe, run_ffmpeg
+from podpipe.loudness import LoudnessMeasurement, parse_ebur128_measurement
+from podpipe_clips.graph import (
     SQUARE,
     VERTICAL,
     AudiogramText,
@@ -48,8 +49,7 @@ from podpipe_transcode.clips.graph import (
     trailer_measure_args,
     wrap_heading,
 )
-from podpipe_transcode.clips.media import filters_available, find_font
-from podpipe_transcode.clips.picks import (
+from podpipe_clips.picks import (
     ClipPlan,
     ClipRules,
     PlannedClip,

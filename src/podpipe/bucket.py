@@ -1,6 +1,7 @@
-"""The storage port the clips handler talks to, and its S3 adapter (injected boto3 client).
+"""One bucket's objects as a small port, and its S3 adapter (an injected boto3 client).
 
-Bound to one bucket: every key the clips read or write is an episode key in it.
+Shared by the stages that read and write episode keys by name (clips; transcode's subtitled
+videos and YouTube outputs): every key they read or write is an episode key in this bucket.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
-class ClipsStore(Protocol):
+class BucketStore(Protocol):
     def etag(self, key: str) -> str | None: ...
 
     def get_bytes(self, key: str) -> bytes | None: ...
@@ -38,7 +39,7 @@ class ClipsStore(Protocol):
     def presign(self, key: str, expires_in: int) -> tuple[str, datetime]: ...
 
 
-class S3ClipsStore:
+class S3BucketStore:
     def __init__(self, s3: S3Client, bucket: str) -> None:
         self._s3 = s3
         self.bucket = bucket

@@ -16,9 +16,8 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from podpipe.captions import SENTENCE_END
 from podpipe.documents import CLIP_MAX_SECONDS, CLIP_MIN_SECONDS, ClipPick, Word
-
-SENTENCE_END = (".", "?", "!", "…")
 
 
 @dataclass(frozen=True)
