@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from podpipe.captions import CaptionStyle
-from podpipe.ffmpeg import escape_filter_value
+from podpipe.ffmpeg import escape_filter_value, h264_video
 from podpipe.loudness import (
     EBUR128_FILTER,
     LoudnessMeasurement,
@@ -306,14 +306,7 @@ def audiogram_args(
         "[v]",
         "-map",
         "0:a",
-        "-c:v",
-        "libx264",
-        "-preset",
-        options.preset,
-        "-crf",
-        str(options.crf),
-        "-pix_fmt",
-        "yuv420p",
+        *h264_video(options.preset, options.crf),
         "-r",
         str(options.fps),
         "-c:a",
@@ -469,8 +462,8 @@ def picture_cut_args(
     for index, output in enumerate(outputs):
         args += [
             *("-map", f"[v{index}]", "-map", f"{audio_input}:a"),
-            *("-c:v", "libx264", "-preset", options.preset, "-crf", str(options.crf)),
-            *("-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", f"{options.audio_bitrate_kbps}k"),
+            *h264_video(options.preset, options.crf),
+            *("-c:a", "aac", "-b:a", f"{options.audio_bitrate_kbps}k"),
             *("-t", _t(duration), "-movflags", "+faststart", str(output)),
         ]  # fmt: skip
     return args

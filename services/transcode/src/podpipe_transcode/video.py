@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from podpipe.ffmpeg import MediaInfo, VideoStreamInfo
+from podpipe.ffmpeg import MediaInfo, VideoStreamInfo, h264_video
 from podpipe_transcode.commands import AUDIO_STREAM, Mp3Encoding, encode_chain, loopback_meter_args
 from podpipe_transcode.core import BadInputError
 
@@ -120,14 +120,7 @@ def video_args(
         if plan.copy
         else [
             *(["-vf", ",".join(plan.filters)] if plan.filters else []),
-            "-c:v",
-            "libx264",
-            "-preset",
-            options.preset,
-            "-crf",
-            str(options.crf),
-            "-pix_fmt",
-            "yuv420p",
+            *h264_video(options.preset, options.crf),
         ]
     )
     return [
