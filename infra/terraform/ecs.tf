@@ -75,116 +75,81 @@ locals {
   }
 }
 
-# Transcode: scales from zero on its queue; Spot, since an interruption only redelivers the upload.
-module "transcode" {
-  source = "./modules/service"
-
-  name                  = "transcode"
-  image                 = local.images.transcode
-  ecr_repository_arn    = var.image_registry == "" ? aws_ecr_repository.service["transcode"].arn : null
-  cpu                   = local.task_sizes.transcode.cpu
-  memory                = local.task_sizes.transcode.memory
-  ephemeral_storage_gib = local.task_sizes.transcode.ephemeral_storage_gib
-  environment           = merge(local.core_environment, local.service_environment.transcode)
-  secrets               = local.service_secrets.transcode
-  task_policy_json      = data.aws_iam_policy_document.transcode_task.json
-  use_spot              = var.use_fargate_spot
-  autoscaling = {
-    queue_name   = module.queue["transcode"].queue_name
-    max_tasks    = var.transcode_max_tasks
-    idle_minutes = var.scale_in_idle_minutes
+# The queue services: one module call each, differing only in what this table says.
+locals {
+  services = {
+    # Transcode: scales from zero on its queue; Spot, since an interruption only redelivers
+    # the upload.
+    transcode = {
+      task_policy_json = data.aws_iam_policy_document.transcode_task.json
+      use_spot         = var.use_fargate_spot
+      single_instance  = false
+      max_tasks        = var.transcode_max_tasks
+    }
+    # Clips: scales from zero on its own queue like transcode; Spot, since an interruption
+    # only redelivers the picks (or the media event) and the render starts again.
+    clips = {
+      task_policy_json = data.aws_iam_policy_document.clips_task.json
+      use_spot         = var.use_fargate_spot
+      single_instance  = false
+      max_tasks        = var.clips_max_tasks
+    }
+    # Transcribe: scales from zero like transcode.
+    transcribe = {
+      task_policy_json = data.aws_iam_policy_document.transcribe_task.json
+      use_spot         = var.use_fargate_spot
+      single_instance  = false
+      max_tasks        = var.transcribe_max_tasks
+    }
+    # The LLM dispatcher + worker: EXACTLY one task, no autoscaling. It is the throttle: one
+    # consumer of the llm queue with a client-side rate limiter sized to the account's quota.
+    # On-demand Fargate (not Spot) so the one task is never left waiting for Spot capacity.
+    llm = {
+      task_policy_json = data.aws_iam_policy_document.llm_task.json
+      use_spot         = false
+      single_instance  = true
+      max_tasks        = null
+    }
+    # Notify: one small task on Spot (an interruption delays a message by a minute, loses
+    # nothing).
+    notify = {
+      task_policy_json = data.aws_iam_policy_document.notify_task.json
+      use_spot         = var.use_fargate_spot
+      single_instance  = false
+      max_tasks        = null
+    }
+    # Promote: one small task, one post at a time (networks rate-limit per account).
+    promote = {
+      task_policy_json = data.aws_iam_policy_document.promote_task.json
+      use_spot         = var.use_fargate_spot
+      single_instance  = false
+      max_tasks        = null
+    }
   }
-
-  name_prefix        = local.service_common.name_prefix
-  region             = local.service_common.region
-  cluster_name       = local.service_common.cluster_name
-  subnet_ids         = local.service_common.subnet_ids
-  security_group_ids = local.service_common.security_group_ids
-  log_retention_days = local.service_common.log_retention_days
-  kms_key_arn        = local.service_common.kms_key_arn
-  cpu_architecture   = local.service_common.cpu_architecture
 }
 
-# Clips: scales from zero on its own queue like transcode; Spot, since an interruption only
-# redelivers the picks (or the media event) and the render starts again.
-module "clips" {
-  source = "./modules/service"
+module "service" {
+  for_each = local.services
+  source   = "./modules/service"
 
-  name                  = "clips"
-  image                 = local.images.clips
-  ecr_repository_arn    = var.image_registry == "" ? aws_ecr_repository.service["clips"].arn : null
-  cpu                   = local.task_sizes.clips.cpu
-  memory                = local.task_sizes.clips.memory
-  ephemeral_storage_gib = local.task_sizes.clips.ephemeral_storage_gib
-  environment           = merge(local.core_environment, local.service_environment.clips)
-  secrets               = local.service_secrets.clips
-  task_policy_json      = data.aws_iam_policy_document.clips_task.json
-  use_spot              = var.use_fargate_spot
-  autoscaling = {
-    queue_name   = module.queue["clips"].queue_name
-    max_tasks    = var.clips_max_tasks
-    idle_minutes = var.scale_in_idle_minutes
-  }
-
-  name_prefix        = local.service_common.name_prefix
-  region             = local.service_common.region
-  cluster_name       = local.service_common.cluster_name
-  subnet_ids         = local.service_common.subnet_ids
-  security_group_ids = local.service_common.security_group_ids
-  log_retention_days = local.service_common.log_retention_days
-  kms_key_arn        = local.service_common.kms_key_arn
-  cpu_architecture   = local.service_common.cpu_architecture
-}
-
-# Transcribe: scales from zero like transcode.
-module "transcribe" {
-  source = "./modules/service"
-
-  name                  = "transcribe"
-  image                 = local.images.transcribe
-  ecr_repository_arn    = var.image_registry == "" ? aws_ecr_repository.service["transcribe"].arn : null
-  cpu                   = local.task_sizes.transcribe.cpu
-  memory                = local.task_sizes.transcribe.memory
-  ephemeral_storage_gib = local.task_sizes.transcribe.ephemeral_storage_gib
-  environment           = merge(local.core_environment, local.service_environment.transcribe)
-  secrets               = local.service_secrets.transcribe
-  task_policy_json      = data.aws_iam_policy_document.transcribe_task.json
-  use_spot              = var.use_fargate_spot
-  autoscaling = {
-    queue_name   = module.queue["transcribe"].queue_name
-    max_tasks    = var.transcribe_max_tasks
-    idle_minutes = var.scale_in_idle_minutes
-  }
-
-  name_prefix        = local.service_common.name_prefix
-  region             = local.service_common.region
-  cluster_name       = local.service_common.cluster_name
-  subnet_ids         = local.service_common.subnet_ids
-  security_group_ids = local.service_common.security_group_ids
-  log_retention_days = local.service_common.log_retention_days
-  kms_key_arn        = local.service_common.kms_key_arn
-  cpu_architecture   = local.service_common.cpu_architecture
-}
-
-# The LLM dispatcher + worker: EXACTLY one task, no autoscaling. It is the throttle: one
-# consumer of the llm queue with a client-side rate limiter sized to the account's quota.
-# On-demand Fargate (not Spot) so the one task is never left waiting for Spot capacity.
-module "llm" {
-  source = "./modules/service"
-
-  name                  = "llm"
-  image                 = local.images.llm
-  ecr_repository_arn    = var.image_registry == "" ? aws_ecr_repository.service["llm"].arn : null
-  cpu                   = local.task_sizes.llm.cpu
-  memory                = local.task_sizes.llm.memory
-  ephemeral_storage_gib = local.task_sizes.llm.ephemeral_storage_gib
-  environment           = merge(local.core_environment, local.service_environment.llm)
-  secrets               = local.service_secrets.llm
-  task_policy_json      = data.aws_iam_policy_document.llm_task.json
-  use_spot              = false
+  name                  = each.key
+  image                 = local.images[each.key]
+  ecr_repository_arn    = var.image_registry == "" ? aws_ecr_repository.service[each.key].arn : null
+  cpu                   = local.task_sizes[each.key].cpu
+  memory                = local.task_sizes[each.key].memory
+  ephemeral_storage_gib = local.task_sizes[each.key].ephemeral_storage_gib
+  environment           = merge(local.core_environment, local.service_environment[each.key])
+  secrets               = local.service_secrets[each.key]
+  task_policy_json      = each.value.task_policy_json
+  use_spot              = each.value.use_spot
   desired_count         = 1
-  single_instance       = true
-  autoscaling           = null
+  single_instance       = each.value.single_instance
+  # Scaled from zero on the service's own queue depth, or (max_tasks null) always one task.
+  autoscaling = each.value.max_tasks == null ? null : {
+    queue_name   = module.queue[each.key].queue_name
+    max_tasks    = each.value.max_tasks
+    idle_minutes = var.scale_in_idle_minutes
+  }
 
   name_prefix        = local.service_common.name_prefix
   region             = local.service_common.region
@@ -196,29 +161,33 @@ module "llm" {
   cpu_architecture   = local.service_common.cpu_architecture
 }
 
-# Notify: one small task on Spot (an interruption delays a message by a minute, loses nothing).
-module "notify" {
-  source = "./modules/service"
+# Each service had its own module call before: state moves with it, nothing is replaced.
+moved {
+  from = module.transcode
+  to   = module.service["transcode"]
+}
 
-  name                  = "notify"
-  image                 = local.images.notify
-  ecr_repository_arn    = var.image_registry == "" ? aws_ecr_repository.service["notify"].arn : null
-  cpu                   = local.task_sizes.notify.cpu
-  memory                = local.task_sizes.notify.memory
-  ephemeral_storage_gib = local.task_sizes.notify.ephemeral_storage_gib
-  environment           = merge(local.core_environment, local.service_environment.notify)
-  secrets               = local.service_secrets.notify
-  task_policy_json      = data.aws_iam_policy_document.notify_task.json
-  use_spot              = var.use_fargate_spot
-  desired_count         = 1
-  autoscaling           = null
+moved {
+  from = module.clips
+  to   = module.service["clips"]
+}
 
-  name_prefix        = local.service_common.name_prefix
-  region             = local.service_common.region
-  cluster_name       = local.service_common.cluster_name
-  subnet_ids         = local.service_common.subnet_ids
-  security_group_ids = local.service_common.security_group_ids
-  log_retention_days = local.service_common.log_retention_days
-  kms_key_arn        = local.service_common.kms_key_arn
-  cpu_architecture   = local.service_common.cpu_architecture
+moved {
+  from = module.transcribe
+  to   = module.service["transcribe"]
+}
+
+moved {
+  from = module.llm
+  to   = module.service["llm"]
+}
+
+moved {
+  from = module.notify
+  to   = module.service["notify"]
+}
+
+moved {
+  from = module.promote
+  to   = module.service["promote"]
 }

@@ -36,6 +36,8 @@ locals {
     # The LLM worker mostly waits on the model and the rate limiter.
     llm    = { cpu = 256, memory = 512, ephemeral_storage_gib = 21 }
     notify = { cpu = 256, memory = 512, ephemeral_storage_gib = 21 }
+    # One post at a time: it waits on the network.
+    promote = { cpu = 256, memory = 512, ephemeral_storage_gib = 21 }
   }
   task_sizes = merge(local.default_task_sizes, var.task_sizes)
 

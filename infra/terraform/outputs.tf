@@ -63,11 +63,6 @@ output "alerts_topic_arn" {
 }
 
 output "log_groups" {
-  value = {
-    transcode  = module.transcode.log_group_name
-    clips      = module.clips.log_group_name
-    transcribe = module.transcribe.log_group_name
-    llm        = module.llm.log_group_name
-    notify     = module.notify.log_group_name
-  }
+  # Every queue service's (promote's was missing when each had its own line).
+  value = { for name, service in module.service : name => service.log_group_name }
 }

@@ -21,7 +21,6 @@ locals {
     var.bluesky_secret_arn != "" && !local.bluesky_secret_is_ssm ? { PODPIPE_BLUESKY_SECRET_ID = var.bluesky_secret_arn } : {},
     local.bluesky_secret_is_ssm ? { PODPIPE_BLUESKY_SSM_PARAMETER = var.bluesky_secret_arn } : {},
   )
-  promote_task_size = lookup(var.task_sizes, "promote", { cpu = 256, memory = 512, ephemeral_storage_gib = 21 })
 }
 
 data "aws_iam_policy_document" "promote_scheduler_assume" {
@@ -111,31 +110,4 @@ data "aws_iam_policy_document" "promote_task" {
       resources = [statement.value]
     }
   }
-}
-
-# One small task, one post at a time (networks rate-limit per account).
-module "promote" {
-  source = "./modules/service"
-
-  name                  = "promote"
-  image                 = local.images.promote
-  ecr_repository_arn    = var.image_registry == "" ? aws_ecr_repository.service["promote"].arn : null
-  cpu                   = local.promote_task_size.cpu
-  memory                = local.promote_task_size.memory
-  ephemeral_storage_gib = local.promote_task_size.ephemeral_storage_gib
-  environment           = merge(local.core_environment, local.service_environment.promote)
-  secrets               = {}
-  task_policy_json      = data.aws_iam_policy_document.promote_task.json
-  use_spot              = var.use_fargate_spot
-  desired_count         = 1
-  autoscaling           = null
-
-  name_prefix        = local.service_common.name_prefix
-  region             = local.service_common.region
-  cluster_name       = local.service_common.cluster_name
-  subnet_ids         = local.service_common.subnet_ids
-  security_group_ids = local.service_common.security_group_ids
-  log_retention_days = local.service_common.log_retention_days
-  kms_key_arn        = local.service_common.kms_key_arn
-  cpu_architecture   = local.service_common.cpu_architecture
 }

@@ -104,6 +104,7 @@ class Module:
     variables: dict[str, Body] = field(default_factory=dict)
     outputs: dict[str, Body] = field(default_factory=dict)
     locals: dict[str, Any] = field(default_factory=dict)
+    moved: list[Body] = field(default_factory=list)
 
     def resource(self, kind: str, name: str) -> Body:
         return self.resources[(kind, name)]
@@ -141,6 +142,7 @@ def load_module(directory: Path = TF_ROOT) -> Module:
         module.modules.update(_one_label(doc.get("module", [])))
         module.variables.update(_one_label(doc.get("variable", [])))
         module.outputs.update(_one_label(doc.get("output", [])))
+        module.moved += [Body(block) for block in doc.get("moved", [])]
         for block in doc.get("locals", []):
             body = Body(block)
             module.locals.update({name: body.attr(name) for name in body.raw})

@@ -30,6 +30,7 @@ from tests.unit.infra_support import (
 ROOT = load_module(TF_ROOT)
 QUEUE_MODULE = load_module(TF_ROOT / "modules" / "queue")
 SERVICE_MODULE = load_module(TF_ROOT / "modules" / "service")
+SERVICE_TABLE = ROOT.locals["services"]  # what differs between the queue services
 
 
 def _render(template: str, **values: str) -> str:
@@ -51,12 +52,16 @@ def test_every_tf_file_parses(path: Path) -> None:
 
 def test_root_and_modules_are_all_there() -> None:
     assert {p.parent.name for p in all_tf_files()} >= {"terraform", "queue", "service"}
-    for name in ("transcode", "transcribe", "llm", "notify", "queue"):
-        assert name in ROOT.modules
     assert ROOT.modules["queue"].attr("source") == "./modules/queue"
-    for service in SERVICES:
-        assert ROOT.modules[service].attr("source") == "./modules/service"
-        assert ROOT.modules[service].attr("name") == service
+    # One module call serves every queue service, one entry each in its table.
+    service = ROOT.modules["service"]
+    assert service.attr("source") == "./modules/service"
+    assert service.text("for_each") == "${local.services}"
+    assert service.text("name") == "${each.key}"
+    assert set(SERVICES) == set(SERVICE_TABLE)
+    # State moved from the per-service calls: an apply replaces nothing.
+    moved = {(m.text("from"), m.text("to")) for m in ROOT.moved}
+    assert {(f"${{module.{s}}}", f'${{module.service["{s}"]}}') for s in SERVICES} <= moved
 
 
 # ---------------------------------------------------------------------------- topology
@@ -197,11 +202,12 @@ def test_every_queue_is_consumed_by_exactly_one_service() -> None:
 
 
 def test_llm_runs_exactly_one_task_and_never_autoscales() -> None:
-    llm = ROOT.modules["llm"]
-    assert llm.attr("desired_count") == 1
-    assert llm.attr("autoscaling") is None
-    assert llm.attr("single_instance") is True
-    assert llm.attr("use_spot") is False
+    llm = SERVICE_TABLE["llm"]
+    assert ROOT.modules["service"].attr("desired_count") == 1
+    assert llm["max_tasks"] is None  # so its autoscaling is null
+    assert "each.value.max_tasks == null ? null" in ROOT.modules["service"].text("autoscaling")
+    assert llm["single_instance"] is True
+    assert llm["use_spot"] is False
     assert ROOT.locals["service_queues"]["llm"] == ["llm-dispatch", "llm"]
     # The module honours it: the fixed service is used, no scaling target exists, and a
     # deployment stops the old task before it starts the new one.
@@ -219,10 +225,11 @@ def test_llm_runs_exactly_one_task_and_never_autoscales() -> None:
         assert not ROOT.resources_of(kind)
 
 
-@pytest.mark.parametrize("service", ["transcode", "transcribe"])
+@pytest.mark.parametrize("service", ["transcode", "clips", "transcribe"])
 def test_media_services_scale_from_zero_on_their_queue_depth(service: str) -> None:
-    scaling = ROOT.modules[service].attr("autoscaling")
-    assert scaling["queue_name"] == '${module.queue["' + service + '"].queue_name}'
+    assert SERVICE_TABLE[service]["max_tasks"] == f"${{var.{service}_max_tasks}}"
+    scaling = ROOT.modules["service"].text("autoscaling")
+    assert "queue_name': '${module.queue[each.key].queue_name}'" in scaling
     target = SERVICE_MODULE.resource("aws_appautoscaling_target", "this")
     assert target.attr("min_capacity") == 0
     assert target.text("max_capacity") == "${var.autoscaling.max_tasks}"
@@ -240,9 +247,10 @@ def test_media_services_scale_from_zero_on_their_queue_depth(service: str) -> No
 
 
 def test_spot_only_where_interruption_is_harmless() -> None:
-    for service in ("transcode", "transcribe", "notify"):
-        assert ROOT.modules[service].text("use_spot") == "${var.use_fargate_spot}"
-    assert ROOT.modules["llm"].attr("use_spot") is False
+    assert ROOT.modules["service"].text("use_spot") == "${each.value.use_spot}"
+    for service in ("transcode", "clips", "transcribe", "notify", "promote"):
+        assert SERVICE_TABLE[service]["use_spot"] == "${var.use_fargate_spot}"
+    assert SERVICE_TABLE["llm"]["use_spot"] is False
 
 
 def test_tasks_have_no_public_ip_a_read_only_root_and_a_non_root_user() -> None:
@@ -270,9 +278,10 @@ def test_tasks_have_no_public_ip_a_read_only_root_and_a_non_root_user() -> None:
 
 
 def test_each_service_gets_its_own_task_role_policy() -> None:
+    assert ROOT.modules["service"].text("task_policy_json") == "${each.value.task_policy_json}"
     for service in SERVICES:
         assert (
-            ROOT.modules[service].text("task_policy_json")
+            SERVICE_TABLE[service]["task_policy_json"]
             == "${data.aws_iam_policy_document." + service + "_task.json}"
         )
     execution = SERVICE_MODULE.resource("aws_ecs_task_definition", "this")

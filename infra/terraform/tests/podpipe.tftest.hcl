@@ -135,7 +135,7 @@ run "the_release_consumer_is_deployed_and_the_scheduler_only_sends_to_it" {
     error_message = "One ECS task must run `python -m podpipe.release`, or scheduled releases never fire."
   }
   assert {
-    condition     = module.release.container.image == local.images.notify && try(module.notify.container.command, null) == null
+    condition     = module.release.container.image == local.images.notify && try(module.service["notify"].container.command, null) == null
     error_message = "The release consumer runs from the notify image (it carries the kernel); notify keeps its own CMD."
   }
   assert {
@@ -246,31 +246,31 @@ run "the_weekly_brief_runs_the_prep_task_and_its_scheduler_may_only_start_it" {
 
 run "llm_is_one_task_that_never_autoscales" {
   assert {
-    condition     = module.llm.ecs_service.desired_count == 1
+    condition     = module.service["llm"].ecs_service.desired_count == 1
     error_message = "The llm service must run exactly one task: it is the throttle."
   }
   assert {
-    condition     = module.llm.autoscaling == null
+    condition     = module.service["llm"].autoscaling == null
     error_message = "The llm service must not autoscale."
   }
   assert {
     # A deployment stops the old task before the new one starts: never two consumers.
-    condition     = module.llm.ecs_service.deployment_maximum_percent == 100 && module.llm.ecs_service.deployment_minimum_healthy_percent == 0
+    condition     = module.service["llm"].ecs_service.deployment_maximum_percent == 100 && module.service["llm"].ecs_service.deployment_minimum_healthy_percent == 0
     error_message = "An llm deployment may run two tasks at once."
   }
   assert {
-    condition     = module.llm.ecs_service.capacity_provider == "FARGATE"
+    condition     = module.service["llm"].ecs_service.capacity_provider == "FARGATE"
     error_message = "The one llm task runs on on-demand Fargate, never waiting for Spot capacity."
   }
   assert {
     condition = alltrue([
-      for service in [module.transcode, module.clips, module.transcribe] :
+      for service in [module.service["transcode"], module.service["clips"], module.service["transcribe"]] :
       service.autoscaling.min_capacity == 0 && service.ecs_service.desired_count == 0
     ])
     error_message = "transcode, clips and transcribe scale from zero."
   }
   assert {
-    condition     = module.transcode.autoscaling.queue_name == "tftest-transcode" && module.clips.autoscaling.queue_name == "tftest-clips" && module.transcribe.autoscaling.queue_name == "tftest-transcribe"
+    condition     = module.service["transcode"].autoscaling.queue_name == "tftest-transcode" && module.service["clips"].autoscaling.queue_name == "tftest-clips" && module.service["transcribe"].autoscaling.queue_name == "tftest-transcribe"
     error_message = "Each media service scales on its own queue."
   }
 }
@@ -363,7 +363,7 @@ run "no_wildcard_action_and_no_public_bucket" {
 run "tasks_get_no_public_ip_and_run_hardened" {
   assert {
     condition = alltrue([
-      for service in [module.transcode, module.clips, module.transcribe, module.llm, module.notify] :
+      for service in [module.service["transcode"], module.service["clips"], module.service["transcribe"], module.service["llm"], module.service["notify"]] :
       service.ecs_service.assign_public_ip == false
     ])
     error_message = "An ECS task gets a public IP."
@@ -374,7 +374,7 @@ run "tasks_get_no_public_ip_and_run_hardened" {
   }
   assert {
     condition = alltrue([
-      for service in [module.transcode, module.clips, module.transcribe, module.llm, module.notify] :
+      for service in [module.service["transcode"], module.service["clips"], module.service["transcribe"], module.service["llm"], module.service["notify"]] :
       service.container.user == "10001:10001"
       && service.container.readonlyRootFilesystem
       && !service.container.privileged
