@@ -1,9 +1,10 @@
 """What an answer copies: from its own prompt's instructions, or from the transcript.
 
-One rule for the runner (an answer that copies its instructions is sent back, like invalid
-JSON) and the evaluation (the same finding, scored). A small model told "Two short
-paragraphs a listener reads before pressing play" under a "## Summary" heading sometimes
-writes exactly that sentence instead of the summary.
+One rule for the runner (the sentences of an answer that copy its instructions are dropped;
+an answer left with nothing else is sent back, like invalid JSON) and the evaluation (any
+copied run, scored). A small model told "Two short paragraphs a listener reads before
+pressing play" under a "## Summary" heading sometimes writes exactly that sentence before,
+or instead of, the summary.
 """
 
 from __future__ import annotations
