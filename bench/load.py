@@ -24,7 +24,7 @@ from typing import Any
 import boto3
 
 from bench import SAMPLE, SAMPLE_METADATA
-from podpipe.episode_store import read_episode
+from podpipe.episodes_s3 import read_episode
 from podpipe.settings import CoreSettings
 from podpipe.stages import PROMPT_STAGE_PREFIX
 from podpipe_local.demo import LocalPipeline, metadata_args

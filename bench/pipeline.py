@@ -21,10 +21,10 @@ from typing import Any
 import boto3
 
 from bench import SAMPLE, SAMPLE_METADATA
-from podpipe.artifacts import get_json_or_none
-from podpipe.episode_store import read_episode
+from podpipe.episodes_s3 import read_episode
+from podpipe.layout import EpisodeKeys
+from podpipe.s3io import get_json_or_none
 from podpipe.settings import CoreSettings
-from podpipe.storage import EpisodeKeys
 from podpipe_local.demo import LocalPipeline, metadata_args, wait_for_stage
 from podpipe_local.stack import LOCAL_AWS_ENV, AwsClients, LocalStack, StateDir, teardown
 

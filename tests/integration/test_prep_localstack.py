@@ -16,10 +16,10 @@ import yaml
 from typer.testing import CliRunner
 
 from podpipe.events import BriefPrepared, PromptRequested, S3Location
+from podpipe.layout import EpisodeKeys
 from podpipe.runtime.publisher import EventPublisher
 from podpipe.runtime.service import MessageContext
 from podpipe.stages import S3StageLedger
-from podpipe.storage import EpisodeKeys
 from podpipe_cli.main import app
 from podpipe_llm.prep.links import ShowNotesLinks
 from podpipe_llm.prep.service import run_prep

@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from podpipe.artifacts import exists, read_stage
 from podpipe.events import E, Envelope, Event, parse_envelope
-from podpipe.storage import StageRecord
+from podpipe.layout import StageRecord
+from podpipe.s3io import exists, read_stage
 from podpipe_local.demo import (
     DEFAULT_SAMPLE,
     LocalPipeline,

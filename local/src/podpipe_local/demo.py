@@ -27,13 +27,13 @@ from xml.etree import ElementTree
 
 import boto3
 
-from podpipe.artifacts import read_stage
 from podpipe.ffmpeg import find_ffmpeg
+from podpipe.layout import EpisodeMetadata, StageRecord, slugify_episode_id
 from podpipe.logging import configure_logging
 from podpipe.release.serve import serving
+from podpipe.s3io import read_stage
 from podpipe.settings import CoreSettings
 from podpipe.stages import prompt_stage
-from podpipe.storage import EpisodeMetadata, StageRecord, slugify_episode_id
 from podpipe_local.llm import choose_writer
 from podpipe_local.stack import (
     LOCAL_AWS_ENV,

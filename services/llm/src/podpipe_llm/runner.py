@@ -21,8 +21,8 @@ import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from podpipe.documents import Transcript
+from podpipe.layout import EpisodeMetadata
 from podpipe.pricing import llm_cost
-from podpipe.storage import EpisodeMetadata
 from podpipe_llm.catalog import (
     DEFAULT_SYSTEM,
     OUTPUT_PREFIX,

@@ -37,10 +37,10 @@ from podpipe.events import (
     PromptRequested,
     S3Location,
 )
+from podpipe.layout import EpisodeKeys
 from podpipe.runtime.errors import PermanentError, RetryableError
 from podpipe.runtime.service import MessageContext
 from podpipe.stages import StageLedger, prompt_stage, record_failure, replay_command
-from podpipe.storage import EpisodeKeys
 from podpipe_llm.catalog import Catalog, CatalogError, PromptSpec
 from podpipe_llm.prep.links import ShowNotesLinks
 from podpipe_llm.providers.base import RefusedError, ThrottledError, TransientError

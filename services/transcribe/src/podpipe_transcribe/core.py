@@ -15,7 +15,7 @@ import pysubs2
 import structlog
 
 from podpipe.documents import Segment, Transcript, Word
-from podpipe.storage import EpisodeMetadata
+from podpipe.layout import EpisodeMetadata
 from podpipe_transcribe.turns import VoicePrint, speaker_turns
 
 log = structlog.get_logger()

@@ -27,17 +27,17 @@ from podpipe.events import (
     TranscriptionStarted,
     TranscriptReady,
 )
-from podpipe.media import empty_upload_reason
-from podpipe.runtime.errors import PermanentError, RejectedInputError
-from podpipe.runtime.service import MessageContext
-from podpipe.stages import StageLedger, fail_stage
-from podpipe.storage import (
+from podpipe.layout import (
     EpisodeKeys,
     InvalidEpisodeKeyError,
     StageRecord,
     episode_id_from_upload_key,
     is_audio_upload,
 )
+from podpipe.media import empty_upload_reason
+from podpipe.runtime.errors import PermanentError, RejectedInputError
+from podpipe.runtime.service import MessageContext
+from podpipe.stages import StageLedger, fail_stage
 from podpipe.versions import version_started
 from podpipe_transcribe import core
 from podpipe_transcribe.audio import BadAudioError
