@@ -35,7 +35,7 @@ from podpipe.layout import EpisodeKeys, sidecar_key
 from podpipe.runtime import RuntimeOptions
 from podpipe.runtime.service import MessageContext, Service
 from podpipe.s3io import put_json, put_text, record_stage
-from podpipe_local.stack import subscribe_queue
+from podpipe_local.bootstrap import subscribe_queue
 from podpipe_notify.handlers import NotifyHandlers
 from podpipe_notify.service import build_channels, build_handlers, build_service
 from podpipe_notify.settings import NotifySettings

@@ -239,7 +239,7 @@ def test_the_brief_reaches_each_guest_once_and_the_team_once(stack: Stack) -> No
     though the message is handled twice (a redelivery) and replayed."""
     import uuid
 
-    from podpipe_local.stack import queue_arn
+    from podpipe_local.bootstrap import queue_arn
     from podpipe_notify.service import build_channels, build_handlers, guest_channels
     from podpipe_notify.settings import NotifySettings
 

@@ -38,7 +38,7 @@ import structlog
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from podpipe_local.stack import StateDir, spawn, stop
+from podpipe_local.supervisor import StateDir, spawn, stop
 
 log = structlog.get_logger()
 

@@ -270,7 +270,7 @@ def _model_runner(
     """(runner, model string) for one eval model; ``local:<model>`` runs the local llama.cpp
     server for the packaged model (or GGUF path) while that model is evaluated."""
     from podpipe_local.llm import LOCAL_MAX_OUTPUT_TOKENS, LocalLlmServer, model_alias
-    from podpipe_local.stack import StateDir
+    from podpipe_local.supervisor import StateDir
 
     updates: dict[str, Any] = {"llm_openai_json_schema": json_schema}
     if max_output_tokens is not None:
