@@ -165,7 +165,7 @@ def read_metadata_reading(
     sidecar = get_bytes_or_none(s3, bucket, sidecar_key(episode_id))
     reading = read_episode_metadata_from(episode_id, object_metadata, sidecar)
     for problem in reading.problems:
-        log.warning("episode metadata problem", episode_id=episode_id, problem=problem)
+        log.warning("episode.metadata_problem", episode_id=episode_id, problem=problem)
     return reading
 
 

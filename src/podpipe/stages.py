@@ -127,7 +127,7 @@ def record_failure(
             details={**carried, **(details or {})},
         )
     except Exception:
-        log.warning("stage_record_failed", stage=stage, exc_info=True)
+        log.warning("stages.record_failed", stage=stage, exc_info=True)
         return False
     return True
 

@@ -170,7 +170,7 @@ def bootstrap(
         topic: clients.sns.create_topic(Name=topic_name(prefix, topic))["TopicArn"]
         for topic in topology.topics
     }
-    log.info("bootstrapped", prefix=prefix, bucket=settings.bucket, queues=len(queue_urls))
+    log.info("bootstrap.done", prefix=prefix, bucket=settings.bucket, queues=len(queue_urls))
     return BootstrappedStack(
         bucket=settings.bucket,
         bus_name=settings.event_bus,

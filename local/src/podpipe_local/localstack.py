@@ -78,7 +78,7 @@ class LocalStack:
         uv = os.environ.get("UV") or shutil.which("uv")  # `uv run` exports UV
         if uv is None:
             raise LocalStackError("uv is not on PATH (make installs it: run `make setup`)")
-        log.info("installing localstack", venv=str(self.venv))
+        log.info("localstack.installing", venv=str(self.venv))
         subprocess.run([uv, "venv", "--quiet", "--python", "3.11", str(self.venv)], check=True)
         subprocess.run(
             [

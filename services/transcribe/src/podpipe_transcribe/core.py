@@ -113,10 +113,10 @@ def voice_turns(raw: RawTranscript, metadata: EpisodeMetadata) -> RawTranscript:
         return raw
     found = speaker_turns(prints, len(people))
     if found is None:
-        log.info("speaker_turns_unsure", people=len(people), segments=len(prints))
+        log.info("transcribe.speaker_turns_unsure", people=len(people), segments=len(prints))
         return raw
     log.info(
-        "speaker_turns",
+        "transcribe.speaker_turns",
         voices=len(found.shares),
         separation=found.separation,
         silhouette=found.silhouette,
