@@ -33,8 +33,8 @@ from typing import Any
 from podpipe.captions import CaptionStyle, build_cues, find_font, to_ass
 from podpipe.documents import ClipPick, Transcript
 from podpipe.ffmpeg import find_ffmpeg
+from podpipe.layout import EpisodeMetadata
 from podpipe.loudness import parse_ebur128_measurement
-from podpipe.storage import EpisodeMetadata
 from podpipe_clips.graph import (
     AudiogramText,
     audiogram_args,

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from podpipe.documents import Segment, Transcript
+from podpipe.layout import EpisodeMetadata
 from podpipe.logging import configure_logging
-from podpipe.storage import EpisodeMetadata
 from podpipe_llm.catalog import parse_prompt
 from podpipe_llm.providers.base import Completion, CompletionRequest, ThrottledError
 from podpipe_llm.providers.registry import Providers

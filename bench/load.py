@@ -24,11 +24,13 @@ from typing import Any
 import boto3
 
 from bench import SAMPLE, SAMPLE_METADATA
-from podpipe.episode_store import read_episode
+from podpipe.episodes_s3 import read_episode
 from podpipe.settings import CoreSettings
 from podpipe.stages import PROMPT_STAGE_PREFIX
+from podpipe_local.bootstrap import AwsClients, teardown
 from podpipe_local.demo import LocalPipeline, metadata_args
-from podpipe_local.stack import LOCAL_AWS_ENV, AwsClients, LocalStack, StateDir, teardown
+from podpipe_local.localstack import LocalStack
+from podpipe_local.supervisor import LOCAL_AWS_ENV, StateDir
 
 RESULTS = Path(__file__).parent / "results" / "load.json"
 EPISODES = int(os.environ.get("PODPIPE_BENCH_LOAD_EPISODES", "8"))

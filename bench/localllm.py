@@ -39,7 +39,7 @@ from podpipe_local.llm import (
     LocalLlmServer,
     model_alias,
 )
-from podpipe_local.stack import StateDir
+from podpipe_local.supervisor import StateDir
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "localllm.json"

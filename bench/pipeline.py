@@ -21,12 +21,14 @@ from typing import Any
 import boto3
 
 from bench import SAMPLE, SAMPLE_METADATA
-from podpipe.artifacts import get_json_or_none
-from podpipe.episode_store import read_episode
+from podpipe.episodes_s3 import read_episode
+from podpipe.layout import EpisodeKeys
+from podpipe.s3io import get_json_or_none
 from podpipe.settings import CoreSettings
-from podpipe.storage import EpisodeKeys
+from podpipe_local.bootstrap import AwsClients, teardown
 from podpipe_local.demo import LocalPipeline, metadata_args, wait_for_stage
-from podpipe_local.stack import LOCAL_AWS_ENV, AwsClients, LocalStack, StateDir, teardown
+from podpipe_local.localstack import LocalStack
+from podpipe_local.supervisor import LOCAL_AWS_ENV, StateDir
 
 RESULTS = Path(__file__).parent / "results" / "pipeline.json"
 

@@ -36,7 +36,9 @@ from podpipe.logging import configure_logging
 from podpipe.runtime import Consumer, MessageContext, Route, RuntimeOptions, Service, serve
 from podpipe.runtime.metrics import ListMetricsSink, StreamMetricsSink
 from podpipe.settings import CoreSettings
-from podpipe_local.stack import LOCAL_AWS_ENV, AwsClients, LocalStack, StateDir, bootstrap, teardown
+from podpipe_local.bootstrap import AwsClients, bootstrap, teardown
+from podpipe_local.localstack import LocalStack
+from podpipe_local.supervisor import LOCAL_AWS_ENV, StateDir
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "runtime.json"

@@ -36,6 +36,7 @@ import structlog
 
 from podpipe.events import ObjectCreated
 from podpipe.ffmpeg import find_ffmpeg, probe, run_ffmpeg
+from podpipe.layout import EpisodeMetadata
 from podpipe.logging import configure_logging
 from podpipe.loudness import (
     LoudnessTargets,
@@ -44,7 +45,6 @@ from podpipe.loudness import (
     parse_loudnorm_report,
 )
 from podpipe.runtime.service import MessageContext
-from podpipe.storage import EpisodeMetadata
 from podpipe_transcode.backend import FfmpegBackend, TranscodeJob
 from podpipe_transcode.commands import Mp3Encoding
 from podpipe_transcode.service import build_handler

@@ -41,9 +41,9 @@ import structlog
 from podpipe.captions import CaptionStyle, build_cues, to_ass, to_srt
 from podpipe.documents import Transcript
 from podpipe.ffmpeg import find_ffmpeg, run_ffmpeg
+from podpipe.layout import EpisodeKeys
 from podpipe.logging import configure_logging
 from podpipe.loudness import LoudnessTargets
-from podpipe.storage import EpisodeKeys
 from podpipe_clips.graph import (
     SQUARE,
     VERTICAL,

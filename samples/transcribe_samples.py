@@ -29,7 +29,7 @@ import jiwer
 
 from podpipe.documents import Transcript
 from podpipe.events import S3Location
-from podpipe.storage import EpisodeMetadata
+from podpipe.layout import EpisodeMetadata
 from podpipe_transcribe import core
 from podpipe_transcribe.backend import Finished, TranscriptionRequest
 from podpipe_transcribe.model import LazyWhisperModel

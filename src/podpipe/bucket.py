@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from podpipe import artifacts
+from podpipe import s3io
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -45,17 +45,17 @@ class S3BucketStore:
         self.bucket = bucket
 
     def etag(self, key: str) -> str | None:
-        head = artifacts.head_or_none(self._s3, self.bucket, key)
+        head = s3io.head_or_none(self._s3, self.bucket, key)
         return None if head is None else str(head.get("ETag", "")).strip('"')
 
     def get_bytes(self, key: str) -> bytes | None:
-        return artifacts.get_bytes_or_none(self._s3, self.bucket, key)
+        return s3io.get_bytes_or_none(self._s3, self.bucket, key)
 
     def download(self, key: str, path: Path) -> bool:
         try:
             self._s3.download_file(self.bucket, key, str(path))
         except ClientError as exc:
-            if artifacts.is_missing(exc):
+            if s3io.is_missing(exc):
                 return False
             raise
         return True
@@ -64,7 +64,7 @@ class S3BucketStore:
         self._s3.upload_file(str(path), self.bucket, key, ExtraArgs={"ContentType": content_type})
 
     def put_json(self, key: str, value: Any) -> None:
-        artifacts.put_json(self._s3, self.bucket, key, value)
+        s3io.put_json(self._s3, self.bucket, key, value)
 
     def list_keys(self, prefix: str) -> list[str]:
         keys: list[str] = []
@@ -80,4 +80,4 @@ class S3BucketStore:
                 self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch})  # type: ignore[typeddict-item]
 
     def presign(self, key: str, expires_in: int) -> tuple[str, datetime]:
-        return artifacts.presign(self._s3, self.bucket, key, expires_in)
+        return s3io.presign(self._s3, self.bucket, key, expires_in)

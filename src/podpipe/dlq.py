@@ -25,8 +25,8 @@ from podpipe.events import (
     PromptRequested,
     parse_envelope,
 )
+from podpipe.layout import InvalidEpisodeKeyError, episode_id_from_upload_key
 from podpipe.settings import CoreSettings
-from podpipe.storage import InvalidEpisodeKeyError, episode_id_from_upload_key
 from podpipe.topology import load_topology
 
 if TYPE_CHECKING:

@@ -26,8 +26,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from podpipe.layout import EpisodeKeys, StageRecord, StageRecordStatus
 from podpipe.stages import prompt_id_of, prompt_stage
-from podpipe.storage import EpisodeKeys, StageRecord, StageRecordStatus
 
 IN_DLQ: Final = "in DLQ"
 StageState = Literal[StageRecordStatus, "pending", "in DLQ"]

@@ -28,7 +28,7 @@ from pydantic import (
     field_validator,
 )
 
-from podpipe.storage import InvalidEpisodeKeyError, episode_id_from_upload_key
+from podpipe.layout import InvalidEpisodeKeyError, episode_id_from_upload_key
 
 SCHEMA_VERSION = 1
 EpisodeId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
-from podpipe import artifacts
-from podpipe.storage import StageRecord, StageRecordStatus
+from podpipe import s3io
+from podpipe.layout import StageRecord, StageRecordStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -78,7 +78,7 @@ class S3StageLedger:
         reason: str | None = None,
         details: Mapping[str, Any] | None = None,
     ) -> None:
-        artifacts.record_stage(
+        s3io.record_stage(
             self._s3,
             self.bucket,
             episode_id,
@@ -91,7 +91,7 @@ class S3StageLedger:
         )
 
     def read(self, episode_id: str, stage: str) -> StageRecord | None:
-        return artifacts.read_stage(self._s3, self.bucket, episode_id, stage)
+        return s3io.read_stage(self._s3, self.bucket, episode_id, stage)
 
 
 def record_failure(
@@ -127,7 +127,7 @@ def record_failure(
             details={**carried, **(details or {})},
         )
     except Exception:
-        log.warning("stage_record_failed", stage=stage, exc_info=True)
+        log.warning("stages.record_failed", stage=stage, exc_info=True)
         return False
     return True
 

@@ -1,7 +1,7 @@
 """The messaging topology (bus, queues with DLQs, rules), declared once in topology.yaml.
 
 Both `podpipe local bootstrap` and infra/terraform read the same file, so LocalStack and AWS
-cannot drift. This module only describes; `podpipe_local.stack` creates it on an endpoint.
+cannot drift. This module only describes; `podpipe_local.bootstrap` creates it on an endpoint.
 """
 
 from __future__ import annotations

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from podpipe.artifacts import put_json, put_json_if_absent
-from podpipe.episode_store import list_objects
+from podpipe.episodes_s3 import list_objects
 from podpipe.events import EpisodeVersionStarted, S3Location
+from podpipe.layout import EpisodeKeys
 from podpipe.runtime.errors import RetryableError
-from podpipe.storage import EpisodeKeys
+from podpipe.s3io import put_json, put_json_if_absent
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

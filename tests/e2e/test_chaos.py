@@ -28,11 +28,12 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import BotoCoreError
 
-from podpipe.artifacts import get_json_or_none, read_stage
 from podpipe.events import EpisodeCompleted
+from podpipe.layout import EpisodeKeys
+from podpipe.s3io import get_json_or_none, read_stage
 from podpipe.stages import PROMPT_STAGE_PREFIX
-from podpipe.storage import EpisodeKeys
-from podpipe_local.stack import LOCAL_AWS_ENV, LocalStack, StateDir, service_argv, spawn
+from podpipe_local.localstack import LocalStack
+from podpipe_local.supervisor import LOCAL_AWS_ENV, StateDir, service_argv, spawn
 from tests.support.e2e import Run, running_pipeline
 from tests.support.localstack import Stack
 

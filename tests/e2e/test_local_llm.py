@@ -14,10 +14,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from podpipe.artifacts import get_json_or_none
 from podpipe.documents import Transcript
 from podpipe.events import PromptFailed
-from podpipe.storage import EpisodeKeys, EpisodeMetadata
+from podpipe.layout import EpisodeKeys, EpisodeMetadata
+from podpipe.s3io import get_json_or_none
 from podpipe_llm.catalog import load_catalog
 from podpipe_llm.copying import drop_copied_instructions
 from podpipe_llm.evaluate import EvalEpisode, score_answer

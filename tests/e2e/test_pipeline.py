@@ -22,7 +22,6 @@ import podcastparser
 import pysubs2
 import pytest
 
-from podpipe.artifacts import get_json_or_none
 from podpipe.documents import Transcript
 from podpipe.events import (
     AudioTranscoded,
@@ -35,9 +34,10 @@ from podpipe.events import (
     VideoTranscoded,
 )
 from podpipe.ffmpeg import find_ffmpeg, probe, probe_streams, run_ffmpeg
+from podpipe.layout import EpisodeKeys
 from podpipe.release.model import parse_titles
 from podpipe.release.serve import serving
-from podpipe.storage import EpisodeKeys
+from podpipe.s3io import get_json_or_none
 from podpipe_clips.graph import BACKGROUND_COLOR
 from podpipe_local.demo import metadata_args
 from tests.support.e2e import SAMPLE, SAMPLE_METADATA, Run, running_pipeline

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from podpipe.artifacts import put_json, put_text, record_stage
 from podpipe.events import PromptRequested, S3Location, to_envelope
-from podpipe.storage import EpisodeKeys, EpisodeMetadata
+from podpipe.layout import EpisodeKeys, EpisodeMetadata
+from podpipe.s3io import put_json, put_text, record_stage
 from podpipe_cli.main import app
 from podpipe_cli.upload import send_episode
 from tests.support.localstack import Stack

@@ -25,7 +25,7 @@ from podpipe.ffmpeg import (
     probe_streams,
     run_ffmpeg,
 )
-from podpipe.storage import EpisodeMetadata
+from podpipe.layout import EpisodeMetadata
 from podpipe_clips.graph import AudiogramText, VideoOptions, audiogram_args
 from podpipe_clips.picks import speech_words
 from podpipe_clips.render import (

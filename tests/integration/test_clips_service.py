@@ -12,8 +12,8 @@ import pytest
 
 from podpipe.documents import ClipPick, ClipPicks
 from podpipe.events import ClipsRendered, PromptCompleted, S3Location, put_events_entry
+from podpipe.layout import EpisodeKeys, EpisodeMetadata, sidecar_key
 from podpipe.runtime.service import MessageContext
-from podpipe.storage import EpisodeKeys, EpisodeMetadata, sidecar_key
 from podpipe_clips import MANIFEST_NAME, ClipsSettings, clips_routes
 from podpipe_clips.synthetic import synthetic_episode
 

@@ -10,8 +10,8 @@ import podcastparser
 import pytest
 from typer.testing import CliRunner
 
+from podpipe.layout import EpisodeMetadata
 from podpipe.release.shows import parse_show
-from podpipe.storage import EpisodeMetadata
 from podpipe_cli.main import app
 from podpipe_local.demo import DEFAULT_SAMPLE, release_episode, sample_metadata, seed_show
 from tests.support.localstack import Stack

@@ -15,7 +15,6 @@ import pytest
 from tenacity import wait_none
 from typer.testing import CliRunner
 
-from podpipe.artifacts import head_or_none
 from podpipe.events import (
     PromptCompleted,
     PromptRequested,
@@ -23,9 +22,10 @@ from podpipe.events import (
     put_events_entry,
     to_envelope,
 )
+from podpipe.layout import EpisodeKeys, sidecar_key
 from podpipe.runtime import RuntimeOptions
 from podpipe.runtime.publisher import PublishRetryPolicy
-from podpipe.storage import EpisodeKeys, sidecar_key
+from podpipe.s3io import head_or_none
 from podpipe_cli.main import app
 from podpipe_llm.providers.extractive import ExtractiveProvider
 from podpipe_llm.providers.registry import Providers

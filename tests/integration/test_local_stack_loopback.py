@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from podpipe_local.llm import SMALL_MODEL
-from podpipe_local.stack import LOCAL_AWS_ENV, StateDir
+from podpipe_local.supervisor import LOCAL_AWS_ENV, StateDir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]

@@ -19,9 +19,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from podpipe.artifacts import put_json, put_text, record_stage
 from podpipe.dlq import decode
-from podpipe.episode_store import read_episode
+from podpipe.episodes_s3 import read_episode
 from podpipe.events import (
     AudioTranscoded,
     EpisodeCompleted,
@@ -32,10 +31,11 @@ from podpipe.events import (
     S3Location,
     to_envelope,
 )
+from podpipe.layout import EpisodeKeys, sidecar_key
 from podpipe.runtime import RuntimeOptions
 from podpipe.runtime.service import MessageContext, Service
-from podpipe.storage import EpisodeKeys, sidecar_key
-from podpipe_local.stack import subscribe_queue
+from podpipe.s3io import put_json, put_text, record_stage
+from podpipe_local.bootstrap import subscribe_queue
 from podpipe_notify.handlers import NotifyHandlers
 from podpipe_notify.service import build_channels, build_handlers, build_service
 from podpipe_notify.settings import NotifySettings

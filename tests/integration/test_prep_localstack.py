@@ -16,10 +16,10 @@ import yaml
 from typer.testing import CliRunner
 
 from podpipe.events import BriefPrepared, PromptRequested, S3Location
+from podpipe.layout import EpisodeKeys
 from podpipe.runtime.publisher import EventPublisher
 from podpipe.runtime.service import MessageContext
 from podpipe.stages import S3StageLedger
-from podpipe.storage import EpisodeKeys
 from podpipe_cli.main import app
 from podpipe_llm.prep.links import ShowNotesLinks
 from podpipe_llm.prep.service import run_prep
@@ -239,7 +239,7 @@ def test_the_brief_reaches_each_guest_once_and_the_team_once(stack: Stack) -> No
     though the message is handled twice (a redelivery) and replayed."""
     import uuid
 
-    from podpipe_local.stack import queue_arn
+    from podpipe_local.bootstrap import queue_arn
     from podpipe_notify.service import build_channels, build_handlers, guest_channels
     from podpipe_notify.settings import NotifySettings
 

@@ -27,7 +27,7 @@ from podpipe.release.wiring import build_desk as build_release_desk
 from podpipe.runtime import RuntimeOptions
 from podpipe.runtime.publisher import EventPublisher, PublishRetryPolicy
 from podpipe_cli.main import app
-from podpipe_local.stack import subscribe_queue
+from podpipe_local.bootstrap import subscribe_queue
 from podpipe_notify.service import build_service as build_notify_service
 from podpipe_notify.settings import NotifySettings
 from podpipe_promote.desk import PROMOTE_SCHEDULE_PREFIX

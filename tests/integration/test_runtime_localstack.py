@@ -206,10 +206,10 @@ def test_sigterm_during_a_long_handler_finishes_it_and_exits_zero(stack: Stack) 
     reader.join(5)
 
     records = [json.loads(line) for line in lines if line.startswith("{")]
-    summaries = [r for r in records if r.get("event") == "message handled"]
+    summaries = [r for r in records if r.get("event") == "runtime.message_handled"]
     assert code == 0, "".join(lines)
     assert [(s["message_id"], s["outcome"]) for s in summaries] == [(message_id, "succeeded")]
-    assert any(r.get("event") == "signal received: stopping" for r in records)
+    assert any(r.get("event") == "runtime.signal_received" for r in records)
     assert queue_depth(stack, stack.queue_url("transcode")) == 0  # deleted, not redelivered
     assert "ep-sigterm" in clip_failures(stack.drain_events("notify", expect=1))
 

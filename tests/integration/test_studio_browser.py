@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from podpipe.events import PromptRequested, parse_envelope
-from podpipe.storage import EpisodeKeys, EpisodeMetadata, StageRecord
+from podpipe.layout import EpisodeKeys, EpisodeMetadata, StageRecord
 from tests.support.localstack import Stack
 from tests.support.studio import (
     CHROMIUM_FLAGS,

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from podpipe.events import ObjectCreated, TranscribeJobStateChanged
-from podpipe_local.stack import AwsClients, bootstrap
+from podpipe_local.bootstrap import AwsClients, bootstrap
 from tests.support.localstack import Stack
 
 pytestmark = pytest.mark.integration

@@ -22,8 +22,8 @@ from podpipe.events import (
     parse_envelope,
 )
 from podpipe.ffmpeg import run_ffmpeg
+from podpipe.layout import EpisodeKeys, rejected_record_key
 from podpipe.runtime import RuntimeOptions
-from podpipe.storage import EpisodeKeys, rejected_record_key
 from podpipe_transcode.service import build_service
 from podpipe_transcode.settings import TranscodeSettings
 from tests.support.localstack import Stack

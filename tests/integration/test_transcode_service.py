@@ -26,9 +26,9 @@ from podpipe.events import (
     TranscodeFailed,
 )
 from podpipe.ffmpeg import MediaInfo, find_ffmpeg, probe, run_ffmpeg
+from podpipe.layout import EpisodeKeys, EpisodeMetadata
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
-from podpipe.storage import EpisodeKeys, EpisodeMetadata
 from podpipe.versions import begin_version
 from podpipe_transcode.backend import (
     FfmpegBackend,

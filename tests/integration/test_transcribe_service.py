@@ -35,11 +35,11 @@ from podpipe.events import (
     to_envelope,
 )
 from podpipe.ffmpeg import find_ffmpeg
+from podpipe.layout import EpisodeKeys, StageRecord
 from podpipe.runtime import RuntimeOptions
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
-from podpipe.storage import EpisodeKeys, StageRecord
-from podpipe_local.stack import AwsClients, bootstrap, teardown
+from podpipe_local.bootstrap import AwsClients, bootstrap, teardown
 from podpipe_transcribe.backend import Finished, Started, TranscriptionRequest
 from podpipe_transcribe.handler import TranscribeHandler
 from podpipe_transcribe.model import LazyWhisperModel

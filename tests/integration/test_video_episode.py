@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from podpipe.events import AudioTranscoded, ObjectCreated, VideoFailed, VideoTranscoded
 from podpipe.ffmpeg import probe, run_ffmpeg
+from podpipe.layout import EpisodeKeys
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
 from podpipe.stages import S3StageLedger
-from podpipe.storage import EpisodeKeys
 from podpipe_cli.main import app
 from podpipe_transcode.backend import FfmpegBackend
 from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler

@@ -18,9 +18,9 @@ from podpipe.captions import build_cues, to_srt
 from podpipe.documents import Transcript
 from podpipe.events import ObjectCreated, TranscriptReady, VideoSubtitled, VideoTranscoded
 from podpipe.ffmpeg import find_ffmpeg, run_ffmpeg
+from podpipe.layout import EpisodeKeys
 from podpipe.runtime.service import MessageContext
 from podpipe.stages import S3StageLedger
-from podpipe.storage import EpisodeKeys
 from podpipe_transcode.backend import FfmpegBackend
 from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
 from podpipe_transcode.settings import TranscodeSettings

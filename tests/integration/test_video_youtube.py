@@ -12,9 +12,9 @@ import pytest
 from podpipe.bucket import S3BucketStore
 from podpipe.events import EpisodeCompleted, ObjectCreated, YoutubePrepared
 from podpipe.ffmpeg import probe_streams, run_ffmpeg
+from podpipe.layout import EpisodeKeys
 from podpipe.runtime.service import MessageContext
 from podpipe.stages import S3StageLedger
-from podpipe.storage import EpisodeKeys
 from podpipe_transcode.backend import FfmpegBackend
 from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
 from podpipe_transcode.settings import TranscodeSettings

@@ -12,9 +12,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from podpipe.artifacts import exists, read_stage
 from podpipe.events import E, Envelope, Event, parse_envelope
-from podpipe.storage import StageRecord
+from podpipe.layout import StageRecord
+from podpipe.s3io import exists, read_stage
+from podpipe_local.bootstrap import queue_arn
 from podpipe_local.demo import (
     DEFAULT_SAMPLE,
     LocalPipeline,
@@ -23,7 +24,7 @@ from podpipe_local.demo import (
     sample_metadata,
     wait_for_stage,
 )
-from podpipe_local.stack import StateDir, queue_arn
+from podpipe_local.supervisor import StateDir
 from tests.support.localstack import Stack, bootstrapped_stack
 from tests.support.slack import SlackStandIn
 

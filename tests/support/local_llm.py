@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from podpipe_local.llm import SMALL_MODEL, LocalLlmServer
-from podpipe_local.stack import StateDir
+from podpipe_local.supervisor import StateDir
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_PORT = 8933

@@ -23,15 +23,9 @@ import pytest
 
 from podpipe.events import Envelope, Event, parse_envelope
 from podpipe.settings import CoreSettings
-from podpipe_local.stack import (
-    LOCAL_AWS_ENV,
-    AwsClients,
-    BootstrappedStack,
-    LocalStack,
-    StateDir,
-    bootstrap,
-    teardown,
-)
+from podpipe_local.bootstrap import AwsClients, BootstrappedStack, bootstrap, teardown
+from podpipe_local.localstack import LocalStack
+from podpipe_local.supervisor import LOCAL_AWS_ENV, StateDir
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from podpipe.episode_store import EpisodeSnapshot, StoredObject, snapshot_of
-from podpipe.storage import UPLOADS_PREFIX, EpisodeKeys, EpisodeMetadata, StageRecord
+from podpipe.episodes_s3 import EpisodeSnapshot, StoredObject, snapshot_of
+from podpipe.layout import UPLOADS_PREFIX, EpisodeKeys, EpisodeMetadata, StageRecord
 
 WRITTEN_AT = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from podpipe.documents import Segment, Transcript
 from podpipe.events import S3Location
-from podpipe.storage import EpisodeMetadata
+from podpipe.layout import EpisodeMetadata
 from podpipe_llm.catalog import Catalog, load_catalog
 from podpipe_llm.providers.base import (
     Completion,
@@ -232,7 +232,7 @@ def transcript_ready(
 ) -> Any:
     """A "Transcript Ready" event pointing at the episode's standard keys."""
     from podpipe.events import TranscriptReady
-    from podpipe.storage import EpisodeKeys
+    from podpipe.layout import EpisodeKeys
 
     keys = EpisodeKeys(episode_id)
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from podpipe.storage import StageRecord, StageRecordStatus
+from podpipe.layout import StageRecord, StageRecordStatus
 
 
 @dataclass

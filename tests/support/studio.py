@@ -23,8 +23,8 @@ import pytest
 
 from podpipe.documents import Segment, Transcript
 from podpipe.events import PromptRequested, S3Location, to_envelope
+from podpipe.layout import EpisodeKeys, StageRecord
 from podpipe.release.serve import serving
-from podpipe.storage import EpisodeKeys, StageRecord
 from podpipe_cli.context import aws_context
 from podpipe_studio.backend import Studio
 from podpipe_studio.cli import RunningStudio, running

@@ -21,10 +21,10 @@ from podpipe.events import (
     S3Location,
     VideoTranscoded,
 )
+from podpipe.layout import EpisodeKeys, EpisodeMetadata, sidecar_key
 from podpipe.loudness import LoudnessMeasurement
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
-from podpipe.storage import EpisodeKeys, EpisodeMetadata, sidecar_key
 from podpipe_clips.handler import MANIFEST_NAME, ClipsConfig, ClipsHandler
 from podpipe_clips.picks import plan_clips, plan_trailer, speech_words
 from podpipe_clips.render import (

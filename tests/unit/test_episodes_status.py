@@ -14,7 +14,7 @@ from podpipe.episodes import (
     ready_for_digest,
     with_event_overlay,
 )
-from podpipe.storage import EpisodeKeys, StageRecord
+from podpipe.layout import EpisodeKeys, StageRecord
 
 EP = "2026-11-27-ep42"
 KEYS = EpisodeKeys(EP)

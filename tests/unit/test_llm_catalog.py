@@ -49,7 +49,7 @@ def test_the_shipped_catalog_loads_with_every_prompt_a_show_needs() -> None:
 def test_every_shipped_prompt_renders_without_leftover_placeholders() -> None:
     catalog = load_catalog()
     transcript = synthetic_transcript("ep-1", 600)
-    from podpipe.storage import EpisodeMetadata
+    from podpipe.layout import EpisodeMetadata
 
     variables = episode_variables(transcript, EpisodeMetadata(title="T", show="S"))
     variables["outputs.chapters"] = '{"chapters": []}'

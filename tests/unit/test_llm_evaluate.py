@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from podpipe.storage import EpisodeMetadata
+from podpipe.layout import EpisodeMetadata
 from podpipe_llm.catalog import load_catalog
 from podpipe_llm.evaluate import EvalEpisode, claims, prose, score_answer
 from tests.support.scripted_llm import synthetic_transcript

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from botocore.stub import Stubber
 
+from podpipe.layout import EpisodeMetadata
 from podpipe.runtime.metrics import ListMetricsSink
-from podpipe.storage import EpisodeMetadata
 from podpipe_llm.catalog import load_catalog
 from podpipe_llm.providers.base import (
     CompletionRequest,

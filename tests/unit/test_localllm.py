@@ -18,7 +18,7 @@ from podpipe_local.llm import (
     join_parts,
     model_alias,
 )
-from podpipe_local.stack import StateDir
+from podpipe_local.supervisor import StateDir
 
 
 def fake_model(data: bytes, parts: int) -> PackagedModel:

@@ -11,8 +11,8 @@ import json
 import time
 
 from podpipe.events import EpisodeCompleted, PromptCompleted, S3Location
+from podpipe.layout import EpisodeKeys, StageRecord, StageRecordStatus
 from podpipe.runtime.service import MessageContext
-from podpipe.storage import EpisodeKeys, StageRecord, StageRecordStatus
 from podpipe_notify.channels import Fanout
 from podpipe_notify.completion import CompletionTracker
 from podpipe_notify.handlers import NotifyHandlers

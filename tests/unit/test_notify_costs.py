@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from podpipe.episodes import EpisodeStatus, episode_status
+from podpipe.layout import EpisodeKeys, StageRecord
 from podpipe.pricing import compute_cost, llm_cost
-from podpipe.storage import EpisodeKeys, StageRecord
 from podpipe_notify.completion import estimate_costs, is_deliverable, timings
 
 EP = "ep-cost"

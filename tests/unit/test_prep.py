@@ -433,7 +433,7 @@ def test_a_show_notes_prompt_gets_the_links_and_the_others_do_not() -> None:
 
 def test_the_extractive_provider_still_refuses_json_it_cannot_write() -> None:
     # prep's writers are registered by schema name; an unknown JSON schema stays refused.
-    from podpipe.storage import EpisodeMetadata
+    from podpipe.layout import EpisodeMetadata
     from podpipe_llm.providers.base import Message, PromptTask
 
     task = PromptTask(
@@ -527,7 +527,7 @@ def test_a_full_brief_fits_slack_and_the_e_mail() -> None:
 def test_the_studio_shows_the_briefs_sanitised() -> None:
     from starlette.testclient import TestClient
 
-    from podpipe.storage import prep_brief_key
+    from podpipe.layout import prep_brief_key
     from podpipe_studio.app import create_app
     from podpipe_studio.security import COOKIE_NAME, Guard
 

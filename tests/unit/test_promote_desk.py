@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from podpipe.events import PromotionFailed, PromotionItemDue, PromotionPosted, PromotionReadyToPost
+from podpipe.layout import EpisodeMetadata
 from podpipe.release.operations import ReleaseDesk
 from podpipe.release.scheduling import EventBridgeScheduleTrigger, LocalScheduleIndex
 from podpipe.runtime.errors import PermanentError, RetryableError
 from podpipe.runtime.service import MessageContext
-from podpipe.storage import EpisodeMetadata
 from podpipe_promote.desk import PROMOTE_SCHEDULE_PREFIX, PromotionDesk, marker_key
 from podpipe_promote.handlers import PromoteHandlers
 from podpipe_promote.plan import PlanError, job_id

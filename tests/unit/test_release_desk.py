@@ -17,6 +17,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from podpipe.events import EpisodePublished, ReleaseTimeReached, parse_envelope
+from podpipe.layout import EpisodeMetadata
 from podpipe.release.consumer import ReleaseHandlers
 from podpipe.release.model import InvalidTransitionError, ReleaseError, UnsafeTextError, feed_key
 from podpipe.release.operations import ReleaseDesk
@@ -24,7 +25,6 @@ from podpipe.release.scheduling import EventBridgeScheduleTrigger, LocalSchedule
 from podpipe.release.shows import ShowConfigError
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
-from podpipe.storage import EpisodeMetadata
 from tests.support.release import (
     ARTWORK,
     ARTWORK_KEY,

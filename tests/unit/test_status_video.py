@@ -8,8 +8,8 @@ from rich.console import Console
 
 from podpipe.episodes import VIDEO_STAGES, EpisodeStatus, episode_status
 from podpipe.events import Failure, S3Location, VideoFailed
+from podpipe.layout import EpisodeKeys
 from podpipe.stages import fail_stage
-from podpipe.storage import EpisodeKeys
 from podpipe_cli.status import render_episode
 from tests.support.stage_ledger import MemoryStageLedger
 

@@ -19,10 +19,10 @@ from podpipe.events import (
     TranscodeFailed,
     UploadRejected,
 )
+from podpipe.layout import EpisodeKeys
 from podpipe.loudness import LoudnessMeasurement, LoudnessReading, LoudnessTargets
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
-from podpipe.storage import EpisodeKeys
 from podpipe.versions import VersionStart
 from podpipe_transcode.backend import TranscodeJob, TranscodeResult
 from podpipe_transcode.commands import Mp3Encoding

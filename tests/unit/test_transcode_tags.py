@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from podpipe.storage import EpisodeMetadata
+from podpipe.layout import EpisodeMetadata
 from podpipe_transcode.tags import Id3Tags, read_tags, tags_for, write_tags
 
 METADATA = EpisodeMetadata(

@@ -23,9 +23,9 @@ from podpipe.events import (
     TranscriptionStarted,
     TranscriptReady,
 )
+from podpipe.layout import EpisodeKeys, EpisodeMetadata
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
-from podpipe.storage import EpisodeKeys, EpisodeMetadata
 from podpipe_transcribe.aws import (
     AwsTranscribeBackend,
     episode_id_from_job_name,

@@ -9,7 +9,7 @@ import pysubs2
 import pytest
 
 from podpipe.documents import Segment, Transcript, Word
-from podpipe.storage import EpisodeMetadata
+from podpipe.layout import EpisodeMetadata
 from podpipe_transcribe import core
 from podpipe_transcribe.core import RawSegment, RawTranscript, RawWord
 

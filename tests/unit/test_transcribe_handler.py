@@ -15,9 +15,9 @@ from podpipe.events import (
     TranscriptionFailed,
     TranscriptReady,
 )
+from podpipe.layout import EpisodeKeys, EpisodeMetadata
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
-from podpipe.storage import EpisodeKeys, EpisodeMetadata
 from podpipe_transcribe.audio import BadAudioError
 from podpipe_transcribe.backend import NoSpeechError
 from podpipe_transcribe.handler import TranscribeHandler

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from podpipe.storage import EpisodeMetadata
+from podpipe.layout import EpisodeMetadata
 from podpipe_transcribe import core
 from podpipe_transcribe.core import RawSegment, RawTranscript
 from podpipe_transcribe.service import build_backend

@@ -8,7 +8,7 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 from podpipe.events import S3Location
-from podpipe.storage import EpisodeMetadata
+from podpipe.layout import EpisodeMetadata
 from podpipe.versions import VersionStart
 from podpipe_transcribe.backend import Finished, Started, TranscriptionRequest
 from podpipe_transcribe.core import RawSegment, RawTranscript, RawWord

@@ -34,10 +34,10 @@ from botocore.exceptions import (
 from rich.console import Console
 
 from podpipe.dlq import DlqError
+from podpipe.layout import InvalidEpisodeKeyError
 from podpipe.release.model import ReleaseError
 from podpipe.release.shows import ShowConfigError
 from podpipe.settings import CoreSettings
-from podpipe.storage import InvalidEpisodeKeyError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

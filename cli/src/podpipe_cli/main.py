@@ -20,16 +20,15 @@ from podpipe_cli.release import feed_app, publish, release, unpublish
 from podpipe_cli.status import status
 from podpipe_cli.upload import upload
 from podpipe_cli.wait import wait
+from podpipe_local.bootstrap import AwsClients, bootstrap
 from podpipe_local.demo import DEFAULT_SAMPLE, run_demo
 from podpipe_local.llm import choose_writer
-from podpipe_local.stack import (
+from podpipe_local.localstack import LocalStack
+from podpipe_local.supervisor import (
     LOCAL_AWS_ENV,
     RELEASE_PROCESSES,
     SERVICES,
-    AwsClients,
-    LocalStack,
     StateDir,
-    bootstrap,
     local_env,
     service_argv,
     spawn,

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress
 
-from podpipe.episode_store import list_objects
-from podpipe.storage import EpisodeKeys, validate_episode_id
+from podpipe.episodes_s3 import list_objects
+from podpipe.layout import EpisodeKeys, validate_episode_id
 from podpipe_cli.context import (
     CliError,
     ProfileOption,

@@ -11,10 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from podpipe.dlq import DeadLetters
-from podpipe.episode_store import EpisodeSnapshot, list_objects, read_episode
 from podpipe.episodes import DlqEntry, EpisodeStatus, StageStatus
-from podpipe.stages import replay_command
-from podpipe.storage import (
+from podpipe.episodes_s3 import EpisodeSnapshot, list_objects, read_episode
+from podpipe.layout import (
     EPISODES_PREFIX,
     UPLOADS_PREFIX,
     InvalidEpisodeKeyError,
@@ -22,6 +21,7 @@ from podpipe.storage import (
     is_audio_upload,
     validate_episode_id,
 )
+from podpipe.stages import replay_command
 from podpipe_cli.context import (
     AwsContext,
     CliError,

@@ -11,8 +11,7 @@ import typer
 from pydantic import ValidationError
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-from podpipe.artifacts import exists, put_json
-from podpipe.storage import (
+from podpipe.layout import (
     AUDIO_EXTENSIONS,
     EpisodeKeys,
     EpisodeMetadata,
@@ -20,6 +19,7 @@ from podpipe.storage import (
     slugify_episode_id,
     validate_episode_id,
 )
+from podpipe.s3io import exists, put_json
 from podpipe_cli.context import (
     CliError,
     ProfileOption,

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from podpipe.storage import validate_episode_id
+from podpipe.layout import validate_episode_id
 from podpipe_cli.context import (
     ProfileOption,
     RegionOption,

@@ -27,27 +27,24 @@ from xml.etree import ElementTree
 
 import boto3
 
-from podpipe.artifacts import read_stage
 from podpipe.ffmpeg import find_ffmpeg
+from podpipe.layout import EpisodeMetadata, StageRecord, slugify_episode_id
 from podpipe.logging import configure_logging
 from podpipe.release.serve import serving
+from podpipe.s3io import read_stage
 from podpipe.settings import CoreSettings
 from podpipe.stages import prompt_stage
-from podpipe.storage import EpisodeMetadata, StageRecord, slugify_episode_id
+from podpipe_local.bootstrap import AwsClients, BootstrappedStack, bootstrap, subscribe_queue
 from podpipe_local.llm import choose_writer
-from podpipe_local.stack import (
+from podpipe_local.localstack import LocalStack
+from podpipe_local.supervisor import (
     LOCAL_AWS_ENV,
     SERVICES,
-    AwsClients,
-    BootstrappedStack,
-    LocalStack,
     StateDir,
-    bootstrap,
     local_env,
     service_argv,
     spawn,
     stop,
-    subscribe_queue,
 )
 
 # Relative to the working directory: `make demo` runs from the repository root and passes it.

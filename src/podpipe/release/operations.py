@@ -27,6 +27,7 @@ from tenacity import (
 
 from podpipe.documents import ClipPicks
 from podpipe.events import EpisodePublished
+from podpipe.layout import EpisodeKeys, EpisodeMetadata, validate_episode_id
 from podpipe.release import model
 from podpipe.release.feed import FeedItem, Person, Soundbite, Transcript, build_feed
 from podpipe.release.model import (
@@ -51,7 +52,6 @@ from podpipe.release.shows import (
     show_keys,
 )
 from podpipe.release.store import BlobStore, EventSink, PreconditionFailedError
-from podpipe.storage import EpisodeKeys, EpisodeMetadata, validate_episode_id
 
 log = structlog.get_logger()
 

@@ -19,8 +19,8 @@ from urllib.parse import unquote, urlsplit
 import structlog
 from botocore.exceptions import ClientError
 
-from podpipe.artifacts import is_missing
 from podpipe.release.model import PUBLIC_PREFIX
+from podpipe.s3io import is_missing
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

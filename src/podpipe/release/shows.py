@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
 
-from podpipe.storage import slugify_episode_id
+from podpipe.layout import slugify_episode_id
 
 SHOWS_PREFIX = "shows/"
 SHOW_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")

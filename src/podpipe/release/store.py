@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from podpipe.artifacts import is_missing
 from podpipe.events import Event
 from podpipe.release.model import PUBLIC_PREFIX
+from podpipe.s3io import is_missing
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

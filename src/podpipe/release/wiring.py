@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from podpipe.artifacts import read_episode_metadata
 from podpipe.release.operations import ReleaseDesk, ScheduleTrigger
 from podpipe.release.scheduling import EventBridgeScheduleTrigger, LocalScheduleIndex
 from podpipe.release.store import EventSink, S3BlobStore
 from podpipe.runtime.publisher import EventPublisher
+from podpipe.s3io import read_episode_metadata
 from podpipe.settings import CoreSettings
 
 if TYPE_CHECKING:

@@ -54,7 +54,7 @@ class Heartbeat:
             elapsed = self._clock.monotonic() - self._message.received_at
             extension = heartbeat_extension(self._queue.visibility_timeout, elapsed)
             if extension <= 0:
-                log.warning("heartbeat stopped: 12 h visibility cap reached", elapsed_s=elapsed)
+                log.warning("runtime.heartbeat_stopped_at_visibility_cap", elapsed_s=elapsed)
                 return
             try:
                 await self._sqs.change_message_visibility(
@@ -65,8 +65,8 @@ class Heartbeat:
                 self.extensions += 1
             except ClientError as exc:
                 if is_stale_receipt(exc):
-                    log.warning("heartbeat stopped: receipt handle is stale", error=str(exc))
+                    log.warning("runtime.heartbeat_stopped_stale_receipt", error=str(exc))
                     return
-                log.warning("heartbeat extension failed; will retry", error=str(exc))
+                log.warning("runtime.heartbeat_extension_failed", error=str(exc))
             except BotoCoreError as exc:
-                log.warning("heartbeat extension failed; will retry", error=str(exc))
+                log.warning("runtime.heartbeat_extension_failed", error=str(exc))

@@ -118,7 +118,7 @@ async def serve(
             for consumer, queue in zip(service.consumers, queues, strict=True)
         ]
         log.info(
-            "service started",
+            "runtime.service_started",
             service=service.name,
             queues={
                 q.name: {
@@ -138,17 +138,15 @@ async def serve(
             stop.set()
             deadline = asyncio.get_running_loop().time() + settings.shutdown_grace_seconds
             in_flight = sum(w.in_flight for w in workers)
-            log.info(
-                "stopping: draining in-flight messages", service=service.name, in_flight=in_flight
-            )
+            log.info("runtime.draining_in_flight", service=service.name, in_flight=in_flight)
             await asyncio.gather(*receivers, return_exceptions=True)
             abandoned = sum([await w.drain(deadline) for w in workers])
         if abandoned:
             log.error(
-                "stopped with handlers still running", service=service.name, abandoned=abandoned
+                "runtime.stopped_with_handlers_running", service=service.name, abandoned=abandoned
             )
             return 1
-        log.info("service stopped", service=service.name)
+        log.info("runtime.service_stopped", service=service.name)
         return 0
 
 
@@ -164,9 +162,9 @@ def run_service(
 
         def on_signal(signum: int) -> None:
             if stop.is_set():
-                log.warning("already stopping", signal=signal.Signals(signum).name)
+                log.warning("runtime.already_stopping", signal=signal.Signals(signum).name)
                 return
-            log.info("signal received: stopping", signal=signal.Signals(signum).name)
+            log.info("runtime.signal_received", signal=signal.Signals(signum).name)
             stop.set()
 
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -174,7 +172,7 @@ def run_service(
         try:
             return await serve(service, settings, stop=stop, options=options)
         except QueueResolutionError as exc:
-            log.error("cannot start", service=service.name, error=str(exc))
+            log.error("runtime.cannot_start", service=service.name, error=str(exc))
             return 2
 
     return asyncio.run(main())

@@ -107,7 +107,10 @@ class QueueWorker:
                 messages = await self._receive(min(MAX_RECEIVE_BATCH, free))
             except (ClientError, BotoCoreError) as exc:
                 log.error(
-                    "receive failed", queue=self.queue.name, error=str(exc), code=error_code(exc)
+                    "runtime.receive_failed",
+                    queue=self.queue.name,
+                    error=str(exc),
+                    code=error_code(exc),
                 )
                 await self._clock.wait(self._stopping, error_backoff)
                 error_backoff = min(
@@ -154,7 +157,7 @@ class QueueWorker:
         self._in_flight.discard(task)
         self._slot_freed.set()
         if not task.cancelled() and task.exception() is not None:
-            log.error("message task crashed", exc_info=task.exception())
+            log.error("runtime.message_task_crashed", exc_info=task.exception())
 
     async def drain(self, deadline: float) -> int:
         """Wait for in-flight messages until ``deadline`` (loop time); returns how many were
@@ -275,7 +278,7 @@ class QueueWorker:
         try:
             return _checked_events(route.on_failure(event, failure))
         except Exception:
-            log.exception("on_failure raised; no failure event published")
+            log.exception("runtime.on_failure_raised")
             return []
 
     def _backoff(self, message: ReceivedMessage) -> int:
@@ -294,7 +297,7 @@ class QueueWorker:
             if plan.outcome == "failed":
                 # Last attempt: the message goes to the DLQ anyway; the failure events are
                 # lost, which this error line says out loud.
-                log.error("failure events could not be published", error=str(exc))
+                log.error("runtime.failure_events_unpublished", error=str(exc))
                 return plan
             return Plan(
                 "publish-failed",
@@ -378,11 +381,11 @@ class QueueWorker:
             fields["published"] = [e.DETAIL_TYPE for e in plan.events]
         match _severity(plan):
             case "info":
-                log.info("message handled", **fields)
+                log.info("runtime.message_handled", **fields)
             case "warning":
-                log.warning("message handled", exc_info=plan.error, **fields)
+                log.warning("runtime.message_handled", exc_info=plan.error, **fields)
             case "error":
-                log.error("message handled", exc_info=plan.error, **fields)
+                log.error("runtime.message_handled", exc_info=plan.error, **fields)
         bound = structlog.contextvars.get_contextvars()
         self._metrics.emit(
             emf_record(

@@ -26,7 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from podpipe.storage import InvalidEpisodeKeyError
+from podpipe.layout import InvalidEpisodeKeyError
 from podpipe_studio import views
 from podpipe_studio.backend import Studio, StudioError, explain
 from podpipe_studio.security import CSRF_FIELD, SECURITY_HEADERS, Guard, GuardMiddleware

@@ -1,7 +1,7 @@
 """The studio's imperative shell: what a page needs, read through the SAME functions the CLI
 uses, and every change made by the SAME operations.
 
-* status: ``podpipe_cli.status`` (recent episodes, DLQ entries) and ``podpipe.episode_store``
+* status: ``podpipe_cli.status`` (recent episodes, DLQ entries) and ``podpipe.episodes_s3``
   over the pure core in ``podpipe.episodes`` — nothing recomputed here;
 * replay: ``podpipe.dlq.DeadLetters.replay`` — what `podpipe dlq replay` calls;
 * release: ``podpipe.release.operations.ReleaseDesk``, built by ``podpipe.release.wiring``
@@ -25,15 +25,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from podpipe.artifacts import get_bytes_or_none, read_episode_metadata
 from podpipe.dlq import DeadLetters, DlqError, ReplayReport, Selection
 from podpipe.documents import Segment, Transcript
-from podpipe.episode_store import EpisodeSnapshot, StoredObject, read_episode
 from podpipe.episodes import DlqEntry
-from podpipe.release.model import Release, feed_key, parse_when
-from podpipe.release.operations import Draft, PublishOutcome, ReleaseDesk, utc_now
-from podpipe.release.wiring import ReleaseSettings, desk_for_session
-from podpipe.storage import (
+from podpipe.episodes_s3 import EpisodeSnapshot, StoredObject, read_episode
+from podpipe.layout import (
     AUDIO_EXTENSIONS,
     PREP_DATE_PATTERN,
     PREP_PREFIX,
@@ -43,6 +39,10 @@ from podpipe.storage import (
     slugify_episode_id,
     validate_episode_id,
 )
+from podpipe.release.model import Release, feed_key, parse_when
+from podpipe.release.operations import Draft, PublishOutcome, ReleaseDesk, utc_now
+from podpipe.release.wiring import ReleaseSettings, desk_for_session
+from podpipe.s3io import get_bytes_or_none, read_episode_metadata
 from podpipe_cli.context import AwsContext, describe
 from podpipe_cli.status import dlq_entries, recent_episode_ids
 from podpipe_cli.upload import episode_metadata, send_episode

@@ -45,6 +45,12 @@ from podpipe.events import (
     S3Location,
     VideoTranscoded,
 )
+from podpipe.layout import (
+    EpisodeKeys,
+    EpisodeMetadata,
+    read_episode_metadata_from,
+    sidecar_key,
+)
 from podpipe.release.shows import (
     SHOWS_PREFIX,
     ShowConfigError,
@@ -58,12 +64,6 @@ from podpipe.release.shows import CropBox as ShowCropBox
 from podpipe.runtime.errors import PermanentError, RetryableError
 from podpipe.runtime.service import MessageContext, Route
 from podpipe.stages import S3StageLedger, StageLedger, fail_stage
-from podpipe.storage import (
-    EpisodeKeys,
-    EpisodeMetadata,
-    read_episode_metadata_from,
-    sidecar_key,
-)
 from podpipe_clips.graph import CropBox
 from podpipe_clips.render import (
     EpisodeInput,

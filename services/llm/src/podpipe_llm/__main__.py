@@ -15,7 +15,7 @@ def main() -> None:
     settings = LlmSettings()
     configure_logging(settings.log_level, settings.log_json)
     structlog.get_logger().info(
-        "llm service starting",
+        "llm.service_starting",
         provider=settings.provider(),
         model=settings.llm_model or "(none)",
         requests_per_minute=settings.llm_requests_per_minute,

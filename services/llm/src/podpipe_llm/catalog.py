@@ -35,7 +35,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from podpipe.documents import Transcript
-from podpipe.storage import EpisodeMetadata
+from podpipe.layout import EpisodeMetadata
 from podpipe_llm.schemas import SCHEMAS
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from podpipe.documents import Transcript
-from podpipe.storage import InvalidEpisodeKeyError, validate_episode_id
+from podpipe.layout import InvalidEpisodeKeyError, validate_episode_id
 from podpipe_llm.catalog import Catalog, CatalogError, PromptSpec
 from podpipe_llm.providers.base import ProviderError
 from podpipe_llm.runner import InvalidOutputError, PromptRunner, RunResult
@@ -102,7 +102,7 @@ class _Context:
                 transcript = Transcript.model_validate_json(transcript_file.read_text("utf-8"))
             except (OSError, ValidationError) as exc:
                 _fail(f"{transcript_file} is not a readable podpipe transcript.json: {exc}", 2)
-            from podpipe.storage import EpisodeMetadata
+            from podpipe.layout import EpisodeMetadata
 
             return transcript, EpisodeMetadata()
         validate_episode_id(episode_id)
@@ -270,7 +270,7 @@ def _model_runner(
     """(runner, model string) for one eval model; ``local:<model>`` runs the local llama.cpp
     server for the packaged model (or GGUF path) while that model is evaluated."""
     from podpipe_local.llm import LOCAL_MAX_OUTPUT_TOKENS, LocalLlmServer, model_alias
-    from podpipe_local.stack import StateDir
+    from podpipe_local.supervisor import StateDir
 
     updates: dict[str, Any] = {"llm_openai_json_schema": json_schema}
     if max_output_tokens is not None:

@@ -96,7 +96,7 @@ class Dispatcher:
             attempts=ctx.receive_count,
             details={"requested": [r.prompt_id for r in requests], "existing": existing},
         )
-        log.info("prompts dispatched", requested=len(requests), existing=len(existing))
+        log.info("llm.prompts_dispatched", requested=len(requests), existing=len(existing))
         dispatched = PromptsDispatched(
             episode_id=episode_id,
             manifest=manifest,

@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from podpipe.documents import Transcript
-from podpipe.storage import EpisodeMetadata
+from podpipe.layout import EpisodeMetadata
 from podpipe_llm.catalog import PromptSpec
 from podpipe_llm.copying import copied_instructions, longest_shared_run
 from podpipe_llm.copying import words as word_list

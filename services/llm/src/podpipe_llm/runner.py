@@ -21,8 +21,8 @@ import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from podpipe.documents import Transcript
+from podpipe.layout import EpisodeMetadata
 from podpipe.pricing import llm_cost
-from podpipe.storage import EpisodeMetadata
 from podpipe_llm.catalog import (
     DEFAULT_SYSTEM,
     OUTPUT_PREFIX,
@@ -183,7 +183,7 @@ class PromptRunner:
                 if budget <= self.context_tokens // 4 or not provider.needs_context_budget:
                     raise
                 budget //= 2
-                log.info("context too long, retrying with a smaller budget", budget=budget)
+                log.info("llm.context_too_long_retrying_smaller", budget=budget)
         return RunResult(
             prompt_id=spec.id,
             model=canonical,
@@ -291,7 +291,7 @@ class PromptRunner:
             except OutputValidationError as exc:
                 problems = exc.problems
                 log.info(
-                    "invalid answer, feeding the problems back",
+                    "llm.invalid_answer_fed_back",
                     prompt_id=spec.id,
                     problems=problems[:3],
                 )
@@ -450,7 +450,7 @@ class PromptRunner:
                 seconds = max(seconds, error.retry_after)
             stats.backoff_seconds += seconds
             log.info(
-                "model call failed, backing off",
+                "llm.model_call_failed_backing_off",
                 model=canonical,
                 error=str(error)[:200],
                 attempt=state.attempt_number,

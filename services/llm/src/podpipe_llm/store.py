@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Protocol
 
-from podpipe import artifacts
+from podpipe import s3io
 from podpipe.documents import Transcript
 from podpipe.events import S3Location
-from podpipe.storage import EpisodeKeys, EpisodeMetadata
+from podpipe.layout import EpisodeKeys, EpisodeMetadata
 from podpipe_llm.catalog import Catalog, load_catalog
 
 if TYPE_CHECKING:
@@ -40,22 +40,20 @@ class S3EpisodeStore:
         self.bucket = bucket
 
     def read_transcript(self, episode_id: str) -> Transcript | None:
-        raw = artifacts.get_json_or_none(
-            self._s3, self.bucket, EpisodeKeys(episode_id).transcript_json
-        )
+        raw = s3io.get_json_or_none(self._s3, self.bucket, EpisodeKeys(episode_id).transcript_json)
         return None if raw is None else Transcript.model_validate(raw)
 
     def read_metadata(self, episode_id: str) -> EpisodeMetadata:
-        return artifacts.read_episode_metadata(self._s3, self.bucket, episode_id)
+        return s3io.read_episode_metadata(self._s3, self.bucket, episode_id)
 
     def read_output(self, episode_id: str, prompt_id: str, extension: str) -> str | None:
-        raw = artifacts.get_bytes_or_none(
+        raw = s3io.get_bytes_or_none(
             self._s3, self.bucket, EpisodeKeys(episode_id).prompt_output(prompt_id, extension)
         )
         return None if raw is None else raw.decode("utf-8")
 
     def read_output_metadata(self, episode_id: str, prompt_id: str) -> dict[str, Any] | None:
-        raw = artifacts.get_json_or_none(
+        raw = s3io.get_json_or_none(
             self._s3, self.bucket, EpisodeKeys(episode_id).prompt_metadata(prompt_id)
         )
         return raw if isinstance(raw, dict) else None
@@ -66,9 +64,9 @@ class S3EpisodeStore:
         keys = EpisodeKeys(episode_id)
         output_key = keys.prompt_output(prompt_id, extension)
         content_type = "application/json" if extension == "json" else "text/markdown; charset=utf-8"
-        artifacts.put_text(self._s3, self.bucket, output_key, text, content_type)
+        s3io.put_text(self._s3, self.bucket, output_key, text, content_type)
         # The metadata file is written last: its presence means the output is complete.
-        artifacts.put_json(self._s3, self.bucket, keys.prompt_metadata(prompt_id), metadata)
+        s3io.put_json(self._s3, self.bucket, keys.prompt_metadata(prompt_id), metadata)
         return (
             S3Location(bucket=self.bucket, key=output_key),
             S3Location(bucket=self.bucket, key=keys.prompt_metadata(prompt_id)),
@@ -76,7 +74,7 @@ class S3EpisodeStore:
 
     def write_manifest(self, episode_id: str, manifest: dict[str, Any]) -> S3Location:
         key = EpisodeKeys(episode_id).manifest
-        artifacts.put_text(
+        s3io.put_text(
             self._s3, self.bucket, key, json.dumps(manifest, indent=2), "application/json"
         )
         return S3Location(bucket=self.bucket, key=key)

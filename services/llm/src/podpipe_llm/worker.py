@@ -37,10 +37,10 @@ from podpipe.events import (
     PromptRequested,
     S3Location,
 )
+from podpipe.layout import EpisodeKeys
 from podpipe.runtime.errors import PermanentError, RetryableError
 from podpipe.runtime.service import MessageContext
 from podpipe.stages import StageLedger, prompt_stage, record_failure, replay_command
-from podpipe.storage import EpisodeKeys
 from podpipe_llm.catalog import Catalog, CatalogError, PromptSpec
 from podpipe_llm.prep.links import ShowNotesLinks
 from podpipe_llm.providers.base import RefusedError, ThrottledError, TransientError
@@ -94,7 +94,7 @@ class PromptWorker:
         if stored is not None and not event.replay:
             # Redelivered after the output was written: announce it again, call no model
             # (and release what waits on it, in case the first time died before that).
-            log.info("output exists, not calling the model again")
+            log.info("llm.output_exists")
             return [
                 self._completed_from_metadata(event, spec, stored),
                 *self._release_dependents(catalog, episode_id, prompt_id),
@@ -114,7 +114,7 @@ class PromptWorker:
             # nobody (it did not see this record yet), so run now instead of waiting.
             dependencies, missing, waiting = self._dependencies(catalog, spec, episode_id)
             if waiting:
-                log.info("prompt parked until its dependencies end", waiting_for=waiting)
+                log.info("llm.prompt_parked", waiting_for=waiting)
                 return []
 
         started = time.time()
@@ -162,7 +162,7 @@ class PromptWorker:
                     self._catalog.load(), event.episode_id, event.prompt_id
                 )
             except Exception:  # the failure event matters more than the parked prompts
-                log.exception("could not release the prompts parked on this one")
+                log.exception("llm.parked_prompts_release_failed")
         return [
             PromptFailed(
                 episode_id=event.episode_id,
@@ -226,7 +226,7 @@ class PromptWorker:
             if ended not in record.details.get(WAITING_FOR, []):
                 continue
             request = PromptRequested.model_validate(record.details[PARKED_REQUEST])
-            log.info("released a parked prompt", released=spec.id, dependency=ended)
+            log.info("llm.parked_prompt_released", released=spec.id, dependency=ended)
             released.append(request)
         return released
 
@@ -292,7 +292,7 @@ class PromptWorker:
             },
         )
         log.info(
-            "prompt completed",
+            "llm.prompt_completed",
             tokens_in=stats.input_tokens,
             tokens_cached=stats.cached_input_tokens,
             tokens_out=stats.output_tokens,

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from podpipe.episode_store import EpisodeSnapshot
 from podpipe.episodes import EpisodeStatus, ready_for_digest
+from podpipe.episodes_s3 import EpisodeSnapshot
 from podpipe.events import EpisodeCompleted, OutputLink, S3Location, StageTiming
+from podpipe.layout import EpisodeKeys, StageRecord
 from podpipe.pricing import compute_cost, llm_cost, transcription_cost
 from podpipe.runtime.service import MessageContext
 from podpipe.stages import prompt_id_of
-from podpipe.storage import EpisodeKeys, StageRecord
 
 if TYPE_CHECKING:
     from podpipe_notify.store import NotifyStore

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from botocore.exceptions import ClientError
 
-from podpipe.artifacts import is_missing, put_json, put_json_if_absent
-from podpipe.episode_store import undelivered_notifications
-from podpipe.storage import EpisodeKeys, prep_notification_marker
+from podpipe.episodes_s3 import undelivered_notifications
+from podpipe.layout import EpisodeKeys, prep_notification_marker
+from podpipe.s3io import is_missing, put_json, put_json_if_absent
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -46,10 +46,10 @@ from podpipe.events import (
     VideoTranscoded,
     YoutubePrepared,
 )
+from podpipe.layout import StageRecord, StageRecordStatus
 from podpipe.runtime.errors import PermanentError, RetryableError
 from podpipe.runtime.service import Consumer, MessageContext, Route, Service
 from podpipe.stages import prompt_stage
-from podpipe.storage import StageRecord, StageRecordStatus
 from podpipe_notify import messages
 from podpipe_notify.channels import Channel, ChannelError, Fanout, NotificationDeliveryError
 from podpipe_notify.completion import CompletionTracker

@@ -112,7 +112,7 @@ def build_service(
         )
         channels = build_channels(settings, sns=sns, http=http, webhook_url=webhook_url)
     # Names only: the webhook URL is a credential and never reaches a log line.
-    log.info("notify channels", channels=[c.name for c in channels] or ["none (log only)"])
+    log.info("notify.channels", channels=[c.name for c in channels] or ["none (log only)"])
     if guest_channel is None:
         guest_channel = guest_channels(settings, sns)
     return build_handlers(settings, s3=s3, channels=channels, guest_channel=guest_channel).service()

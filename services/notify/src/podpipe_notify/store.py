@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from podpipe import artifacts
-from podpipe.episode_store import EpisodeSnapshot, read_episode
-from podpipe.storage import EpisodeMetadata, StageRecord
+from podpipe import s3io
+from podpipe.episodes_s3 import EpisodeSnapshot, read_episode
+from podpipe.layout import EpisodeMetadata, StageRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -51,19 +51,19 @@ class S3NotifyStore:
         return read_episode(self._s3, self.bucket, episode_id, overlay=overlay)
 
     def get_json(self, key: str) -> Any:
-        return artifacts.get_json_or_none(self._s3, self.bucket, key)
+        return s3io.get_json_or_none(self._s3, self.bucket, key)
 
     def get_bytes(self, key: str) -> bytes | None:
-        return artifacts.get_bytes_or_none(self._s3, self.bucket, key)
+        return s3io.get_bytes_or_none(self._s3, self.bucket, key)
 
     def put_json(self, key: str, value: Any) -> None:
-        artifacts.put_json(self._s3, self.bucket, key, value)
+        s3io.put_json(self._s3, self.bucket, key, value)
 
     def put_json_if_absent(self, key: str, value: Any) -> bool:
-        return artifacts.put_json_if_absent(self._s3, self.bucket, key, value)
+        return s3io.put_json_if_absent(self._s3, self.bucket, key, value)
 
     def presign(self, key: str, expires_in: int) -> str:
-        return artifacts.presign(self._s3, self.bucket, key, expires_in)[0]
+        return s3io.presign(self._s3, self.bucket, key, expires_in)[0]
 
     def episode_metadata(self, episode_id: str) -> EpisodeMetadata:
-        return artifacts.read_episode_metadata(self._s3, self.bucket, episode_id)
+        return s3io.read_episode_metadata(self._s3, self.bucket, episode_id)

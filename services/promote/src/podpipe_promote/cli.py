@@ -13,9 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from podpipe.layout import validate_episode_id
 from podpipe.release.model import ReleaseError, parse_when
 from podpipe.release.operations import utc_now
-from podpipe.storage import validate_episode_id
 from podpipe_cli.context import CliError, aws_context, friendly_errors
 from podpipe_promote.desk import PromotionDesk
 from podpipe_promote.plan import PlanError, PromotionPlan

@@ -23,11 +23,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from podpipe.events import Event, PromotionPosted, PromotionReadyToPost
+from podpipe.layout import EpisodeKeys
 from podpipe.release.model import Release, release_key
 from podpipe.release.operations import ScheduleTrigger
 from podpipe.release.shows import Show, parse_show, show_keys
 from podpipe.release.store import BlobStore, PreconditionFailedError
-from podpipe.storage import EpisodeKeys
 from podpipe_promote import plan as planning
 from podpipe_promote.plan import ItemState, PlanError, PlanItem, PromotionPlan
 from podpipe_promote.posting import (

@@ -27,11 +27,7 @@ from podpipe.events import (
     VideoTranscoded,
 )
 from podpipe.ffmpeg import FfmpegError
-from podpipe.loudness import LoudnessMeasurement, LoudnessTargets
-from podpipe.runtime.errors import PermanentError, RejectedInputError
-from podpipe.runtime.service import MessageContext
-from podpipe.stages import StageLedger, fail_stage, record_failure
-from podpipe.storage import (
+from podpipe.layout import (
     EpisodeKeys,
     InvalidEpisodeKeyError,
     MetadataReading,
@@ -41,6 +37,10 @@ from podpipe.storage import (
     rejected_record_key,
     sidecar_key,
 )
+from podpipe.loudness import LoudnessMeasurement, LoudnessTargets
+from podpipe.runtime.errors import PermanentError, RejectedInputError
+from podpipe.runtime.service import MessageContext
+from podpipe.stages import StageLedger, fail_stage, record_failure
 from podpipe.versions import version_started
 from podpipe_transcode.backend import (
     TranscodeBackend,

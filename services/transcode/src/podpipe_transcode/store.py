@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from podpipe import artifacts, versions
+from podpipe import s3io, versions
 from podpipe.versions import VersionStart
 from podpipe_transcode.core import ObjectHead
 
@@ -43,7 +43,7 @@ class S3ObjectStore:
         self._s3 = s3
 
     def head(self, bucket: str, key: str) -> ObjectHead | None:
-        raw = artifacts.head_or_none(self._s3, bucket, key)
+        raw = s3io.head_or_none(self._s3, bucket, key)
         if raw is None:
             return None
         return ObjectHead(
@@ -67,16 +67,16 @@ class S3ObjectStore:
         )
 
     def get_json(self, bucket: str, key: str) -> Any:
-        return artifacts.get_json_or_none(self._s3, bucket, key)
+        return s3io.get_json_or_none(self._s3, bucket, key)
 
     def get_bytes(self, bucket: str, key: str) -> bytes | None:
-        return artifacts.get_bytes_or_none(self._s3, bucket, key)
+        return s3io.get_bytes_or_none(self._s3, bucket, key)
 
     def put_json(self, bucket: str, key: str, value: Any) -> None:
-        artifacts.put_json(self._s3, bucket, key, value)
+        s3io.put_json(self._s3, bucket, key, value)
 
     def presign(self, bucket: str, key: str, expires_in: int) -> tuple[str, datetime]:
-        return artifacts.presign(self._s3, bucket, key, expires_in)
+        return s3io.presign(self._s3, bucket, key, expires_in)
 
     def begin_version(
         self, bucket: str, episode_id: str, source_etag: str, owner: str

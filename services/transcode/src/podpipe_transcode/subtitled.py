@@ -41,10 +41,10 @@ from podpipe.ffmpeg import (
     probe,
     run_ffmpeg,
 )
+from podpipe.layout import EpisodeKeys
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext, Route
 from podpipe.stages import S3StageLedger, StageLedger, fail_stage
-from podpipe.storage import EpisodeKeys
 from podpipe_transcode.video import VideoOptions
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from typing import Any
 
 import mutagen.id3
 
-from podpipe.storage import EpisodeMetadata
+from podpipe.layout import EpisodeMetadata
 
 GENRE = "Podcast"
 

@@ -31,10 +31,10 @@ from podpipe.events import (
     YoutubePrepared,
 )
 from podpipe.ffmpeg import FfmpegError, find_ffmpeg, probe, run_ffmpeg
+from podpipe.layout import EpisodeKeys
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext, Route
 from podpipe.stages import S3StageLedger, StageLedger, fail_stage
-from podpipe.storage import EpisodeKeys
 from podpipe_transcode.youtube import (
     Chapter,
     first_title_idea,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from podpipe.storage import EpisodeKeys
+from podpipe.layout import EpisodeKeys
 from podpipe_transcribe.backend import (
     Finished,
     JobFailedError,

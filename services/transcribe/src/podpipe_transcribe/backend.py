@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from podpipe.events import S3Location
-from podpipe.storage import EpisodeMetadata
+from podpipe.layout import EpisodeMetadata
 from podpipe_transcribe.core import RawTranscript
 
 

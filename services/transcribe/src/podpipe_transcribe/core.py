@@ -15,7 +15,7 @@ import pysubs2
 import structlog
 
 from podpipe.documents import Segment, Transcript, Word
-from podpipe.storage import EpisodeMetadata
+from podpipe.layout import EpisodeMetadata
 from podpipe_transcribe.turns import VoicePrint, speaker_turns
 
 log = structlog.get_logger()
@@ -113,10 +113,10 @@ def voice_turns(raw: RawTranscript, metadata: EpisodeMetadata) -> RawTranscript:
         return raw
     found = speaker_turns(prints, len(people))
     if found is None:
-        log.info("speaker_turns_unsure", people=len(people), segments=len(prints))
+        log.info("transcribe.speaker_turns_unsure", people=len(people), segments=len(prints))
         return raw
     log.info(
-        "speaker_turns",
+        "transcribe.speaker_turns",
         voices=len(found.shares),
         separation=found.separation,
         silhouette=found.silhouette,

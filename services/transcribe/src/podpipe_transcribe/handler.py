@@ -27,17 +27,17 @@ from podpipe.events import (
     TranscriptionStarted,
     TranscriptReady,
 )
-from podpipe.media import empty_upload_reason
-from podpipe.runtime.errors import PermanentError, RejectedInputError
-from podpipe.runtime.service import MessageContext
-from podpipe.stages import StageLedger, fail_stage
-from podpipe.storage import (
+from podpipe.layout import (
     EpisodeKeys,
     InvalidEpisodeKeyError,
     StageRecord,
     episode_id_from_upload_key,
     is_audio_upload,
 )
+from podpipe.media import empty_upload_reason
+from podpipe.runtime.errors import PermanentError, RejectedInputError
+from podpipe.runtime.service import MessageContext
+from podpipe.stages import StageLedger, fail_stage
 from podpipe.versions import version_started
 from podpipe_transcribe import core
 from podpipe_transcribe.audio import BadAudioError
@@ -106,7 +106,7 @@ class TranscribeHandler:
         previous = self.ledger.read(episode_id, STAGE)
         ready = self._already_done(episode_id, source, head.etag, previous)
         if ready is not None:
-            log.info("transcript_exists", source_etag=head.etag)
+            log.info("transcribe.transcript_exists", source_etag=head.etag)
             return [*announced, ready]
         started_at = time.time()
         details = {
@@ -185,7 +185,7 @@ class TranscribeHandler:
         structlog.contextvars.bind_contextvars(episode_id=episode_id, job_name=job_name)
         stage = self.ledger.read(episode_id, STAGE)
         if stage is None or stage.details.get("job_name") != job_name:
-            log.info("job_not_current", stage=stage.status if stage else None)
+            log.info("transcribe.job_not_current", stage=stage.status if stage else None)
             return []  # superseded by a newer upload of the episode, or never started here
         source = _source_of(stage)
         etag = str(stage.details.get("source_etag", ""))
@@ -300,7 +300,7 @@ class TranscribeHandler:
             attempts=ctx.receive_count,
             details=details,
         )
-        log.info("transcript_written", words=transcript.word_count, elapsed=elapsed)
+        log.info("transcribe.transcript_written", words=transcript.word_count, elapsed=elapsed)
         return _ready_event(
             self.store.bucket,
             episode_id,

@@ -79,7 +79,7 @@ def assemble_packaged_model(cache_dir: Path, parts: tuple[Traversable, Traversab
             with (part / name).open("rb") as chunk:
                 shutil.copyfileobj(chunk, out, length=8 * 1024 * 1024)
     partial.replace(model_bin)  # atomic on one filesystem: other processes see all or nothing
-    log.info("whisper_model_assembled", path=str(target), size_bytes=expected)
+    log.info("whisper.model_assembled", path=str(target), size_bytes=expected)
     return target
 
 
@@ -119,7 +119,7 @@ class LazyWhisperModel:
                 from faster_whisper import WhisperModel  # heavy import: only when needed
 
                 model_ref = resolve_model(self.name_or_path, self.cache_dir)
-                log.info("whisper_model_loading", model=model_ref, compute_type=self.compute_type)
+                log.info("whisper.model_loading", model=model_ref, compute_type=self.compute_type)
                 try:
                     self._model = WhisperModel(
                         model_ref,

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
-from podpipe import artifacts, versions
+from podpipe import s3io, versions
 from podpipe.events import S3Location, TranscribeJobStateChanged, to_envelope
-from podpipe.storage import EpisodeMetadata
+from podpipe.layout import EpisodeMetadata
 from podpipe.versions import VersionStart
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class S3EpisodeStore:
         self.bucket = bucket
 
     def head(self, location: S3Location) -> ObjectHead | None:
-        found = artifacts.head_or_none(self.s3, location.bucket, location.key)
+        found = s3io.head_or_none(self.s3, location.bucket, location.key)
         if found is None:
             return None
         return ObjectHead(
@@ -71,15 +71,15 @@ class S3EpisodeStore:
     def episode_metadata(self, episode_id: str, head: ObjectHead | None) -> EpisodeMetadata:
         """The upload's ``x-amz-meta-podpipe-*`` overridden by the sidecar ``uploads/<id>.json``;
         broken parts are logged, not fatal (a transcript without names is still a transcript)."""
-        return artifacts.read_episode_metadata(
+        return s3io.read_episode_metadata(
             self.s3, self.bucket, episode_id, object_metadata=head.metadata if head else {}
         )
 
     def exists(self, key: str) -> bool:
-        return artifacts.exists(self.s3, self.bucket, key)
+        return s3io.exists(self.s3, self.bucket, key)
 
     def put_text(self, key: str, text: str, content_type: str) -> None:
-        artifacts.put_text(self.s3, self.bucket, key, text, content_type)
+        s3io.put_text(self.s3, self.bucket, key, text, content_type)
 
     def begin_version(self, episode_id: str, source_etag: str, owner: str) -> VersionStart:
         return versions.begin_version(self.s3, self.bucket, episode_id, source_etag, owner)

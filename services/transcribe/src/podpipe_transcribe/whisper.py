@@ -75,7 +75,7 @@ class WhisperBackend:
         if not any(s.text.strip() for s in segments):
             raise NoSpeechError("no speech was found in the audio")
         log.info(
-            "whisper_transcribed",
+            "whisper.transcribed",
             language=info.language,
             duration=round(info.duration, 1),
             segments=len(segments),
@@ -97,7 +97,7 @@ def with_voice_prints(raw: RawTranscript, samples: Any) -> RawTranscript:
     started = time.perf_counter()
     prints = voice_prints(samples, [(s.start, s.end) for s in raw.segments])
     log.info(
-        "voice_prints",
+        "whisper.voice_prints",
         measured=sum(p is not None for p in prints),
         segments=len(prints),
         elapsed_ms=round((time.perf_counter() - started) * 1000),

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from podpipe.storage import validate_episode_id
+from podpipe.layout import validate_episode_id
 from podpipe_llm.cli import _clear_errors, _fail
 from podpipe_llm.prep.service import ChoiceError, save_running_order
 from podpipe_llm.prep.settings import PrepSettings

@@ -202,15 +202,13 @@ class ShowNotesLinks:
             order = self._orders.read_running_order(episode_id)
         except (ClientError, BotoCoreError, ValueError) as exc:
             # The show notes matter more than their links: written without them, and said so.
-            log.warning(
-                "prep running order unreadable, show notes without its links", error=str(exc)
-            )
+            log.warning("prep.running_order_unreadable", error=str(exc))
             return text
         if order is None:
             return text
         found = discussed(order.items, transcript)
         log.info(
-            "prep links added to the show notes",
+            "prep.links_added_to_show_notes",
             chosen=len(order.items),
             discussed=[i.rank for i in found],
         )

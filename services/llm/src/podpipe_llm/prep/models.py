@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from podpipe.storage import (
+from podpipe.layout import (
     PREP_DATE_PATTERN,
     prep_brief_key,
     prep_running_order_key,

@@ -19,7 +19,7 @@ from podpipe.events import (
     Event,
     S3Location,
 )
-from podpipe.storage import validate_episode_id
+from podpipe.layout import validate_episode_id
 from podpipe_llm.prep.brief import prepare_brief, render_markdown
 from podpipe_llm.prep.fetch import Fetcher
 from podpipe_llm.prep.models import Brief, ChosenItem, PrepConfig, RunningOrder

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import ValidationError
 
-from podpipe import artifacts
+from podpipe import s3io
 from podpipe.events import S3Location
-from podpipe.storage import PREP_PREFIX
+from podpipe.layout import PREP_PREFIX
 from podpipe_llm.prep.models import (
     CONFIG_KEYS,
     DATE_PATTERN,
@@ -54,7 +54,7 @@ class S3PrepStore:
 
     def read_config(self) -> PrepConfig:
         for key in CONFIG_KEYS:
-            raw = artifacts.get_bytes_or_none(self._s3, self.bucket, key)
+            raw = s3io.get_bytes_or_none(self._s3, self.bucket, key)
             if raw is not None:
                 return parse_config(raw, f"s3://{self.bucket}/{key}")
         raise PrepConfigError(
@@ -72,7 +72,7 @@ class S3PrepStore:
             for obj in page.get("Contents", []):
                 key = obj.get("Key", "")
                 if key.endswith(".md") and "/" not in key[len(PREP_PROMPTS_PREFIX) :]:
-                    raw = artifacts.get_bytes_or_none(self._s3, self.bucket, key)
+                    raw = s3io.get_bytes_or_none(self._s3, self.bucket, key)
                     if raw is not None:
                         found[key] = raw.decode("utf-8")
         return found
@@ -88,11 +88,11 @@ class S3PrepStore:
         return sorted(dates)
 
     def read_brief(self, date: str) -> Brief | None:
-        raw = artifacts.get_bytes_or_none(self._s3, self.bucket, brief_json_key(date))
+        raw = s3io.get_bytes_or_none(self._s3, self.bucket, brief_json_key(date))
         return None if raw is None else Brief.model_validate_json(raw)
 
     def read_brief_markdown(self, date: str) -> str | None:
-        raw = artifacts.get_bytes_or_none(self._s3, self.bucket, brief_markdown_key(date))
+        raw = s3io.get_bytes_or_none(self._s3, self.bucket, brief_markdown_key(date))
         return None if raw is None else raw.decode("utf-8")
 
     def latest_brief_before(self, date: str) -> Brief | None:
@@ -101,9 +101,9 @@ class S3PrepStore:
 
     def write_brief(self, brief: Brief, markdown: str) -> tuple[S3Location, S3Location]:
         md_key, json_key = brief_markdown_key(brief.date), brief_json_key(brief.date)
-        artifacts.put_text(self._s3, self.bucket, md_key, markdown, "text/markdown; charset=utf-8")
+        s3io.put_text(self._s3, self.bucket, md_key, markdown, "text/markdown; charset=utf-8")
         # The JSON last: its presence means the brief is complete.
-        artifacts.put_text(
+        s3io.put_text(
             self._s3, self.bucket, json_key, brief.model_dump_json(indent=2), "application/json"
         )
         return (
@@ -113,11 +113,11 @@ class S3PrepStore:
 
     def write_running_order(self, order: RunningOrder) -> S3Location:
         key = running_order_key(order.episode_id)
-        artifacts.put_text(
+        s3io.put_text(
             self._s3, self.bucket, key, order.model_dump_json(indent=2), "application/json"
         )
         return S3Location(bucket=self.bucket, key=key)
 
     def read_running_order(self, episode_id: str) -> RunningOrder | None:
-        raw = artifacts.get_bytes_or_none(self._s3, self.bucket, running_order_key(episode_id))
+        raw = s3io.get_bytes_or_none(self._s3, self.bucket, running_order_key(episode_id))
         return None if raw is None else RunningOrder.model_validate_json(raw)

@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from podpipe.documents import Segment, Transcript
-from podpipe.storage import MAX_TITLE_CHARS, EpisodeMetadata
+from podpipe.layout import MAX_TITLE_CHARS, EpisodeMetadata
 from podpipe_llm import extract
 from podpipe_llm.catalog import PromptSpec
 from podpipe_llm.prep.articles import Article

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from podpipe.documents import Transcript
-from podpipe.storage import EpisodeMetadata
+from podpipe.layout import EpisodeMetadata
 
 
 class ProviderError(Exception):

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from podpipe.artifacts import get_json_or_none
 from podpipe.episodes import DlqEntry, EpisodeStatus, episode_status, with_event_overlay
-from podpipe.storage import EPISODES_PREFIX, UPLOADS_PREFIX, EpisodeKeys, StageRecord
+from podpipe.layout import EPISODES_PREFIX, UPLOADS_PREFIX, EpisodeKeys, StageRecord
+from podpipe.s3io import get_json_or_none
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

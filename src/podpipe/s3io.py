@@ -1,4 +1,4 @@
-"""Small, shared S3 helpers every service uses for artifacts and stage records.
+"""Small, shared S3 reads and writes every service uses for artifacts and stage records.
 
 They take an injected boto3 S3 client (sync: handlers run in worker threads) and the bucket,
 so tests hand them a LocalStack client and production hands them the real one.
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from botocore.exceptions import ClientError
 
-from podpipe.storage import (
+from podpipe.layout import (
     UPLOADS_PREFIX,
     EpisodeKeys,
     EpisodeMetadata,
@@ -156,7 +156,7 @@ def read_metadata_reading(
     object_metadata: dict[str, str] | None = None,
 ) -> MetadataReading:
     """The episode's metadata as every stage sees it, with what was wrong with the host's
-    sidecar (see storage.read_episode_metadata_from). Never raises over a bad sidecar.
+    sidecar (see layout.read_episode_metadata_from). Never raises over a bad sidecar.
 
     ``object_metadata``: the upload's metadata when the caller already has its HEAD.
     """
@@ -165,7 +165,7 @@ def read_metadata_reading(
     sidecar = get_bytes_or_none(s3, bucket, sidecar_key(episode_id))
     reading = read_episode_metadata_from(episode_id, object_metadata, sidecar)
     for problem in reading.problems:
-        log.warning("episode metadata problem", episode_id=episode_id, problem=problem)
+        log.warning("episode.metadata_problem", episode_id=episode_id, problem=problem)
     return reading
 
 

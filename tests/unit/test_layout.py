@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from podpipe.storage import (
+from podpipe.layout import (
     MAX_TITLE_CHARS,
     EpisodeKeys,
     EpisodeMetadata,
