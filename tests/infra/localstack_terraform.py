@@ -5,7 +5,7 @@ URLs the AWS provider rejects, and on Python 3.11, where KMS CreateKey fails (uu
 bytes) — and the root module encrypts the bucket, the topics and the logs with its own key.
 So the apply gets a LocalStack of its own: the same pinned requirements, installed into a
 Python 3.12 virtual environment, SQS_ENDPOINT_STRATEGY=off, KMS enabled, on a free port.
-It reuses podpipe_local.stack's process handling (spawn/stop by pid file), so stopping it ends
+It reuses podpipe_local.supervisor's process handling (spawn/stop by pid file), so stopping it ends
 exactly the process it started.
 """
 
@@ -19,15 +19,13 @@ import subprocess
 import time
 from pathlib import Path
 
-from podpipe_local.stack import (
+from podpipe_local.localstack import (
     LOCALSTACK_ENV,
     LOCALSTACK_REQUIREMENTS,
     LocalStack,
     LocalStackError,
-    StateDir,
-    spawn,
-    stop,
 )
+from podpipe_local.supervisor import StateDir, spawn, stop
 
 PROCESS_NAME = "localstack-terraform"
 SERVICES = "s3,sqs,sns,events,iam,sts,cloudwatch,kms,logs"

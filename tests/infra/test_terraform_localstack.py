@@ -35,7 +35,8 @@ from podpipe.events import (
 )
 from podpipe.settings import CoreSettings
 from podpipe.topology import Topology, load_topology
-from podpipe_local.stack import AwsClients, StateDir, bootstrap
+from podpipe_local.bootstrap import AwsClients, bootstrap
+from podpipe_local.supervisor import StateDir
 from tests.infra.localstack_terraform import TerraformLocalStack, find_python312, free_port
 from tests.infra.terraform_cli import Terraform, terraform_in
 
