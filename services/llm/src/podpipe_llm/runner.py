@@ -315,7 +315,7 @@ class PromptRunner:
             raise OutputValidationError(["the answer was empty"])
         text, dropped = drop_copied_instructions(spec.template, text)
         if dropped:
-            log.info("prompt.copied_instructions_dropped", prompt_id=spec.id, sentences=dropped)
+            log.info("llm.copied_instructions_dropped", prompt_id=spec.id, sentences=dropped)
         # A phrase of them inside a sentence of content stays (the evaluation scores it).
         if not has_content(text):
             raise OutputValidationError(

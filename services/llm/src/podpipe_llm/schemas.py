@@ -309,13 +309,8 @@ def _inside_the_episode(
         properties = schema["$defs"][definition]["properties"]
         last = max(0, int(transcript.duration_seconds) - 1)
         for name in fields:
-            properties[name] = {
-                **properties[name],
-                "type": "integer",
-                "minimum": 0,
-                "maximum": last,
-            }
-            properties[name].pop("exclusiveMinimum", None)
+            kept = {k: v for k, v in properties[name].items() if k != "exclusiveMinimum"}
+            properties[name] = kept | {"type": "integer", "minimum": 0, "maximum": last}
 
     return bound
 
