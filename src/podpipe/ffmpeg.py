@@ -299,7 +299,7 @@ def lower_priority(pid: int, niceness: int) -> None:
     autogroup = Path(f"/proc/{pid}/autogroup")
     try:
         if not autogroup.read_text().strip():
-            return  # reads empty where no session group schedules it (a cpu cgroup, a container)
+            return  # reads empty in the kernel's default group (init's session): nothing to lower
         autogroup.write_text(str(target))
     except FileNotFoundError:
         pass  # no autogroup scheduling in this kernel: the nice value alone decides

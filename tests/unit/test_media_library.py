@@ -46,11 +46,11 @@ def test_every_stream_is_listed_with_the_videos_size() -> None:
 
 
 def _group_nice(autogroup_text: str) -> int | None:
-    """The nice of a process's session group, or None where autogroup does not schedule it.
+    """The nice of a process's session group, or None where it has none of its own.
 
-    ``/proc/<pid>/autogroup`` reads ``/autogroup-N nice K`` when the session group applies and
-    reads empty when it does not (a process in a non-root cpu cgroup, as in most containers):
-    there only the nice value counts.
+    ``/proc/<pid>/autogroup`` reads ``/autogroup-N nice K`` for a process in a session group
+    and reads empty for one still in the kernel's default group (init's session: a CI runner
+    that never called setsid), where only the nice value counts.
     """
     _, found, nice = autogroup_text.partition(" nice ")
     return int(nice) if found else None
@@ -90,9 +90,14 @@ def test_background_media_work_runs_below_the_services_priority(tmp_path: Path) 
         )
         seen.append(next(n for n in observed if n is not None))
     base = os.getpriority(os.PRIO_PROCESS, 0)
-    own_group = _group_nice(Path("/proc/self/autogroup").read_text()) if AUTOGROUP_FILE else None
     lowered = min(19, base + 7)
-    assert seen == [(base, own_group), (lowered, None if own_group is None else lowered)]
+    # ffmpeg leads its own session, so it has its own group whatever the caller's (the test
+    # runner may sit in init's default group, whose file reads empty): a fresh group starts
+    # at nice 0, and lowering the work lowers that group too.
+    assert seen[0] in ((base, 0), (base, None))
+    assert seen[1] in ((lowered, lowered), (lowered, None))
+    if AUTOGROUP_FILE and Path("/proc/self/autogroup").read_text().strip():
+        assert seen[1] == (lowered, lowered)  # where autogroup shows here, it shows for ffmpeg
 
 
 def test_an_empty_autogroup_file_means_only_the_nice_value_counts() -> None:
