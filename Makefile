@@ -44,8 +44,11 @@ system-deps:
 localstack: setup
 	$(RUN) podpipe local install
 
+# Two pytest-xdist workers: one takes the CPU-bound e2e files, the other the tests that
+# mostly wait on the emulator (conftest.py groups them); TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: localstack
-	$(RUN) pytest
+	$(RUN) pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-unit: setup
 	$(RUN) pytest tests/unit

@@ -20,6 +20,7 @@ from typing import Any
 
 import boto3
 import pytest
+from filelock import FileLock
 
 from podpipe.events import Envelope, Event, parse_envelope
 from podpipe.settings import CoreSettings
@@ -30,16 +31,51 @@ from podpipe_local.supervisor import LOCAL_AWS_ENV, StateDir
 REPO = Path(__file__).resolve().parents[2]
 
 
+STATE = REPO / ".podpipe" / "test"
+
+
 @pytest.fixture(scope="session")
-def localstack() -> Iterator[str]:
+def localstack(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[str]:
+    """The one emulator of the test run, shared by every pytest-xdist worker.
+
+    Alone (``worker_id == "master"``) the session starts LocalStack if nothing answers and
+    stops what it started. Under xdist the first worker to get here starts it, under a file
+    lock in the run's shared temporary directory, and leaves a marker there: the controller
+    stops it once every worker has finished (``stop_shared_localstack``), never a worker
+    while another still uses it.
+    """
     os.environ.update(LOCAL_AWS_ENV)
-    emulator = LocalStack(StateDir(REPO / ".podpipe" / "test"))
-    started = emulator.start()
-    try:
-        yield emulator.endpoint
-    finally:
-        if started:
-            emulator.stop()
+    emulator = LocalStack(StateDir(STATE))
+    if worker_id == "master":
+        started = emulator.start()
+        try:
+            yield emulator.endpoint
+        finally:
+            if started:
+                emulator.stop()
+        return
+    shared = tmp_path_factory.getbasetemp().parent
+    with FileLock(shared / "localstack.lock"):
+        if emulator.start():
+            (shared / STARTED_MARKER).write_text(emulator.endpoint)
+    yield emulator.endpoint
+
+
+STARTED_MARKER = "localstack.started"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """At the end of an xdist run, in the controller: stop the emulator a worker started."""
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return  # a worker: the controller stops it after every worker is done
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    marker = factory.getbasetemp() / STARTED_MARKER
+    if marker.exists():
+        LocalStack(StateDir(STATE)).stop()
+        marker.unlink()
 
 
 @dataclass
