@@ -2,10 +2,12 @@
 
 LocalStack takes the fixed test/test credentials, and the local LLM server takes none: on a
 café's Wi-Fi anything bound beyond 127.0.0.1 / ::1 hands the episode's recordings, drafts
-and queues to the whole network. This starts a whole stack of its own with `podpipe local
-up` (its own LocalStack on a spare port, the local model server, every service), reads the
-listening sockets of every process it started and of their children, and then checks that
-`podpipe local down` stopped them all.
+and queues to the whole network. This runs `podpipe local up` against the test run's
+emulator (started by the same `LocalStack.start` that `up` uses; `up` reuses a running one),
+under a prefix of its own: the local model server, every service, the release scheduler and
+the feed server. It reads the listening sockets of the emulator, of every process `up`
+started and of their children, and then checks that `podpipe local down` stopped exactly
+what `up` started: all of it, and not the emulator it found running.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 import pytest
@@ -26,7 +29,6 @@ from podpipe_local.supervisor import LOCAL_AWS_ENV, StateDir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
-LOCALSTACK_PORT = 4591
 LLM_PORT = 8937
 FEED_PORT = 8767
 
@@ -67,14 +69,26 @@ def listening(processes: list[psutil.Process]) -> list[tuple[str, int, str]]:
     return found
 
 
+def emulator_processes(port: int) -> list[psutil.Process]:
+    """The process listening on the emulator's port, and its children."""
+    [pid] = {
+        c.pid
+        for c in psutil.net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid
+    }
+    parent = psutil.Process(pid)
+    return [parent, *parent.children(recursive=True)]
+
+
 def test_every_server_of_the_local_stack_binds_loopback_and_down_stops_them(
-    tmp_path: Path,
+    localstack: str, tmp_path: Path
 ) -> None:
     state = StateDir(tmp_path / "state")
+    localstack_port = urlsplit(localstack).port or 4566
     env = {
         **os.environ,
         **LOCAL_AWS_ENV,
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{LOCALSTACK_PORT}",
+        "AWS_ENDPOINT_URL": localstack,
         "PODPIPE_STATE_DIR": str(state.root),
         "PODPIPE_NAME_PREFIX": f"lo{uuid.uuid4().hex[:8]}",
         "PODPIPE_BUCKET": f"lo-{uuid.uuid4().hex[:12]}",
@@ -87,10 +101,11 @@ def test_every_server_of_the_local_stack_binds_loopback_and_down_stops_them(
     try:
         up = podpipe("local", "up", env=env)
         assert up.returncode == 0, up.stdout + up.stderr
-        assert "localstack started" in up.stdout  # its own emulator, not the shared one
+        assert "localstack already running" in up.stdout  # found the run's own, reused it
         processes = started_processes(state)
         names = set(state.started())
-        assert {"localstack", "local-llm", "llm", "notify", "feed-server"} <= names, names
+        assert {"local-llm", "llm", "notify", "feed-server", "release-scheduler"} <= names, names
+        assert "localstack" not in names
         # Servers that come up after `up` returns (the feed server) get a moment to bind.
         deadline = time.monotonic() + 30
         while FEED_PORT not in {p for _, p, _ in listening(processes)}:
@@ -100,9 +115,10 @@ def test_every_server_of_the_local_stack_binds_loopback_and_down_stops_them(
             time.sleep(0.5)
             processes = started_processes(state)
 
-        sockets = listening(processes)
+        emulator = emulator_processes(localstack_port)
+        sockets = listening(processes) + listening(emulator)
         ports = {port for _, port, _ in sockets}
-        assert {LOCALSTACK_PORT, LLM_PORT, FEED_PORT} <= ports, sockets  # they really listen
+        assert {localstack_port, LLM_PORT, FEED_PORT} <= ports, sockets  # they really listen
         exposed = [s for s in sockets if not ipaddress.ip_address(s[0]).is_loopback]
         assert exposed == [], f"bound beyond loopback: {exposed}"
     finally:
@@ -117,6 +133,7 @@ def test_every_server_of_the_local_stack_binds_loopback_and_down_stops_them(
     still = [
         c.laddr
         for c in psutil.net_connections(kind="inet")
-        if c.status == psutil.CONN_LISTEN and c.laddr.port in {LOCALSTACK_PORT, LLM_PORT, FEED_PORT}
+        if c.status == psutil.CONN_LISTEN and c.laddr.port in {LLM_PORT, FEED_PORT}
     ]
     assert still == [], f"still listening after make down: {still}"
+    assert all(p.is_running() for p in emulator[:1]), "down stopped an emulator it did not start"

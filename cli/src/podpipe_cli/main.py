@@ -32,7 +32,7 @@ from podpipe_local.supervisor import (
     local_env,
     service_argv,
     spawn,
-    stop,
+    stop_all,
 )
 
 app = typer.Typer(
@@ -146,8 +146,9 @@ def local_env_command() -> None:
 def local_down() -> None:
     """Stop exactly what `podpipe local up` started (services, the local LLM, LocalStack)."""
     state = StateDir()
-    for name in [s for s in state.started() if s != "localstack"]:
-        typer.echo(f"{name:<10} {'stopped' if stop(name, state) else 'was not running'}")
+    stopped = stop_all([s for s in state.started() if s != "localstack"], state)
+    for name, was_running in stopped.items():
+        typer.echo(f"{name:<10} {'stopped' if was_running else 'was not running'}")
     if state.pid_file("localstack").exists():
         typer.echo(f"localstack {'stopped' if LocalStack(state).stop() else 'was not running'}")
 

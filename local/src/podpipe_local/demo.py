@@ -44,7 +44,7 @@ from podpipe_local.supervisor import (
     local_env,
     service_argv,
     spawn,
-    stop,
+    stop_all,
 )
 
 # Relative to the working directory: `make demo` runs from the repository root and passes it.
@@ -94,8 +94,7 @@ class LocalPipeline:
             self.started.append(service)
 
     def stop_services(self) -> None:
-        for service in reversed(self.started):
-            stop(service, self.state)
+        stop_all(self.started, self.state)
         self.started.clear()
 
     def subscribe_inbox(self) -> str:

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,23 +97,38 @@ def _alive(pid: int) -> bool:
     return waited == 0
 
 
-def stop(name: str, state: StateDir, timeout: float = 30.0) -> bool:
-    """SIGTERM what the pid file names, wait, SIGKILL if needed; False if nothing was running."""
+def _terminate(name: str, state: StateDir) -> int | None:
+    """SIGTERM what the pid file names (the file is removed); None if nothing was running."""
     pid_file = state.pid_file(name)
     if not pid_file.exists():
-        return False
+        return None
     pid = int(pid_file.read_text().strip() or 0)
     pid_file.unlink()
     if pid <= 0 or not _alive(pid):
-        return False
+        return None
     os.kill(pid, signal.SIGTERM)
+    return pid
+
+
+def stop_all(names: Sequence[str], state: StateDir, timeout: float = 30.0) -> dict[str, bool]:
+    """SIGTERM every named process at once, then wait for them together; SIGKILL the process
+    group of any still running at the deadline. Each service drains its in-flight work in
+    parallel, so stopping them takes the slowest one's time, not the sum of all of theirs.
+    A name maps to False if nothing was running under it."""
+    pids = {name: _terminate(name, state) for name in names}
+    running = {name: pid for name, pid in pids.items() if pid is not None}
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
+    while running and time.monotonic() < deadline:
         time.sleep(0.2)
-    os.killpg(pid, signal.SIGKILL)
-    return True
+        running = {name: pid for name, pid in running.items() if _alive(pid)}
+    for pid in running.values():
+        os.killpg(pid, signal.SIGKILL)
+    return {name: pid is not None for name, pid in pids.items()}
+
+
+def stop(name: str, state: StateDir, timeout: float = 30.0) -> bool:
+    """SIGTERM what the pid file names, wait, SIGKILL if needed; False if nothing was running."""
+    return stop_all([name], state, timeout)[name]
 
 
 def service_argv(service: str) -> list[str]:
