@@ -45,10 +45,12 @@ localstack: setup
 	$(RUN) podpipe local install
 
 # Two pytest-xdist workers: one takes the CPU-bound e2e files, the other the tests that
-# mostly wait on the emulator (conftest.py groups them); TEST_WORKERS=0 runs in one process.
+# mostly wait on the emulator (conftest.py groups them). Files go out in collection order, so
+# the longest chain (tests/e2e) starts first instead of last, as sorting by size would have
+# it. TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= 2
 test: localstack
-	$(RUN) pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(RUN) pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 test-unit: setup
 	$(RUN) pytest tests/unit
