@@ -135,7 +135,7 @@ def running_pipeline(
                 "PODPIPE_CLIPS_VIDEO_SIZE": "320x320",
                 "PODPIPE_CLIPS_VIDEO_FPS": "10",
                 "PODPIPE_CLIPS_X264_PRESET": "ultrafast",
-                # Greedy decoding: about half of Whisper's time on two cores. How well the
+                # Greedy decoding: a third less of Whisper's time on two cores. How well the
                 # default beam transcribes is measured against the script by the transcribe
                 # integration test; here the transcript only has to carry the episode.
                 "PODPIPE_WHISPER_BEAM_SIZE": "1",
