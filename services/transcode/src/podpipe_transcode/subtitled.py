@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from podpipe.bucket import BucketStore, S3BucketStore
-from podpipe.captions import CaptionStyle, build_cues, find_font, to_ass
+from podpipe.captions import CaptionStyle, find_font, parse_srt, to_ass
 from podpipe.documents import Transcript
 from podpipe.events import (
     Event,
@@ -197,7 +197,9 @@ class VideoSubtitlesHandler:
         picture = info.video_streams[0]
         width, height = picture.width or 0, picture.height or 0
         duration = info.duration_seconds or transcript.duration_seconds
-        cues = build_cues(transcript.words, offset=0.0, clip_duration=duration)
+        # The burned captions are the soft track's cues: the episode's subtitle rules (at most
+        # 2 lines x 42 characters and 7 s on screen), so both videos say the same thing.
+        cues = parse_srt(srt.read_text(encoding="utf-8"))
         ass = work / "captions.ass"
         ass.write_text(to_ass(cues, CaptionStyle(width, height)), encoding="utf-8")
         if "subtitles" not in filters_available(self.ffmpeg):
