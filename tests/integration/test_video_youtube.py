@@ -1,18 +1,21 @@
 """The YouTube step on LocalStack with real ffmpeg: youtube.md whose chapters pass YouTube's
-rules, and 1280x720 JPEG thumbnail candidates at the clip picks (title set over them)."""
+rules, and 1280x720 JPEG thumbnail candidates at the clip picks (title set over them); once
+the episode is published, both again with the title and notes the host approved."""
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from podpipe.bucket import S3BucketStore
-from podpipe.events import EpisodeCompleted, ObjectCreated, YoutubePrepared
+from podpipe.events import EpisodeCompleted, EpisodePublished, ObjectCreated, YoutubePrepared
 from podpipe.ffmpeg import probe_streams, run_ffmpeg
 from podpipe.layout import EpisodeKeys
+from podpipe.release.model import NotesVersion, TitleChoice, approve, new_release, release_key
 from podpipe.runtime.service import MessageContext
 from podpipe.stages import S3StageLedger
 from podpipe_transcode.backend import FfmpegBackend
@@ -83,9 +86,10 @@ def test_a_video_episode_gets_youtube_md_and_thumbnails(stack: Stack, tmp_path: 
     put(stack, keys.prompt_output("clip-picks", "json"), json.dumps(picks))
 
     store = S3BucketStore(stack.s3, stack.bucket)
-    [prepared] = YoutubeHandler(
+    handler = YoutubeHandler(
         store, YoutubeConfig(bucket=stack.bucket), ledger=S3StageLedger(stack.s3, stack.bucket)
-    ).handle(completed(episode_id), CTX)
+    )
+    [prepared] = handler.handle(completed(episode_id), CTX)
     assert isinstance(prepared, YoutubePrepared)
     body = stack.s3.get_object(Bucket=stack.bucket, Key=prepared.youtube_md.key)["Body"].read()
     text = body.decode()
@@ -105,6 +109,37 @@ def test_a_video_episode_gets_youtube_md_and_thumbnails(stack: Stack, tmp_path: 
     stack.s3.download_file(stack.bucket, thumb_key, str(thumb))
     [stream] = probe_streams(thumb)
     assert (stream.codec, stream.width, stream.height) == ("mjpeg", 1280, 720)
+
+    # The host approves a title and edited notes and publishes: youtube.md says what the
+    # host approved, not what was generated, and the thumbnails carry that title.
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    notes_key = f"episodes/{episode_id}/release/notes-host.md"
+    put(stack, notes_key, "## What we covered\n\nThe approved notes, by **Priya**.\n")
+    release = approve(
+        new_release(episode_id, "the-show", "8d1f5e3c-2b6a-4c1e-9f0d-3a7b5c9e1d24", now),
+        TitleChoice(text="Boats, the approved title", source="host", at=now),
+        NotesVersion(key=notes_key, source="host", at=now),
+        now,
+    )
+    put(stack, release_key(episode_id), release.model_dump_json())
+    published = EpisodePublished(
+        episode_id=episode_id,
+        show_id="the-show",
+        show_title="The Show",
+        title="Boats, the approved title",
+        guid=release.guid,
+        feed_url="http://127.0.0.1/the-show/feed.xml",
+        episode_url="http://127.0.0.1/the-show/vid-youtube.mp3",
+        published_at=now,
+    )
+    [again] = handler.handle(published, CTX)
+    assert isinstance(again, YoutubePrepared)
+    text = stack.s3.get_object(Bucket=stack.bucket, Key=again.youtube_md.key)["Body"].read()
+    approved_md = text.decode()
+    assert "## Title\n\nBoats, the approved title\n" in approved_md
+    assert "The approved notes, by Priya." in approved_md
+    assert "Boats ‹3" not in approved_md  # the generated notes are no longer the description
+    assert [t.key for t in again.thumbnails] == [thumb_key]
 
 
 def test_an_audio_only_episode_is_left_alone(stack: Stack) -> None:

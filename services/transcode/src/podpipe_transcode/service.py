@@ -12,7 +12,7 @@ from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
 from podpipe_transcode.settings import TranscodeSettings
 from podpipe_transcode.store import S3ObjectStore
 from podpipe_transcode.subtitled import subtitles_routes
-from podpipe_transcode.youtube_handler import youtube_route
+from podpipe_transcode.youtube_handler import youtube_routes
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -77,12 +77,12 @@ def build_service(
         font_file=settings.clips_font_file,
         work_dir=settings.work_dir,
     )
-    youtube = youtube_route(
+    youtube = youtube_routes(
         s3,
         settings.bucket,
         ffmpeg=settings.ffmpeg_path,
         font_file=settings.clips_font_file,
         work_dir=settings.work_dir,
     )
-    routes: list[Route[Any]] = [transcode_route(handler), *subtitles, youtube]
+    routes: list[Route[Any]] = [transcode_route(handler), *subtitles, *youtube]
     return Service(name=SERVICE_NAME, consumers=[Consumer(queue=QUEUE, routes=routes)])

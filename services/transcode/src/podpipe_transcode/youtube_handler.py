@@ -1,9 +1,12 @@
 """The YouTube step: "Episode Completed" for a video episode → ``outputs/youtube.md`` and
-thumbnail candidates → "YouTube Prepared".
+thumbnail candidates → "YouTube Prepared"; "Episode Published" makes them again.
 
 It waits for "Episode Completed" because the description, chapters and thumbnails need every
-prompt's output (show notes, chapters, titles, clip picks). Audio-only episodes (no
-``video.mp4``) are left alone. An imperative shell over ``youtube.py``.
+prompt's output (show notes, chapters, titles, clip picks). Until the host approves a release
+the title and description come from what was generated; once the release carries the
+approved title and notes (``release.json``), those are used, and publishing the episode
+rewrites youtube.md and the thumbnails with them. Audio-only episodes (no ``video.mp4``) are
+left alone. An imperative shell over ``youtube.py``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from podpipe.captions import find_font
 from podpipe.documents import ClipPicks
 from podpipe.events import (
     EpisodeCompleted,
+    EpisodePublished,
     Event,
     Failure,
     S3Location,
@@ -32,6 +36,7 @@ from podpipe.events import (
 )
 from podpipe.ffmpeg import FfmpegError, find_ffmpeg, probe, run_ffmpeg
 from podpipe.layout import EpisodeKeys
+from podpipe.release.model import Release, release_key
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext, Route
 from podpipe.stages import S3StageLedger, StageLedger, fail_stage
@@ -71,7 +76,9 @@ class YoutubeHandler:
         self.config = config
         self.ffmpeg = ffmpeg or find_ffmpeg()
 
-    def handle(self, event: EpisodeCompleted, ctx: MessageContext) -> Sequence[Event]:
+    def handle(
+        self, event: EpisodeCompleted | EpisodePublished, ctx: MessageContext
+    ) -> Sequence[Event]:
         keys = EpisodeKeys(event.episode_id)
         if self.store.etag(keys.video) is None:
             log.info("youtube.skipped_audio_only")
@@ -79,12 +86,16 @@ class YoutubeHandler:
         self.ledger.record(event.episode_id, STAGE, "running", attempts=ctx.receive_count)
         audio = self._json(keys.audio_info) or {}
         tags_of_audio = audio.get("tags", {}) if isinstance(audio, dict) else {}
+        approved_title, approved_notes = self._approved(event.episode_id)
         title = (
-            str(tags_of_audio.get("title", "")).strip()
+            approved_title
+            or str(tags_of_audio.get("title", "")).strip()
             or first_title_idea(self._text(keys.prompt_output("titles", "md")))
             or event.episode_id
         )
-        description = plain_description(self._text(keys.prompt_output("show-notes", "md")))
+        description = plain_description(
+            approved_notes or self._text(keys.prompt_output("show-notes", "md"))
+        )
         duration = float(audio.get("duration_seconds", 0.0)) if isinstance(audio, dict) else 0.0
         fitted = fit_youtube_chapters(self._chapters(keys), duration)
         people = [p.strip() for p in str(tags_of_audio.get("artist", "")).split(",")]
@@ -122,7 +133,9 @@ class YoutubeHandler:
             )
         ]
 
-    def on_failure(self, event: EpisodeCompleted, failure: Failure) -> Sequence[Event]:
+    def on_failure(
+        self, event: EpisodeCompleted | EpisodePublished, failure: Failure
+    ) -> Sequence[Event]:
         keys = EpisodeKeys(event.episode_id)
         return fail_stage(
             self.ledger,
@@ -138,6 +151,22 @@ class YoutubeHandler:
         )
 
     # ----------------------------------------------------------------- steps
+
+    def _approved(self, episode_id: str) -> tuple[str, str]:
+        """The release's approved title and notes text, or empty strings before approval."""
+        raw = self.store.get_bytes(release_key(episode_id))
+        if raw is None:
+            return "", ""
+        try:
+            release = Release.model_validate_json(raw)
+        except ValidationError:
+            log.warning("youtube.release_unreadable", episode_id=episode_id)
+            return "", ""
+        if release.state not in ("approved", "scheduled", "published"):
+            return "", ""
+        title = release.title.text if release.title else ""
+        notes = self._text(release.notes.key) if release.notes else ""
+        return title, notes
 
     def _text(self, key: str) -> str:
         raw = self.store.get_bytes(key)
@@ -204,11 +233,16 @@ def _wrap(title: str, columns: int = 32) -> str:
     return "\n".join(textwrap.wrap(title, columns, max_lines=2, placeholder=" …"))
 
 
-def youtube_route(
+def youtube_routes(
     s3: S3Client, bucket: str, *, ffmpeg: str = "", font_file: str = "", work_dir: str = ""
-) -> Route[EpisodeCompleted]:
+) -> list[Route[Any]]:
+    """youtube.md when every prompt has ended, and again with what the host approved once
+    the episode is published."""
     config = YoutubeConfig(bucket=bucket, font_file=font_file, work_dir=work_dir)
     handler = YoutubeHandler(
         S3BucketStore(s3, bucket), config, ffmpeg, ledger=S3StageLedger(s3, bucket)
     )
-    return Route(EpisodeCompleted, handler.handle, on_failure=handler.on_failure)
+    return [
+        Route(EpisodeCompleted, handler.handle, on_failure=handler.on_failure),
+        Route(EpisodePublished, handler.handle, on_failure=handler.on_failure),
+    ]
