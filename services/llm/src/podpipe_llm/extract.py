@@ -239,12 +239,13 @@ def _cosine(a: Counter[str], b: Counter[str]) -> float:
 
 def chapter_sections(transcript: Transcript) -> list[Section]:
     """TextTiling-lite: cut where neighbouring blocks share the fewest words, preferring
-    pauses, with a target of one chapter per ~8 minutes (between 1 and 12)."""
+    pauses, with a target of one chapter per ~8 minutes (between 1 and 12), and at least the
+    three YouTube needs once an episode is long enough for three of 45 s (2.5 min)."""
     segments = [s for s in transcript.segments if s.text.strip()]
     if not segments:
         return []
     duration = transcript.duration_seconds or segments[-1].end
-    target = max(2 if duration >= 150 else 1, min(12, round(duration / 480)))
+    target = max(3 if duration >= 150 else 1, min(12, round(duration / 480)))
     min_length = max(45.0, duration / (target * 2.5))
     if target == 1 or len(segments) < 4:
         return [Section(segments[0].start, duration, segments)]
