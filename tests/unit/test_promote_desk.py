@@ -324,3 +324,81 @@ def test_eventbridge_one_time_schedules_for_items() -> None:
     assert message["detail-type"] == "Promotion Item Due"
     assert message["detail"]["item_id"] == "12-linkedin"
     assert message["detail"]["episode_id"] == long_episode
+
+
+def test_a_replan_mid_week_keeps_what_went_out_and_the_skips_and_fires_nothing_past() -> None:
+    world = World()
+    world.publish()
+    world.desk.make_plan("ep1")
+    posted = world.desk.deliver("ep1", "1-bluesky", owner="m1")
+    assert posted.outcome == "posted"
+    assert world.desk.deliver("ep1", "2-linkedin", owner="m1").outcome == "reminded"
+    world.desk.skip("ep1", 4)
+    world.clock.now += timedelta(days=1)  # day 1 of a 0, 2 cadence: items 1 and 2 are past
+    world.trigger.scheduled.clear()
+    world.trigger.cancelled.clear()
+    plan = world.desk.make_plan("ep1", replace=True)  # podpipe promote EP --replan
+    states = {i.item_id: i.state for i in plan.items}
+    assert states == {
+        "1-bluesky": "posted",
+        "2-linkedin": "reminded",
+        "3-bluesky": "scheduled",
+        "4-linkedin": "skipped",
+    }
+    assert plan.item(1).post_uri == "at://did:plc:fake/app.bsky.feed.post/1"
+    # nothing new was scheduled: item 3's schedule still stands, items 1, 2 and 4 have none
+    assert world.trigger.scheduled == {}
+    assert world.desk.deliver("ep1", "4-linkedin", owner="m3").outcome == "skipped"
+    assert len(world.poster.posts) == 1
+
+
+def test_a_plan_made_late_marks_past_items_missed_until_the_host_posts_them() -> None:
+    world = World()
+    world.publish()
+    world.clock.now += timedelta(days=1)  # `podpipe promote EP` a day after publication
+    plan = world.desk.make_plan("ep1")
+    assert [i.state for i in plan.items] == ["missed", "missed", "scheduled", "scheduled"]
+    assert "--now 1" in plan.item(1).note
+    assert world.trigger.scheduled == {job_id("ep1", i.item_id): i.at for i in plan.items[2:]}
+    # a stale fire of a missed item posts nothing; `--now 1` posts it
+    assert world.desk.deliver("ep1", "1-bluesky", owner="m1").outcome == "missed"
+    world.desk.now("ep1", 1)
+    assert world.trigger.scheduled[job_id("ep1", "1-bluesky")] == world.clock.now
+    assert world.desk.deliver("ep1", "1-bluesky", owner="m2").outcome == "posted"
+
+
+def test_a_replan_keeps_a_moved_time_and_takes_the_new_text() -> None:
+    world = World()
+    world.publish()
+    world.desk.make_plan("ep1")
+    friday = world.clock.now + timedelta(days=3, hours=2)
+    world.desk.move("ep1", 3, friday)
+    posts = {"bluesky": "An edited Bluesky post.", "linkedin": "An edited LinkedIn post."}
+    world.store.put(
+        "episodes/ep1/outputs/social-posts.json",
+        json.dumps(posts).encode(),
+        content_type="application/json",
+    )
+    plan = world.desk.make_plan("ep1", replace=True)
+    assert plan.item(3).at == friday
+    assert plan.item(3).text.startswith("An edited Bluesky post.")
+    assert world.trigger.scheduled[job_id("ep1", "3-bluesky")] == friday
+
+
+def test_a_replan_takes_a_post_the_plan_missed_from_its_marker() -> None:
+    world = World()
+    world.publish()
+    world.desk.make_plan("ep1")
+    # the worker posted and wrote its marker, then died before recording it in the plan
+    world.store.put(
+        marker_key("ep1", "1-bluesky"),
+        json.dumps({"state": "posted", "post_uri": "at://did:plc:x/app.bsky.feed.post/a"}).encode(),
+        content_type="application/json",
+    )
+    plan = world.desk.make_plan("ep1", replace=True)
+    assert plan.item(1).state == "posted"
+    assert plan.item(1).post_uri == "at://did:plc:x/app.bsky.feed.post/a"
+    # and a redelivery records it in the plan too, without posting
+    world.desk.skip("ep1", 2)
+    assert world.desk.deliver("ep1", "1-bluesky", owner="m9").outcome == "already-done"
+    assert world.poster.posts == []
