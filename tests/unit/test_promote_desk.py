@@ -13,7 +13,8 @@ from podpipe.events import PromotionFailed, PromotionItemDue, PromotionPosted, P
 from podpipe.layout import EpisodeMetadata
 from podpipe.release.operations import ReleaseDesk
 from podpipe.release.scheduling import EventBridgeScheduleTrigger, LocalScheduleIndex
-from podpipe.runtime.errors import PermanentError, RetryableError
+from podpipe.runtime.errors import RetryableError
+from podpipe.runtime.policy import classify_failure, retry_visibility_timeout
 from podpipe.runtime.service import MessageContext
 from podpipe_promote.desk import PROMOTE_SCHEDULE_PREFIX, PromotionDesk, marker_key
 from podpipe_promote.handlers import PromoteHandlers
@@ -229,27 +230,51 @@ def test_an_outage_is_retried_then_a_replay_posts_once() -> None:
     assert len(world.poster.posts) == 1
 
 
-def test_a_refused_post_is_permanent_and_tells_the_team() -> None:
+def test_a_refused_post_is_retried_with_backoff_then_dead_lettered_and_tells_the_team() -> None:
+    world = World()
+    world.publish()
+    world.desk.make_plan("ep1")
+    world.poster.refuse = 4  # refused on every receive the promote queue allows
+    handlers = PromoteHandlers(world.desk)
+    due = PromotionItemDue(episode_id="ep1", item_id="1-bluesky", scheduled_for=world.clock.now)
+    verdicts = []
+    for receive in range(1, 5):
+        with pytest.raises(RetryableError, match="too long") as raised:
+            handlers.item_due(due, ctx(f"m{receive}", receive_count=receive))
+        verdicts.append(classify_failure(raised.value, attempts=receive, last_attempt=receive == 4))
+    assert world.poster.attempts == 4  # once per receive: refusals are not hammered in-message
+    # the runtime backs off between receives, then dead-letters the last with the reason
+    assert [v.action for v in verdicts] == ["backoff", "backoff", "backoff", "dead-letter"]
+    assert [v.failure is None for v in verdicts] == [True, True, True, False]
+    assert retry_visibility_timeout(2, base=5, cap=900) > retry_visibility_timeout(
+        1, base=5, cap=900
+    )
+    plan = world.desk.plan("ep1")
+    assert plan is not None
+    assert plan.item(1).state == "failed"
+    final = verdicts[-1].failure
+    assert final is not None
+    (failed,) = handlers.item_failed(due, final)
+    assert isinstance(failed, PromotionFailed)
+    assert failed.network == "bluesky"
+    assert "too long" in failed.failure.reason
+    # the replay, once the cause is fixed
+    (posted,) = handlers.item_due(due, ctx("replayed"))
+    assert isinstance(posted, PromotionPosted)
+
+
+def test_a_refusal_fixed_during_the_backoff_posts_on_the_next_receive() -> None:
     world = World()
     world.publish()
     world.desk.make_plan("ep1")
     world.poster.refuse = 1
     handlers = PromoteHandlers(world.desk)
     due = PromotionItemDue(episode_id="ep1", item_id="1-bluesky", scheduled_for=world.clock.now)
-    with pytest.raises(PermanentError, match="too long"):
-        handlers.item_due(due, ctx())
-    assert world.poster.attempts == 1  # refused: no retry
-    plan = world.desk.plan("ep1")
-    assert plan is not None
-    assert plan.item(1).state == "failed"
-    from podpipe.events import Failure
-
-    (failed,) = handlers.item_failed(due, Failure(reason="text too long", error_type="X"))
-    assert isinstance(failed, PromotionFailed)
-    assert failed.network == "bluesky"
-    # the replay, once the cause is fixed
-    (posted,) = handlers.item_due(due, ctx("replayed"))
+    with pytest.raises(RetryableError):
+        handlers.item_due(due, ctx("m1"))
+    (posted,) = handlers.item_due(due, ctx("m1", receive_count=2))
     assert isinstance(posted, PromotionPosted)
+    assert len(world.poster.posts) == 1
 
 
 def test_a_busy_claim_is_retried_not_posted_twice() -> None:

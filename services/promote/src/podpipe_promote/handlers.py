@@ -1,7 +1,9 @@
 """The promote queue's handlers: "Episode Published" makes the plan, "Promotion Item Due"
-delivers one item. A refused post is permanent (straight to the promote DLQ); a network that
-stays down after the desk's own retries is retried by redelivery, then dead-lettered. Either
-way "Promotion Failed" tells the team, and `podpipe dlq replay --queue promote` posts it once."""
+delivers one item. A network that stays down after the desk's own retries, or that refuses the
+post (rate limit, too-long text, bad credentials), is retried by the runtime's redelivery with
+backoff (the queue's max_receive_count), then dead-lettered alone: a refusal is not retried
+within the message, but a host who fixes the text meanwhile sees the next attempt post it.
+Then "Promotion Failed" tells the team, and `podpipe dlq replay --queue promote` posts it once."""
 
 from __future__ import annotations
 
@@ -37,9 +39,7 @@ class PromoteHandlers:
     def item_due(self, event: PromotionItemDue, ctx: MessageContext) -> Sequence[Event]:
         try:
             delivery = self._desk.deliver(event.episode_id, event.item_id, ctx.message_id)
-        except PostRefusedError as exc:
-            raise PermanentError(exc.reason) from None
-        except (PostUnavailableError, ItemBusyError) as exc:
+        except (PostRefusedError, PostUnavailableError, ItemBusyError) as exc:
             raise RetryableError(str(exc)) from None
         except PlanError as exc:
             raise PermanentError(str(exc)) from None

@@ -2,8 +2,9 @@
 
 An adapter raises :class:`PostRefusedError` when the network said no for good (too-long
 text, video too large, bad credentials) and :class:`PostUnavailableError` when trying again
-later may help (down, rate-limited); the handler retries the second kind with backoff, then
-lets the message go to the promote DLQ. The app password is a credential: it lives in a
+later may help (down, rate-limited); the desk retries the second kind with backoff inside the
+message, and the handler has the runtime redeliver both kinds with backoff before the message
+goes to the promote DLQ. The app password is a credential: it lives in a
 ``SecretStr``, never in a log line or an exception message.
 
 A post made twice would be seen twice, so the Bluesky adapter makes posting idempotent on the
