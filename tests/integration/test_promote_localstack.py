@@ -2,7 +2,7 @@
 (through the bus and the promote queue), the local scheduler fires each item once, a network
 without an adapter gets its "ready to post" message on Slack and e-mail, and a refused post is
 retried with the runtime's backoff, then lands alone in the promote DLQ, from where
-`podpipe dlq replay` posts it once.
+`podpipe dlq replay` posts it once; unpublishing cancels what is left of the plan at once.
 A fake Poster stands in for Bluesky. No timed assertions: durations are hang guards.
 """
 
@@ -187,11 +187,18 @@ def test_publish_plan_fire_once_remind_and_replay_a_refused_post(
         wait_for(lambda: queue_depth(stack, stack.queue_url("promote")) == 0)
         wait_for(lambda: (p := plan()) is not None and p.item(1).state == "posted")
 
+        # Unpublished: "Episode Unpublished" → the bus → the promote queue cancels the rest of
+        # the week at once (item 3's schedule goes), not when item 3 would have fired.
+        assert len(index.entries()) == 1
+        release.unpublish(EP)
+        wait_for(lambda: (p := plan()) is not None and p.state == "cancelled")
+        assert index.entries() == []
+
     assert len(poster.posts) == 1
     final = plan()
     assert final is not None
     assert final.item(1).post_uri == "at://did:plc:fake/app.bsky.feed.post/1"
     assert final.item(2).state == "reminded"
-    assert [i.state for i in final.items[2:]] == ["scheduled", "skipped"]
+    assert [i.state for i in final.items[2:]] == ["cancelled", "skipped"]
     assert queue_depth(stack, stack.dlq_url("promote")) == 0
     stack.sqs.delete_queue(QueueUrl=mail_queue)

@@ -9,7 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from podpipe.events import PromotionFailed, PromotionItemDue, PromotionPosted, PromotionReadyToPost
+from podpipe.events import (
+    EpisodeUnpublished,
+    PromotionFailed,
+    PromotionItemDue,
+    PromotionPosted,
+    PromotionReadyToPost,
+)
 from podpipe.layout import EpisodeMetadata
 from podpipe.release.operations import ReleaseDesk
 from podpipe.release.scheduling import EventBridgeScheduleTrigger, LocalScheduleIndex
@@ -52,9 +58,10 @@ class World:
             content_type="application/json",
         )
         self.store.put(ARTWORK_KEY, ARTWORK, content_type="image/jpeg")
+        self.release_events = RecordingEvents()
         self.release = ReleaseDesk(
             self.store,
-            events=RecordingEvents(),
+            events=self.release_events,
             trigger=RecordingTrigger(),
             metadata=lambda ep: EpisodeMetadata.model_validate(sidecar(1)),
             clock=self.clock,
@@ -196,7 +203,39 @@ def test_an_item_moved_later_does_not_go_out_on_its_old_schedule() -> None:
     assert world.desk.deliver("ep1", "4-linkedin", owner="m1").outcome == "skipped"
 
 
-def test_unpublishing_cancels_the_rest_of_the_week() -> None:
+def test_unpublishing_cancels_the_plan_and_its_schedules_at_once() -> None:
+    world = World()
+    world.publish()
+    world.desk.make_plan("ep1")
+    world.release.unpublish("ep1")
+    unpublished = [e for e in world.release_events.events if isinstance(e, EpisodeUnpublished)]
+    handlers = PromoteHandlers(world.desk)
+    for event in unpublished * 2:  # a repeat (a retried unpublish) changes nothing
+        assert handlers.episode_unpublished(event, ctx()) == []
+    plan = world.desk.plan("ep1")
+    assert plan is not None
+    assert plan.state == "cancelled"  # before any item fired
+    assert {i.state for i in plan.items} == {"cancelled"}
+    assert world.trigger.scheduled == {}
+    assert world.desk.deliver("ep1", "1-bluesky", owner="m1").outcome == "cancelled"
+    assert world.poster.posts == []
+
+
+def test_an_unpublish_heard_after_a_republish_keeps_the_plan() -> None:
+    world = World()
+    world.publish()
+    world.desk.make_plan("ep1")
+    world.release.unpublish("ep1")
+    world.release.publish("ep1")
+    (late,) = [e for e in world.release_events.events if isinstance(e, EpisodeUnpublished)]
+    PromoteHandlers(world.desk).episode_unpublished(late, ctx())
+    plan = world.desk.plan("ep1")
+    assert plan is not None
+    assert plan.state == "active"
+    assert len(world.trigger.scheduled) == 4
+
+
+def test_unpublishing_cancels_the_rest_of_the_week_at_the_next_item_without_the_event() -> None:
     world = World()
     world.publish()
     world.desk.make_plan("ep1")

@@ -290,6 +290,18 @@ class PromotionDesk:
             return None
         return self._edit(episode_id, lambda p: planning.cancel(p, self._clock()))
 
+    def unpublished(self, episode_id: str) -> bool:
+        """The episode left the feed: cancel its plan and every live schedule now. False when
+        there is nothing to cancel, or when it was published again meanwhile (events can
+        arrive out of order: a plan is only cancelled for an episode that is not public)."""
+        current = self.plan(episode_id)
+        if current is None or current.state == "cancelled":
+            return False
+        if self._release(episode_id).is_public:
+            return False
+        self.cancel(episode_id)
+        return True
+
     # ------------------------------------------------------------------ delivery
 
     def _claim(self, episode_id: str, item_id: str, owner: str) -> str:
