@@ -187,12 +187,21 @@ def test_publish_plan_fire_once_remind_and_replay_a_refused_post(
         wait_for(lambda: queue_depth(stack, stack.queue_url("promote")) == 0)
         wait_for(lambda: (p := plan()) is not None and p.item(1).state == "posted")
 
+        # `--replan` mid-week keeps what went out and the skip, and fires nothing again.
+        replanned = CliRunner().invoke(app, ["promote", EP, "--replan"])
+        assert replanned.exit_code == 0, replanned.output
+        again = plan()
+        assert again is not None
+        assert [i.state for i in again.items] == ["posted", "reminded", "scheduled", "skipped"]
+        assert again.item(1).post_uri == "at://did:plc:fake/app.bsky.feed.post/1"
+        assert [e.episode_id for e in index.entries()] == [f"{EP}.3-bluesky"]
+
         # Unpublished: "Episode Unpublished" → the bus → the promote queue cancels the rest of
         # the week at once (item 3's schedule goes), not when item 3 would have fired.
         assert len(index.entries()) == 1
         release.unpublish(EP)
         wait_for(lambda: (p := plan()) is not None and p.state == "cancelled")
-        assert index.entries() == []
+        wait_for(lambda: index.entries() == [])  # cancelled right after the plan is saved
 
     assert len(poster.posts) == 1
     final = plan()
