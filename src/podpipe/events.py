@@ -454,6 +454,17 @@ class EpisodePublished(PodpipeEvent):
     scheduled: bool = False
 
 
+class EpisodeUnpublished(PodpipeEvent):
+    """An episode was taken out of its show's feed (or its scheduled release was cancelled):
+    promote cancels the rest of its plan. Sent on every unpublish, so a retried command still
+    reaches promote; consumers treat a repeat as a no-op."""
+
+    SOURCE: ClassVar[str] = "podpipe.release"
+    DETAIL_TYPE: ClassVar[str] = "Episode Unpublished"
+    show_id: str
+    unpublished_at: datetime
+
+
 # --------------------------------------------------------------------------- prep
 
 
@@ -570,6 +581,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     EpisodeCompleted,
     ReleaseTimeReached,
     EpisodePublished,
+    EpisodeUnpublished,
     BriefPrepared,
     PromotionItemDue,
     PromotionReadyToPost,

@@ -208,6 +208,13 @@ def test_plan_posts_to_a_real_pds_once_and_a_refused_post_is_replayed_once(
         rkey = record_key_for(first.at, f"{EP}/1-bluesky")
         assert record["uri"] == f"at://{account.did}/app.bsky.feed.post/{rkey}"
         assert record["value"]["text"] == first.text
+        # The episode link is clickable: a link facet over its UTF-8 bytes in the text.
+        (facet,) = [
+            f for f in record["value"]["facets"] if f["features"][0]["uri"] == first.episode_link
+        ]
+        linked = first.text.encode()[facet["index"]["byteStart"] : facet["index"]["byteEnd"]]
+        assert linked.decode() == first.episode_link
+        assert facet["features"][0]["$type"] == "app.bsky.richtext.facet#link"
         embed = record["value"]["embed"]
         assert embed["$type"] == "app.bsky.embed.video"
         assert embed["video"]["mimeType"] == "video/mp4"

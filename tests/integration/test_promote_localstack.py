@@ -1,7 +1,8 @@
 """Promotion on LocalStack with the real runtime: publishing an episode makes its plan
 (through the bus and the promote queue), the local scheduler fires each item once, a network
-without an adapter gets its "ready to post" message on Slack and e-mail, and a refused post
-lands alone in the promote DLQ, from where `podpipe dlq replay` posts it once.
+without an adapter gets its "ready to post" message on Slack and e-mail, and a refused post is
+retried with the runtime's backoff, then lands alone in the promote DLQ, from where
+`podpipe dlq replay` posts it once; unpublishing cancels what is left of the plan at once.
 A fake Poster stands in for Bluesky. No timed assertions: durations are hang guards.
 """
 
@@ -106,7 +107,8 @@ def test_publish_plan_fire_once_remind_and_replay_a_refused_post(
         stack.sqs, stack.sns, stack.topic_arn("notifications"), f"{stack.settings.name_prefix}-mail"
     )
     settings = PromoteSettings(promote_retry_max_seconds=0.05)
-    poster = FakePoster(refuse=1)  # Bluesky refuses the first post (say, the text is too long)
+    # Bluesky refuses the post on every receive the queue allows (say, the text is too long).
+    poster = FakePoster(refuse=4)
     desk = build_desk(settings, s3=s3, posters={"bluesky": poster})
     notify_settings = NotifySettings(
         notify_topic_arn=stack.topic_arn("notifications"),
@@ -164,8 +166,10 @@ def test_publish_plan_fire_once_remind_and_replay_a_refused_post(
         assert "LinkedIn post about event-driven pipelines" in ready[0]["Message"]
         assert "clip-01.mp4" in ready[0]["Message"]
 
-        # bluesky refused: the message is alone in the promote DLQ, nothing was posted.
+        # bluesky refused: retried with backoff (max_receive_count 4), then the message is
+        # alone in the promote DLQ, nothing was posted.
         wait_for(lambda: queue_depth(stack, stack.dlq_url("promote")) == 1)
+        assert poster.attempts == 4
         assert poster.posts == []
         wait_for(lambda: any("Post on bluesky failed" in t for t in slack.texts()))
 
@@ -183,11 +187,27 @@ def test_publish_plan_fire_once_remind_and_replay_a_refused_post(
         wait_for(lambda: queue_depth(stack, stack.queue_url("promote")) == 0)
         wait_for(lambda: (p := plan()) is not None and p.item(1).state == "posted")
 
+        # `--replan` mid-week keeps what went out and the skip, and fires nothing again.
+        replanned = CliRunner().invoke(app, ["promote", EP, "--replan"])
+        assert replanned.exit_code == 0, replanned.output
+        again = plan()
+        assert again is not None
+        assert [i.state for i in again.items] == ["posted", "reminded", "scheduled", "skipped"]
+        assert again.item(1).post_uri == "at://did:plc:fake/app.bsky.feed.post/1"
+        assert [e.episode_id for e in index.entries()] == [f"{EP}.3-bluesky"]
+
+        # Unpublished: "Episode Unpublished" → the bus → the promote queue cancels the rest of
+        # the week at once (item 3's schedule goes), not when item 3 would have fired.
+        assert len(index.entries()) == 1
+        release.unpublish(EP)
+        wait_for(lambda: (p := plan()) is not None and p.state == "cancelled")
+        wait_for(lambda: index.entries() == [])  # cancelled right after the plan is saved
+
     assert len(poster.posts) == 1
     final = plan()
     assert final is not None
     assert final.item(1).post_uri == "at://did:plc:fake/app.bsky.feed.post/1"
     assert final.item(2).state == "reminded"
-    assert [i.state for i in final.items[2:]] == ["scheduled", "skipped"]
+    assert [i.state for i in final.items[2:]] == ["cancelled", "skipped"]
     assert queue_depth(stack, stack.dlq_url("promote")) == 0
     stack.sqs.delete_queue(QueueUrl=mail_queue)

@@ -1,9 +1,10 @@
 """`podpipe studio` in real headless Chromium (Debian's package, driven by Playwright) against
 LocalStack: the episodes list with stage states → the episode (a clip plays, chapters and
 transcript lines seek the player, a hostile title stays text) → edit the show notes, approve,
-publish → the feed the release module wrote carries the edit; a failed prompt's Replay puts
-its message back on the llm queue; the token and CSRF checks refuse (403); an upload with a
-progress bar lands under uploads/ with its sidecar. Screenshots go to docs/screenshots/.
+publish → the feed the release module wrote carries the edit, and the episode's promotion plan
+shows with a working Skip; a failed prompt's Replay puts its message back on the llm queue; the
+token and CSRF checks refuse (403); an upload with a progress bar lands under uploads/ with its
+sidecar. Screenshots go to docs/screenshots/.
 
 The episode's artifacts are written straight into the stack's bucket (no Whisper, no LLM).
 """
@@ -21,6 +22,8 @@ import pytest
 
 from podpipe.events import PromptRequested, parse_envelope
 from podpipe.layout import EpisodeKeys, EpisodeMetadata, StageRecord
+from podpipe_promote.settings import PromoteSettings
+from podpipe_promote.wiring import build_desk as build_promotion_desk
 from tests.support.localstack import Stack
 from tests.support.studio import (
     CHROMIUM_FLAGS,
@@ -194,6 +197,29 @@ def test_episode_review_release_and_replay(
     assert "Published" in page.locator(".notice").inner_text()
     assert page.locator("#release-state").inner_text() == "published"
     page.locator("#release").screenshot(path=str(screenshot_path("release")))
+
+    # Promotion: the published episode's plan on its page; Skip is `podpipe promote --skip`.
+    posts = {"bluesky": "<script>alert(1)</script> never runs", "linkedin": "Queues, not sleeps."}
+    studio.stack.s3.put_object(
+        Bucket=studio.stack.bucket,
+        Key=EpisodeKeys(EPISODE).prompt_output("social-posts", "json"),
+        Body=json.dumps(posts).encode(),
+    )
+    promotion = build_promotion_desk(PromoteSettings(), s3=studio.stack.s3)
+    made = promotion.make_plan(EPISODE)
+    page.reload()
+    item = page.locator("#promotion-item-1")
+    assert "bluesky" in item.inner_text()
+    assert "<script>alert(1)</script> never runs" in item.inner_text()  # text, not markup
+    assert page.locator("#promotion script").count() == 0
+    assert page.locator("#promotion tbody tr").count() == len(made.items)
+    submit(page, "#promotion-item-1 button.skip")
+    assert "Promotion item 1 skipped" in page.locator(".notice").inner_text()
+    assert "skipped" in page.locator("#promotion-item-1").inner_text()
+    assert page.locator("#promotion-item-1 button.skip").count() == 0
+    skipped = promotion.plan(EPISODE)
+    assert skipped is not None
+    assert skipped.item(1).state == "skipped"
 
     with urllib.request.urlopen(studio.feed_url, timeout=10) as reply:
         feed = reply.read().decode()

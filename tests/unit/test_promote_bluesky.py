@@ -98,7 +98,13 @@ class FakeClient:
         key = rkey or f"auto{len(self.records) + 1}"
         if key in self.records:
             raise SdkError(self.taken_key_status, "InternalServerError")
-        self.records[key] = {"text": record.text, "embed": record.embed, "repo": repo, "rkey": rkey}
+        self.records[key] = {
+            "text": record.text,
+            "facets": record.facets,
+            "embed": record.embed,
+            "repo": repo,
+            "rkey": rkey,
+        }
         return SimpleNamespace(uri=f"at://{repo}/app.bsky.feed.post/{key}")
 
     def _get(self, repo: str, rkey: str) -> Any:
@@ -132,6 +138,31 @@ def test_posts_the_clip_as_a_video_embed_as_the_account() -> None:
     assert post["embed"].py_type == "app.bsky.embed.video"
     assert post["repo"] == "did:plc:abc"
     assert client.logins == [("host.test", PASSWORD, False)]
+
+
+def test_the_episode_link_is_a_clickable_link_facet_over_its_utf8_bytes() -> None:
+    link = "https://cdn.example.org/show/episodes/ep1/audio.mp3"
+    text = f"Queues, not sleeps — café edition 🎙️ (see https://example.org/notes).\n{link}"
+    client = FakeClient()
+    poster(client).post(PostRequest(text=text, link=link, link_title="t", video=b"mp4"))
+    (post,) = client.posts
+    assert post["text"] == text
+    encoded = text.encode()
+    linked = [
+        (encoded[f.index.byte_start : f.index.byte_end].decode(), f.features[0].uri)
+        for f in post["facets"]
+    ]
+    assert linked == [("https://example.org/notes", "https://example.org/notes"), (link, link)]
+    assert all(f.features[0].py_type == "app.bsky.richtext.facet#link" for f in post["facets"])
+
+
+def test_a_url_cut_by_the_limit_gets_no_facet() -> None:
+    client = FakeClient()
+    poster(client).post(
+        PostRequest(text="Read https://example.org/a-very-lo…", link="x", link_title="t")
+    )
+    (post,) = client.posts
+    assert post["facets"] is None
 
 
 def test_a_refused_video_falls_back_to_a_link_card() -> None:

@@ -9,11 +9,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from podpipe.events import PromotionFailed, PromotionItemDue, PromotionPosted, PromotionReadyToPost
+from podpipe.events import (
+    EpisodeUnpublished,
+    PromotionFailed,
+    PromotionItemDue,
+    PromotionPosted,
+    PromotionReadyToPost,
+)
 from podpipe.layout import EpisodeMetadata
 from podpipe.release.operations import ReleaseDesk
 from podpipe.release.scheduling import EventBridgeScheduleTrigger, LocalScheduleIndex
-from podpipe.runtime.errors import PermanentError, RetryableError
+from podpipe.runtime.errors import RetryableError
+from podpipe.runtime.policy import classify_failure, retry_visibility_timeout
 from podpipe.runtime.service import MessageContext
 from podpipe_promote.desk import PROMOTE_SCHEDULE_PREFIX, PromotionDesk, marker_key
 from podpipe_promote.handlers import PromoteHandlers
@@ -51,9 +58,10 @@ class World:
             content_type="application/json",
         )
         self.store.put(ARTWORK_KEY, ARTWORK, content_type="image/jpeg")
+        self.release_events = RecordingEvents()
         self.release = ReleaseDesk(
             self.store,
-            events=RecordingEvents(),
+            events=self.release_events,
             trigger=RecordingTrigger(),
             metadata=lambda ep: EpisodeMetadata.model_validate(sidecar(1)),
             clock=self.clock,
@@ -195,7 +203,39 @@ def test_an_item_moved_later_does_not_go_out_on_its_old_schedule() -> None:
     assert world.desk.deliver("ep1", "4-linkedin", owner="m1").outcome == "skipped"
 
 
-def test_unpublishing_cancels_the_rest_of_the_week() -> None:
+def test_unpublishing_cancels_the_plan_and_its_schedules_at_once() -> None:
+    world = World()
+    world.publish()
+    world.desk.make_plan("ep1")
+    world.release.unpublish("ep1")
+    unpublished = [e for e in world.release_events.events if isinstance(e, EpisodeUnpublished)]
+    handlers = PromoteHandlers(world.desk)
+    for event in unpublished * 2:  # a repeat (a retried unpublish) changes nothing
+        assert handlers.episode_unpublished(event, ctx()) == []
+    plan = world.desk.plan("ep1")
+    assert plan is not None
+    assert plan.state == "cancelled"  # before any item fired
+    assert {i.state for i in plan.items} == {"cancelled"}
+    assert world.trigger.scheduled == {}
+    assert world.desk.deliver("ep1", "1-bluesky", owner="m1").outcome == "cancelled"
+    assert world.poster.posts == []
+
+
+def test_an_unpublish_heard_after_a_republish_keeps_the_plan() -> None:
+    world = World()
+    world.publish()
+    world.desk.make_plan("ep1")
+    world.release.unpublish("ep1")
+    world.release.publish("ep1")
+    (late,) = [e for e in world.release_events.events if isinstance(e, EpisodeUnpublished)]
+    PromoteHandlers(world.desk).episode_unpublished(late, ctx())
+    plan = world.desk.plan("ep1")
+    assert plan is not None
+    assert plan.state == "active"
+    assert len(world.trigger.scheduled) == 4
+
+
+def test_unpublishing_cancels_the_rest_of_the_week_at_the_next_item_without_the_event() -> None:
     world = World()
     world.publish()
     world.desk.make_plan("ep1")
@@ -229,27 +269,51 @@ def test_an_outage_is_retried_then_a_replay_posts_once() -> None:
     assert len(world.poster.posts) == 1
 
 
-def test_a_refused_post_is_permanent_and_tells_the_team() -> None:
+def test_a_refused_post_is_retried_with_backoff_then_dead_lettered_and_tells_the_team() -> None:
+    world = World()
+    world.publish()
+    world.desk.make_plan("ep1")
+    world.poster.refuse = 4  # refused on every receive the promote queue allows
+    handlers = PromoteHandlers(world.desk)
+    due = PromotionItemDue(episode_id="ep1", item_id="1-bluesky", scheduled_for=world.clock.now)
+    verdicts = []
+    for receive in range(1, 5):
+        with pytest.raises(RetryableError, match="too long") as raised:
+            handlers.item_due(due, ctx(f"m{receive}", receive_count=receive))
+        verdicts.append(classify_failure(raised.value, attempts=receive, last_attempt=receive == 4))
+    assert world.poster.attempts == 4  # once per receive: refusals are not hammered in-message
+    # the runtime backs off between receives, then dead-letters the last with the reason
+    assert [v.action for v in verdicts] == ["backoff", "backoff", "backoff", "dead-letter"]
+    assert [v.failure is None for v in verdicts] == [True, True, True, False]
+    assert retry_visibility_timeout(2, base=5, cap=900) > retry_visibility_timeout(
+        1, base=5, cap=900
+    )
+    plan = world.desk.plan("ep1")
+    assert plan is not None
+    assert plan.item(1).state == "failed"
+    final = verdicts[-1].failure
+    assert final is not None
+    (failed,) = handlers.item_failed(due, final)
+    assert isinstance(failed, PromotionFailed)
+    assert failed.network == "bluesky"
+    assert "too long" in failed.failure.reason
+    # the replay, once the cause is fixed
+    (posted,) = handlers.item_due(due, ctx("replayed"))
+    assert isinstance(posted, PromotionPosted)
+
+
+def test_a_refusal_fixed_during_the_backoff_posts_on_the_next_receive() -> None:
     world = World()
     world.publish()
     world.desk.make_plan("ep1")
     world.poster.refuse = 1
     handlers = PromoteHandlers(world.desk)
     due = PromotionItemDue(episode_id="ep1", item_id="1-bluesky", scheduled_for=world.clock.now)
-    with pytest.raises(PermanentError, match="too long"):
-        handlers.item_due(due, ctx())
-    assert world.poster.attempts == 1  # refused: no retry
-    plan = world.desk.plan("ep1")
-    assert plan is not None
-    assert plan.item(1).state == "failed"
-    from podpipe.events import Failure
-
-    (failed,) = handlers.item_failed(due, Failure(reason="text too long", error_type="X"))
-    assert isinstance(failed, PromotionFailed)
-    assert failed.network == "bluesky"
-    # the replay, once the cause is fixed
-    (posted,) = handlers.item_due(due, ctx("replayed"))
+    with pytest.raises(RetryableError):
+        handlers.item_due(due, ctx("m1"))
+    (posted,) = handlers.item_due(due, ctx("m1", receive_count=2))
     assert isinstance(posted, PromotionPosted)
+    assert len(world.poster.posts) == 1
 
 
 def test_a_busy_claim_is_retried_not_posted_twice() -> None:
@@ -324,3 +388,81 @@ def test_eventbridge_one_time_schedules_for_items() -> None:
     assert message["detail-type"] == "Promotion Item Due"
     assert message["detail"]["item_id"] == "12-linkedin"
     assert message["detail"]["episode_id"] == long_episode
+
+
+def test_a_replan_mid_week_keeps_what_went_out_and_the_skips_and_fires_nothing_past() -> None:
+    world = World()
+    world.publish()
+    world.desk.make_plan("ep1")
+    posted = world.desk.deliver("ep1", "1-bluesky", owner="m1")
+    assert posted.outcome == "posted"
+    assert world.desk.deliver("ep1", "2-linkedin", owner="m1").outcome == "reminded"
+    world.desk.skip("ep1", 4)
+    world.clock.now += timedelta(days=1)  # day 1 of a 0, 2 cadence: items 1 and 2 are past
+    world.trigger.scheduled.clear()
+    world.trigger.cancelled.clear()
+    plan = world.desk.make_plan("ep1", replace=True)  # podpipe promote EP --replan
+    states = {i.item_id: i.state for i in plan.items}
+    assert states == {
+        "1-bluesky": "posted",
+        "2-linkedin": "reminded",
+        "3-bluesky": "scheduled",
+        "4-linkedin": "skipped",
+    }
+    assert plan.item(1).post_uri == "at://did:plc:fake/app.bsky.feed.post/1"
+    # nothing new was scheduled: item 3's schedule still stands, items 1, 2 and 4 have none
+    assert world.trigger.scheduled == {}
+    assert world.desk.deliver("ep1", "4-linkedin", owner="m3").outcome == "skipped"
+    assert len(world.poster.posts) == 1
+
+
+def test_a_plan_made_late_marks_past_items_missed_until_the_host_posts_them() -> None:
+    world = World()
+    world.publish()
+    world.clock.now += timedelta(days=1)  # `podpipe promote EP` a day after publication
+    plan = world.desk.make_plan("ep1")
+    assert [i.state for i in plan.items] == ["missed", "missed", "scheduled", "scheduled"]
+    assert "--now 1" in plan.item(1).note
+    assert world.trigger.scheduled == {job_id("ep1", i.item_id): i.at for i in plan.items[2:]}
+    # a stale fire of a missed item posts nothing; `--now 1` posts it
+    assert world.desk.deliver("ep1", "1-bluesky", owner="m1").outcome == "missed"
+    world.desk.now("ep1", 1)
+    assert world.trigger.scheduled[job_id("ep1", "1-bluesky")] == world.clock.now
+    assert world.desk.deliver("ep1", "1-bluesky", owner="m2").outcome == "posted"
+
+
+def test_a_replan_keeps_a_moved_time_and_takes_the_new_text() -> None:
+    world = World()
+    world.publish()
+    world.desk.make_plan("ep1")
+    friday = world.clock.now + timedelta(days=3, hours=2)
+    world.desk.move("ep1", 3, friday)
+    posts = {"bluesky": "An edited Bluesky post.", "linkedin": "An edited LinkedIn post."}
+    world.store.put(
+        "episodes/ep1/outputs/social-posts.json",
+        json.dumps(posts).encode(),
+        content_type="application/json",
+    )
+    plan = world.desk.make_plan("ep1", replace=True)
+    assert plan.item(3).at == friday
+    assert plan.item(3).text.startswith("An edited Bluesky post.")
+    assert world.trigger.scheduled[job_id("ep1", "3-bluesky")] == friday
+
+
+def test_a_replan_takes_a_post_the_plan_missed_from_its_marker() -> None:
+    world = World()
+    world.publish()
+    world.desk.make_plan("ep1")
+    # the worker posted and wrote its marker, then died before recording it in the plan
+    world.store.put(
+        marker_key("ep1", "1-bluesky"),
+        json.dumps({"state": "posted", "post_uri": "at://did:plc:x/app.bsky.feed.post/a"}).encode(),
+        content_type="application/json",
+    )
+    plan = world.desk.make_plan("ep1", replace=True)
+    assert plan.item(1).state == "posted"
+    assert plan.item(1).post_uri == "at://did:plc:x/app.bsky.feed.post/a"
+    # and a redelivery records it in the plan too, without posting
+    world.desk.skip("ep1", 2)
+    assert world.desk.deliver("ep1", "1-bluesky", owner="m9").outcome == "already-done"
+    assert world.poster.posts == []

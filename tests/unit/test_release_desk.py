@@ -16,7 +16,7 @@ import podcastparser
 import pytest
 from botocore.stub import ANY, Stubber
 
-from podpipe.events import EpisodePublished, ReleaseTimeReached, parse_envelope
+from podpipe.events import EpisodePublished, EpisodeUnpublished, ReleaseTimeReached, parse_envelope
 from podpipe.layout import EpisodeMetadata
 from podpipe.release.consumer import ReleaseHandlers
 from podpipe.release.model import InvalidTransitionError, ReleaseError, UnsafeTextError, feed_key
@@ -190,6 +190,11 @@ def test_unpublish_takes_the_episode_out_of_the_feed() -> None:
         world.desk.release("ep2").guid
     ]
     assert world.store.list_keys(f"public/{SHOW_ID}/episodes/ep1/") == []
+    # "Episode Unpublished" tells promote to cancel the plan now
+    (event,) = [e for e in world.events.events if isinstance(e, EpisodeUnpublished)]
+    assert event.episode_id == "ep1"
+    assert event.show_id == SHOW_ID
+    assert event.unpublished_at == world.clock.now
 
 
 def test_a_scheduled_release_fires_once_however_often_it_is_triggered() -> None:

@@ -26,7 +26,7 @@ from tenacity import (
 )
 
 from podpipe.documents import ClipPicks
-from podpipe.events import EpisodePublished
+from podpipe.events import EpisodePublished, EpisodeUnpublished
 from podpipe.layout import EpisodeKeys, EpisodeMetadata, validate_episode_id
 from podpipe.release import model
 from podpipe.release.feed import FeedItem, Person, Soundbite, Transcript, build_feed
@@ -497,7 +497,11 @@ class ReleaseDesk:
     # ------------------------------------------------------------------ unpublish
 
     def unpublish(self, episode_id: str) -> Release:
-        """Take the episode out of the feed (or cancel its schedule); its files leave public/."""
+        """Take the episode out of the feed (or cancel its schedule); its files leave public/.
+
+        "Episode Unpublished" goes out every time (promote cancels the plan; a repeat is a
+        no-op there), so running it again after a failed publish still reaches promote.
+        """
         now = self._clock()
         before, after = self._update(
             episode_id, lambda r: model.unpublish(self._existing(episode_id, r), now)
@@ -505,6 +509,9 @@ class ReleaseDesk:
         self._trigger.cancel(episode_id)
         self._remove_public_files(after)
         self.rebuild_feed(after.show_id)
+        self._events.publish(
+            [EpisodeUnpublished(episode_id=episode_id, show_id=after.show_id, unpublished_at=now)]
+        )
         log.info("release.unpublished", episode_id=episode_id, was=before.state if before else None)
         return after
 

@@ -200,6 +200,12 @@ def create_app(studio: Studio, guard: Guard) -> Starlette:
     def unpublish(episode_id: str, form: Any) -> Any:
         return studio.unpublish(episode_id)
 
+    def skip_item(episode_id: str, form: Any) -> Any:
+        number = str(form.get("item", "")).strip()
+        if not number.isdigit():
+            raise StudioError("choose the promotion item to skip")
+        return int(number), studio.skip_promotion_item(episode_id, int(number))
+
     def replayed(report: Any) -> str:
         return f"{len(report.replayed)} message(s) sent back to their queue; {report.kept} left in the DLQ."
 
@@ -284,6 +290,11 @@ def create_app(studio: Studio, guard: Guard) -> Starlette:
         Route(
             "/episodes/{episode_id}/unpublish",
             action(unpublish, lambda r: f"Now {r.state}.", "release"),
+            methods=["POST"],
+        ),
+        Route(
+            "/episodes/{episode_id}/promotion/skip",
+            action(skip_item, lambda r: f"Promotion item {r[0]} skipped.", "promotion"),
             methods=["POST"],
         ),
         Route("/prep", briefs),

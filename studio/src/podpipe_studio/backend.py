@@ -8,7 +8,9 @@ uses, and every change made by the SAME operations.
   exactly as for `podpipe release` / `publish`;
 * upload: ``podpipe_cli.upload.send_episode`` (sidecar first, then the audio);
 * running order: ``podpipe_llm.prep.service.save_running_order`` — what `podpipe prep
-  choose` calls.
+  choose` calls;
+* promotion: ``podpipe_promote.desk.PromotionDesk``, built by ``podpipe_promote.wiring``
+  exactly as for `podpipe promote EP` (its plan, and ``skip`` as `--skip N`).
 
 Media reach the browser as presigned S3 URLs; nothing here puts credentials in a page.
 """
@@ -49,6 +51,9 @@ from podpipe_cli.upload import episode_metadata, send_episode
 from podpipe_llm.prep.models import BriefItem
 from podpipe_llm.prep.service import ChoiceError, SavedRunningOrder, save_running_order
 from podpipe_llm.prep.store import S3PrepStore
+from podpipe_promote.desk import PromotionDesk
+from podpipe_promote.plan import PlanError, PromotionPlan
+from podpipe_promote.wiring import desk_for_session as promotion_desk_for_session
 from podpipe_studio.views import OutputView, output_view
 
 VIDEO_EXTENSIONS = (".mp4", ".webm")
@@ -97,14 +102,24 @@ class EpisodePage:
     draft_error: str | None
     notes_markdown: str = ""
     files: list[StoredObject] = field(default_factory=list)
+    promotion: PromotionPlan | None = None
+    promotion_error: str | None = None
 
 
 class Studio:
     """One operator's view of one account (the CLI's settings and credentials)."""
 
-    def __init__(self, aws: AwsContext, desk: ReleaseDesk, *, presign_seconds: int) -> None:
+    def __init__(
+        self,
+        aws: AwsContext,
+        desk: ReleaseDesk,
+        *,
+        presign_seconds: int,
+        promotion: PromotionDesk | None = None,
+    ) -> None:
         self.aws = aws
         self.desk = desk
+        self.promotion = promotion
         self._presign_seconds = presign_seconds
         # Listing a DLQ hides its messages for a moment; a replay must not run meanwhile.
         self._dlq_lock = threading.Lock()
@@ -116,7 +131,8 @@ class Studio:
         desk = desk_for_session(aws.session, aws.s3, settings)
         # A page is looked at for minutes: its media links need not live for hours.
         seconds = min(settings.presign_expiry_seconds, PAGE_LINK_SECONDS)
-        return cls(aws, desk, presign_seconds=seconds)
+        promotion = promotion_desk_for_session(aws.session, aws.s3)
+        return cls(aws, desk, presign_seconds=seconds, promotion=promotion)
 
     @property
     def bucket(self) -> str:
@@ -206,7 +222,28 @@ class Studio:
             draft_error=draft_error,
             notes_markdown=(draft.notes or "") if draft else "",
             files=list(snapshot.objects),
+            **self._promotion(keys.episode_id),
         )
+
+    # ------------------------------------------------------------------ promotion
+
+    def _promotion(self, episode_id: str) -> dict[str, Any]:
+        """The episode's promotion plan for its page (None before it is made)."""
+        if self.promotion is None:
+            return {}
+        try:
+            return {"promotion": self.promotion.plan(episode_id)}
+        except ValidationError:
+            return {"promotion_error": f"{episode_id}: its promotion/plan.json is not a plan"}
+
+    def skip_promotion_item(self, episode_id: str, number: int) -> PromotionPlan:
+        """Exactly `podpipe promote EP --skip N`: the item will not go out."""
+        if self.promotion is None:
+            raise StudioError("promotion is not available in this studio")
+        try:
+            return self.promotion.skip(validate_episode_id(episode_id), number)
+        except PlanError as exc:
+            raise StudioError(str(exc)) from None
 
     # ------------------------------------------------------------------ prep
 

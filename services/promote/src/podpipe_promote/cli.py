@@ -19,8 +19,7 @@ from podpipe.release.operations import utc_now
 from podpipe_cli.context import CliError, aws_context, friendly_errors
 from podpipe_promote.desk import PromotionDesk
 from podpipe_promote.plan import PlanError, PromotionPlan
-from podpipe_promote.settings import PromoteSettings
-from podpipe_promote.wiring import build_desk
+from podpipe_promote.wiring import desk_for_session
 
 console = Console()
 promote_app = typer.Typer(
@@ -58,11 +57,7 @@ def print_plan(plan: PromotionPlan, out: Console = console) -> None:
 def _desk(profile: str | None, region: str | None) -> PromotionDesk:
     aws = aws_context(profile, region)
     aws.require_bucket()
-    settings = PromoteSettings()
-    scheduler = (
-        aws.session.client("scheduler") if settings.release_scheduler == "eventbridge" else None
-    )
-    return build_desk(settings, s3=aws.s3, scheduler=scheduler)
+    return desk_for_session(aws.session, aws.s3)
 
 
 @promote_app.callback()

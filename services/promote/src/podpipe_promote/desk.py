@@ -44,6 +44,9 @@ SHOW_SETTINGS_PREFIX = "promotion/shows/"
 PROMOTE_SCHEDULE_PREFIX = "promote-schedule/"
 # An item fired this long before its time was moved later: its new schedule will fire it.
 EARLY_TOLERANCE = timedelta(minutes=1)
+# An item whose time passed longer ago than this when the plan is made (again) is "missed", not
+# fired late: a host who replans on Thursday does not want Monday's posts to go out at once.
+MISSED_AFTER = timedelta(hours=1)
 
 
 def plan_key(episode_id: str) -> str:
@@ -68,7 +71,7 @@ class ItemBusyError(Exception):
 
 @dataclass(frozen=True)
 class Delivery:
-    outcome: str  # posted | reminded | already-done | not-due | skipped | cancelled
+    outcome: str  # posted | reminded | already-done | not-due | skipped | cancelled | missed
     events: list[Event]
 
 
@@ -99,6 +102,7 @@ class PromotionDesk:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         post_attempts: int = 3,
         retry_max_seconds: float = 8.0,
+        missed_after: timedelta = MISSED_AFTER,
     ) -> None:
         self._store = store
         self._trigger = trigger
@@ -109,6 +113,7 @@ class PromotionDesk:
         self._clock = clock
         self._post_attempts = post_attempts
         self._retry_max_seconds = retry_max_seconds
+        self._missed_after = missed_after
 
     # ------------------------------------------------------------------ reading
 
@@ -189,7 +194,11 @@ class PromotionDesk:
     def make_plan(
         self, episode_id: str, *, episode_link: str | None = None, replace: bool = False
     ) -> PromotionPlan:
-        """The plan of a published episode (kept as it is when it exists and not ``replace``)."""
+        """The plan of a published episode (kept as it is when it exists and not ``replace``).
+
+        Made again (``replace``, or after a cancel), it keeps what went out, the host's skips
+        and moves, and marks items whose time passed ``missed`` (:func:`planning.reconcile`).
+        """
         release = self._release(episode_id)
         if not release.is_public or release.first_published_at is None:
             raise PlanError(f"{episode_id} is {release.state}: promotion starts once published")
@@ -210,22 +219,36 @@ class PromotionDesk:
             now=now,
         )
 
+        markers = self._went_out(episode_id, [i.item_id for i in fresh.items])
+
         def change(current: PromotionPlan | None) -> PromotionPlan:
             if current is not None and current.state == "active" and not replace:
                 return current
-            return fresh
+            return planning.reconcile(fresh, current, markers, now, self._missed_after)
 
         before, after = self._update(episode_id, change)
-        if before is not None and after is not before:
-            for item in before.items:
-                self._trigger.cancel(planning.job_id(episode_id, item.item_id))
-        self._schedule(after, before if after is before else None)
+        self._schedule(after, before)
         log.info("promote.planned", episode_id=episode_id, items=len(after.items))
         return after
+
+    def _went_out(
+        self, episode_id: str, item_ids: list[str]
+    ) -> dict[str, tuple[ItemState, str | None]]:
+        """What the delivery markers say went out (they decide; the plan may lag behind)."""
+        found: dict[str, tuple[ItemState, str | None]] = {}
+        for item_id in item_ids:
+            marker = self.marker(episode_id, item_id) or {}
+            state, uri = marker.get("state"), marker.get("post_uri")
+            if state == "posted" or state == "reminded":
+                found[item_id] = (state, uri if isinstance(uri, str) else None)
+        return found
 
     def _schedule(self, plan: PromotionPlan, previous: PromotionPlan | None) -> None:
         """(Re)schedule every scheduled item whose time is new; cancel what left the schedule."""
         old = {i.item_id: i for i in previous.items} if previous else {}
+        for gone in old.keys() - {i.item_id for i in plan.items}:
+            if old[gone].state == "scheduled":
+                self._trigger.cancel(planning.job_id(plan.episode_id, gone))
         for item in plan.items:
             job = planning.job_id(plan.episode_id, item.item_id)
             was = old.get(item.item_id)
@@ -266,6 +289,18 @@ class PromotionDesk:
         if self.plan(episode_id) is None:
             return None
         return self._edit(episode_id, lambda p: planning.cancel(p, self._clock()))
+
+    def unpublished(self, episode_id: str) -> bool:
+        """The episode left the feed: cancel its plan and every live schedule now. False when
+        there is nothing to cancel, or when it was published again meanwhile (events can
+        arrive out of order: a plan is only cancelled for an episode that is not public)."""
+        current = self.plan(episode_id)
+        if current is None or current.state == "cancelled":
+            return False
+        if self._release(episode_id).is_public:
+            return False
+        self.cancel(episode_id)
+        return True
 
     # ------------------------------------------------------------------ delivery
 
@@ -308,7 +343,7 @@ class PromotionDesk:
         if current is None:
             raise PlanError(f"{episode_id} has no promotion plan")
         item = current.item(item_id)
-        if current.state == "cancelled" or item.state in ("skipped", "cancelled"):
+        if current.state == "cancelled" or item.state in ("skipped", "cancelled", "missed"):
             return Delivery(item.state if item.state != "scheduled" else "cancelled", [])
         if item.at > self._clock() + EARLY_TOLERANCE:
             return Delivery("not-due", [])  # moved later: its new schedule fires it
@@ -319,6 +354,7 @@ class PromotionDesk:
         if decision == "busy":
             raise ItemBusyError(f"{episode_id} item {item_id} is being delivered by another worker")
         if decision == "already-done":
+            self._catch_up(episode_id, item)
             return Delivery("already-done", [])
         poster = self._posters.get(item.network)
         try:
@@ -345,6 +381,13 @@ class PromotionDesk:
         self._record(episode_id, item_id, state, **changes)
         log.info("promote.delivered", episode_id=episode_id, item_id=item_id, outcome=state)
         return Delivery(state, [event])
+
+    def _catch_up(self, episode_id: str, item: PlanItem) -> None:
+        """The marker says the item went out and the plan does not (a crash in between)."""
+        went_out = self._went_out(episode_id, [item.item_id]).get(item.item_id)
+        if went_out is not None and item.state != went_out[0]:
+            state, uri = went_out
+            self._record(episode_id, item.item_id, state, **({"post_uri": uri} if uri else {}))
 
     def _record(self, episode_id: str, item_id: str, state: ItemState, **changes: str) -> None:
         """What happened to an item, in the plan the host sees (the marker is what decides)."""

@@ -1,7 +1,9 @@
-"""The promote queue's handlers: "Episode Published" makes the plan, "Promotion Item Due"
-delivers one item. A refused post is permanent (straight to the promote DLQ); a network that
-stays down after the desk's own retries is retried by redelivery, then dead-lettered. Either
-way "Promotion Failed" tells the team, and `podpipe dlq replay --queue promote` posts it once."""
+"""The promote queue's handlers: "Episode Published" makes the plan, "Episode Unpublished"
+cancels it, "Promotion Item Due" delivers one item. A network that stays down after the desk's own retries, or that refuses the
+post (rate limit, too-long text, bad credentials), is retried by the runtime's redelivery with
+backoff (the queue's max_receive_count), then dead-lettered alone: a refusal is not retried
+within the message, but a host who fixes the text meanwhile sees the next attempt post it.
+Then "Promotion Failed" tells the team, and `podpipe dlq replay --queue promote` posts it once."""
 
 from __future__ import annotations
 
@@ -10,7 +12,14 @@ from typing import Any
 
 import structlog
 
-from podpipe.events import EpisodePublished, Event, Failure, PromotionFailed, PromotionItemDue
+from podpipe.events import (
+    EpisodePublished,
+    EpisodeUnpublished,
+    Event,
+    Failure,
+    PromotionFailed,
+    PromotionItemDue,
+)
 from podpipe.runtime.errors import PermanentError, RetryableError
 from podpipe.runtime.service import Consumer, MessageContext, Route, Service
 from podpipe_promote.desk import ItemBusyError, PromotionDesk
@@ -34,12 +43,17 @@ class PromoteHandlers:
             log.warning("promote.not_planned", episode_id=event.episode_id, reason=str(exc))
         return []
 
+    def episode_unpublished(
+        self, event: EpisodeUnpublished, ctx: MessageContext
+    ) -> Sequence[Event]:
+        cancelled = self._desk.unpublished(event.episode_id)
+        log.info("promote.unpublished", cancelled=cancelled)
+        return []
+
     def item_due(self, event: PromotionItemDue, ctx: MessageContext) -> Sequence[Event]:
         try:
             delivery = self._desk.deliver(event.episode_id, event.item_id, ctx.message_id)
-        except PostRefusedError as exc:
-            raise PermanentError(exc.reason) from None
-        except (PostUnavailableError, ItemBusyError) as exc:
+        except (PostRefusedError, PostUnavailableError, ItemBusyError) as exc:
             raise RetryableError(str(exc)) from None
         except PlanError as exc:
             raise PermanentError(str(exc)) from None
@@ -60,6 +74,7 @@ class PromoteHandlers:
     def service(self) -> Service:
         routes: list[Route[Any]] = [
             Route(EpisodePublished, self.episode_published),
+            Route(EpisodeUnpublished, self.episode_unpublished),
             Route(PromotionItemDue, self.item_due, on_failure=self.item_failed),
         ]
         return Service(name="promote", consumers=[Consumer(queue=PROMOTE_QUEUE, routes=routes)])

@@ -4,16 +4,22 @@
 its text (the generated social post for that network, cut to the network's limit), the clip
 video it goes out with and the episode's link in the feed. A host can skip an item, move it
 or post it now; each change reschedules only the items whose time changed.
+
+A plan made again (:func:`reconcile`) keeps what already happened and what the host decided:
+items that went out stay as they went out, skips and moves stay, and an item whose time passed
+is ``missed`` (never scheduled: the host posts it with ``--now N`` or leaves it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ItemState = Literal["scheduled", "skipped", "posted", "reminded", "failed", "cancelled"]
+ItemState = Literal["scheduled", "skipped", "posted", "reminded", "failed", "cancelled", "missed"]
+WENT_OUT: frozenset[str] = frozenset({"posted", "reminded"})
 PlanState = Literal["active", "cancelled"]
 
 # The limits the social-posts prompt writes to (characters, counted as the networks count).
@@ -41,6 +47,7 @@ class PlanItem(BaseModel):
     state: ItemState = "scheduled"
     post_uri: str | None = None
     note: str = ""
+    moved: bool = Field(default=False, description="the host chose its time (kept on a replan)")
 
 
 class PromotionPlan(BaseModel):
@@ -137,7 +144,7 @@ def _open(plan: PromotionPlan, number: int) -> PlanItem:
     if plan.state == "cancelled":
         raise PlanError(f"{plan.episode_id}: the plan was cancelled (the episode is not public)")
     item = plan.item(number)
-    if item.state in ("posted", "reminded"):
+    if item.state in WENT_OUT:
         raise PlanError(f"item {number} already went out ({item.state})")
     return item
 
@@ -149,7 +156,8 @@ def skip(plan: PromotionPlan, number: int, now: datetime) -> PromotionPlan:
 
 def move(plan: PromotionPlan, number: int, at: datetime, now: datetime) -> PromotionPlan:
     item = _open(plan, number)
-    return _replace(plan, item.model_copy(update={"at": at, "state": "scheduled"}), now)
+    moved = item.model_copy(update={"at": at, "state": "scheduled", "moved": True, "note": ""})
+    return _replace(plan, moved, now)
 
 
 def record(
@@ -165,6 +173,47 @@ def cancel(plan: PromotionPlan, now: datetime) -> PromotionPlan:
         for i in plan.items
     ]
     return plan.model_copy(update={"state": "cancelled", "items": items, "updated_at": now})
+
+
+def reconcile(
+    fresh: PromotionPlan,
+    current: PromotionPlan | None,
+    markers: Mapping[str, tuple[ItemState, str | None]],
+    now: datetime,
+    missed_after: timedelta,
+) -> PromotionPlan:
+    """The plan made again (``fresh``, all ``scheduled``) over what already happened (pure).
+
+    By item id (the idempotency key): an item that went out (in ``current``, or by its
+    delivery marker in ``markers``: state and post URI) is kept as it went out, with its post
+    URI; a skip stays skipped and a move keeps its time, both with the new text; a failed item
+    keeps waiting for its replay, with the new text (which the replay posts). Every other item
+    is scheduled, unless its time is more than ``missed_after`` ago: then it is ``missed`` and
+    never fires by itself. Items of ``current`` that are not in ``fresh`` stay only if they
+    went out.
+    """
+    old = {i.item_id: i for i in current.items} if current is not None else {}
+    items: list[PlanItem] = []
+    for item in fresh.items:
+        was = old.pop(item.item_id, None)
+        marked = markers.get(item.item_id)
+        if was is not None and was.state in WENT_OUT:
+            items.append(was)
+            continue
+        if marked is not None and marked[0] in WENT_OUT:
+            base = was or item
+            items.append(base.model_copy(update={"state": marked[0], "post_uri": marked[1]}))
+            continue
+        if was is not None and was.state in ("skipped", "failed"):
+            item = item.model_copy(update={"state": was.state, "note": was.note})
+        elif was is not None and was.moved:
+            item = item.model_copy(update={"at": was.at, "moved": True})
+        if item.state == "scheduled" and item.at < now - missed_after:
+            note = f"its time passed: --now {item.number} posts it"
+            item = item.model_copy(update={"state": "missed", "note": note})
+        items.append(item)
+    items += [i for i in old.values() if i.state in WENT_OUT]
+    return fresh.model_copy(update={"items": sorted(items, key=lambda i: i.number)})
 
 
 def job_id(episode_id: str, item_id: str) -> str:

@@ -2,8 +2,9 @@
 
 An adapter raises :class:`PostRefusedError` when the network said no for good (too-long
 text, video too large, bad credentials) and :class:`PostUnavailableError` when trying again
-later may help (down, rate-limited); the handler retries the second kind with backoff, then
-lets the message go to the promote DLQ. The app password is a credential: it lives in a
+later may help (down, rate-limited); the desk retries the second kind with backoff inside the
+message, and the handler has the runtime redeliver both kinds with backoff before the message
+goes to the promote DLQ. The app password is a credential: it lives in a
 ``SecretStr``, never in a log line or an exception message.
 
 A post made twice would be seen twice, so the Bluesky adapter makes posting idempotent on the
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -170,8 +172,13 @@ class BlueskyPoster:
                     uri=request.link, title=request.link_title[:300], description=""
                 )
             )
+        text, facets = rich_text(request.text)
         record = models.AppBskyFeedPost.Record(
-            created_at=client.get_current_time_iso(), text=request.text, embed=embed, langs=["en"]
+            created_at=client.get_current_time_iso(),
+            text=text,
+            facets=facets or None,
+            embed=embed,
+            langs=["en"],
         )
         try:
             reply = client.app.bsky.feed.post.create(self._did, record, rkey=rkey)
@@ -183,6 +190,33 @@ class BlueskyPoster:
                 return already
             raise _classified(exc, "post failed") from None
         return PostResult(uri=str(reply.uri), with_video=with_video)
+
+
+URL = re.compile(r"https?://\S+")
+URL_TRAILING = ".,;:!?)]}'\""
+
+
+def rich_text(text: str) -> tuple[str, list[Any]]:
+    """The post's text and a link facet over every URL in it, the episode link among them.
+
+    Bluesky shows a URL without a link facet as plain, unclickable text, and a post with a
+    video embed has no link card: without the facet the post would not link to the episode.
+    Facets index UTF-8 bytes, which the SDK's TextBuilder counts. A URL cut short by the
+    network's limit (ending in "…") gets no facet: it would point nowhere.
+    """
+    from atproto import client_utils
+
+    builder = client_utils.TextBuilder()
+    position = 0
+    for match in URL.finditer(text):
+        url = match.group().rstrip(URL_TRAILING)
+        if url.endswith("…"):
+            continue
+        builder.text(text[position : match.start()])
+        builder.link(url, url)
+        position = match.start() + len(url)
+    builder.text(text[position:])
+    return builder.build_text(), builder.build_facets()
 
 
 TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"

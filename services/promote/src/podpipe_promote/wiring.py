@@ -21,6 +21,7 @@ from podpipe_promote.posting import BlueskyCredentials, BlueskyPoster, Poster
 from podpipe_promote.settings import PromoteSettings
 
 if TYPE_CHECKING:
+    import boto3
     from mypy_boto3_s3 import S3Client
 
 log = structlog.get_logger()
@@ -89,6 +90,16 @@ def build_desk(
     )
 
 
+def desk_for_session(
+    session: boto3.Session, s3: S3Client, settings: PromoteSettings | None = None
+) -> PromotionDesk:
+    """The desk of an operator's session (`podpipe promote` and the studio): it edits plans
+    and (re)schedules items, and never posts (no posters: delivery is the service's)."""
+    settings = settings or PromoteSettings()
+    scheduler = session.client("scheduler") if settings.release_scheduler == "eventbridge" else None
+    return build_desk(settings, s3=s3, scheduler=scheduler)
+
+
 def run_due(index: LocalScheduleIndex, sink: EventSink, now: datetime) -> list[str]:
     """Send "Promotion Item Due" for every item whose time came, then drop its entry.
 
@@ -122,4 +133,12 @@ def run_loop(
         stop.wait(interval_seconds)
 
 
-__all__ = ["build_desk", "build_posters", "build_trigger", "job_id", "run_due", "run_loop"]
+__all__ = [
+    "build_desk",
+    "build_posters",
+    "build_trigger",
+    "desk_for_session",
+    "job_id",
+    "run_due",
+    "run_loop",
+]
