@@ -19,6 +19,7 @@ from podpipe.events import BriefPrepared, S3Location, parse_envelope, to_envelop
 from podpipe_llm.prep.articles import Article, read_article
 from podpipe_llm.prep.brief import prepare_brief, render_markdown
 from podpipe_llm.prep.feeds import collect, deduplicate, normalise_url
+from podpipe_llm.prep.fetch import Fetched
 from podpipe_llm.prep.links import discussed, with_links
 from podpipe_llm.prep.models import ChosenItem, FeedItem, ItemAnswer, Problem
 from podpipe_llm.prep.service import ChoiceError, choose, since_for
@@ -31,7 +32,7 @@ from podpipe_llm.ratelimit import RateLimiters
 from podpipe_llm.runner import PromptRetryPolicy, PromptRunner
 from podpipe_llm.service import build_providers, build_runner
 from podpipe_notify import messages
-from tests.support.prep_site import FEEDS, PrepSite, config, prep_site
+from tests.support.prep_site import COMMUNITY_LINKS, FEEDS, PrepSite, config, prep_site
 from tests.support.scripted_llm import FakeClock, ScriptedProvider
 
 SINCE = datetime(2026, 11, 20, tzinfo=UTC)
@@ -181,6 +182,24 @@ def test_an_unreachable_host_is_a_problem_too() -> None:
     assert result.reason.startswith("could not be fetched: ConnectError")
 
 
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("https://news.example/slides\x7f2026", "InvalidURL"),  # a control character
+        ("https://news.example/\x00", "InvalidURL"),
+        (f"https://{'a' * 70}.example/x", "UnicodeError"),  # a host label idna cannot encode
+    ],
+)
+def test_a_url_httpx_refuses_is_a_problem_too(url: str, error: str) -> None:
+    from podpipe_llm.prep.fetch import HttpFetcher
+
+    result = read_article(
+        HttpFetcher.create(2.0), FeedItem(title="t", url=url, feed="f"), max_chars=100
+    )
+    assert isinstance(result, Problem)
+    assert result.reason.startswith(f"could not be fetched: {error}")
+
+
 # ----------------------------------------------------------------------------- the brief
 
 
@@ -233,6 +252,94 @@ def test_a_refused_item_or_ranking_is_reported_and_the_rest_is_briefed(site: Pre
     ]
     assert "feed order kept" in writer_problems[0].reason
     assert brief.items[0].url == AURORA  # feed order when the ranking failed
+
+
+COMMUNITY = "https://community-links.example"
+
+
+def test_bad_links_and_pages_in_a_feed_are_problem_lines_and_the_rest_is_briefed(
+    site: PrepSite,
+) -> None:
+    """One place for everything an odd feed entry or page used to stop the run with (a
+    ValueError from urlsplit, an httpx.InvalidURL) or garble (a page that is not UTF-8)."""
+    feeds = [*FEEDS, COMMUNITY_LINKS]
+    brief = brief_with(
+        site, FakeWriter(), feeds=[f.model_dump(mode="json") for f in feeds], max_items=20
+    )
+
+    zurich = f"{COMMUNITY}/2026/11/cloudfront-zurich-besancon/"  # charset in the header only
+    recap = f"{COMMUNITY}/2026/11/reinvent-recap-serverless/"  # in <meta charset> only
+    assert {i.url for i in brief.items} == READABLE | {zurich, recap}
+    by_url = {i.url: i for i in brief.items}
+    assert "Zürich and Besançon" in by_url[zurich].title
+    assert by_url[zurich].summary.startswith("Amazon CloudFront now serves viewers from new")
+    assert "Zürich" in by_url[zurich].summary
+    assert "– “serverless first” –" in by_url[recap].summary
+    assert "\ufffd" not in render_markdown(brief)
+
+    community = [p for p in brief.problems if "Community Links" in p.reason + p.source]
+    assert [(p.kind, p.source, p.reason.split(": ", 1)[1]) for p in community] == [
+        ("article", "Keynote livestream links", "Invalid IPv6 URL"),
+        ("article", "Workshop sign-up", "Port out of range 0-65535"),
+        ("article", "Slides from the meetup", "the link contains a control character"),
+        ("article", "A post without a link", "the entry has no link"),
+        ("article", "an untitled entry of Community Links", "the entry has no title"),
+    ]
+    markdown = render_markdown(brief)
+    assert (
+        "- **Article could not be read:** Slides from the meetup "
+        f"<{COMMUNITY}/slides\\x7f2026> — unusable feed entry (Community Links): "
+        "the link contains a control character"
+    ) in markdown.splitlines()
+    assert (
+        "**Article could not be read:** Keynote livestream links <http://[2001:db8::1/keynote>"
+        in markdown
+    )
+    # The other feeds' problems are still the ones they always were.
+    assert sorted(p.kind for p in brief.problems if p not in community) == [
+        "article",
+        "article",
+        "feed",
+        "feed",
+        "paywall",
+    ]
+
+
+class BrokenFetcher:
+    """The Fetcher port over the site, raising what no adapter foresaw for some URLs."""
+
+    def __init__(self, inner: PrepSite, broken: set[str]) -> None:
+        self.inner = inner.fetcher()
+        self.broken = broken
+
+    def get(self, url: str) -> Fetched:
+        if url in self.broken:
+            raise RuntimeError(f"a parser bug on {url}")
+        return self.inner.get(url)
+
+
+def test_anything_else_one_feed_or_article_raises_is_a_problem_line_too(site: PrepSite) -> None:
+    whats_new = str(FEEDS[0].url)
+    writer = FakeWriter()
+    brief = prepare_brief(
+        config(), date="2026-11-28", since=SINCE, now=NOW,
+        fetcher=BrokenFetcher(site, {whats_new, DYNAMODB}), writer=writer, model="fake",
+    )  # fmt: skip
+
+    # The blog's items go on (Aurora DSQL under the blog's own, tracked, URL).
+    assert {normalise_url(i.url) for i in brief.items} == {
+        normalise_url(u) for u in (AURORA, BEDROCK, EVENTBRIDGE)
+    }
+    unexpected = [p for p in brief.problems if "RuntimeError" in p.reason]
+    assert [(p.kind, p.source, p.url) for p in unexpected] == [
+        ("feed", "AWS What's New", whats_new),
+        (
+            "article",
+            "Amazon DynamoDB lowers pricing for on-demand throughput and global tables",
+            DYNAMODB,
+        ),
+    ]
+    assert unexpected[0].reason == f"could not be read: RuntimeError: a parser bug on {whats_new}"
 
 
 def test_the_extractive_writer_briefs_from_the_articles_own_sentences(site: PrepSite) -> None:
