@@ -432,6 +432,110 @@ def test_the_decoding_schemas_demand_what_the_prep_checks_demand() -> None:
     assert json.loads(kept)["order"] == [3, 1]
 
 
+@pytest.mark.parametrize(
+    ("summary", "count"),
+    [
+        ("It launched. It is cheap.", 2),
+        ("It launched. It is cheap. It is fast. It is in every Region.", 4),
+        ("It is in US East (N. Virginia). It is cheap. It is fast. It is new.", 4),
+    ],
+)
+def test_a_summary_of_other_than_three_sentences_goes_back_to_the_model(
+    summary: str, count: int
+) -> None:
+    """Issue 17 asks for a 3-sentence summary: every provider's answer is held to exactly 3
+    (the grammar makes the local models write 3 counted the same way)."""
+    from podpipe_llm.prep.writer import candidates_transcript
+    from podpipe_llm.schemas import OutputValidationError, validate_json_output
+
+    item = FeedItem(title="A launch", url="https://example.com/a", feed="f")
+    article = candidates_transcript([Article(item, "Text.")])
+    answer = {"summary": summary, "why_it_matters": "Listeners run it.", "questions": ["A?", "B?"]}
+    with pytest.raises(OutputValidationError) as refused:
+        validate_json_output("prep-item", json.dumps(answer), article)
+    assert f"summary: write exactly 3 sentences (this one has {count})" in refused.value.problems
+
+    for three in (
+        "It costs 3.5 USD in S3.x regions. It is cheap! Is it fast?",
+        # A Bedrock model's: "N." inside the first sentence.
+        "It runs in US East (N. Virginia) and Ohio. It is cheap, e.g. for queues. It is fast.",
+        # What the grammar lets a local model write: "N." ends its first sentence.
+        "It runs in US East (N. Virginia) and Ohio. It is cheap.",
+    ):
+        kept = validate_json_output("prep-item", json.dumps({**answer, "summary": three}), article)
+        assert json.loads(kept)["summary"] == three
+
+
+def test_the_extractive_draft_summarises_in_three_sentences_the_check_counts_as_three() -> None:
+    """A sentence ending in a quote or an ellipsis runs into the next one for the check: the
+    stand-in leaves those out rather than have its draft refused."""
+    settings = PrepSettings(llm_provider="extractive")
+    writer = RunnerBriefWriter(
+        build_runner(settings, build_providers(settings, bedrock_client=object()))
+    )
+    text = "\n".join(
+        [
+            "Teams call Lambda SnapStart for Python “the end of cold starts.”",
+            "Lambda SnapStart for Python cuts the cold starts of Python functions by 90%.",
+            "SnapStart caches a snapshot of the initialised Python function and resumes it.",
+            "Python functions with large frameworks start in under a second with SnapStart…",
+            "Turn SnapStart on in the function's configuration.",
+        ]
+    )
+    item = FeedItem(title="Lambda SnapStart for Python", url="https://example.com/a", feed="f")
+    answer = writer.write(Article(item, text), audience="Python developers on Lambda", show="S")
+
+    assert answer.summary == (
+        "Lambda SnapStart for Python cuts the cold starts of Python functions by 90%. "
+        "SnapStart caches a snapshot of the initialised Python function and resumes it. "
+        "Turn SnapStart on in the function's configuration."
+    )
+
+
+def test_python_m_prep_exits_0_with_the_brief_and_2_for_an_unusable_config(
+    site: PrepSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from podpipe_llm.prep.__main__ import main
+    from podpipe_llm.prep.service import PrepRun
+    from podpipe_llm.prep.store import PrepConfigError
+    from podpipe_llm.prep.writer import PrepPromptError
+
+    monkeypatch.setenv("PODPIPE_BUCKET", "show-bucket")
+    monkeypatch.setenv("PODPIPE_LOG_JSON", "false")
+    brief = brief_with(site, FakeWriter(), max_items=2)
+    event = BriefPrepared(
+        date=brief.date,
+        show=brief.show,
+        model=brief.model,
+        brief_markdown=S3Location(bucket="show-bucket", key="prep/2026-11-28/brief.md"),
+        brief_json=S3Location(bucket="show-bucket", key="prep/2026-11-28/brief.json"),
+    )
+    seen: list[PrepSettings] = []
+
+    def written(settings: PrepSettings) -> PrepRun:
+        seen.append(settings)
+        return PrepRun(brief=brief, event=event)
+
+    def refused(error: Exception):  # type: ignore[no-untyped-def]
+        def run(settings: PrepSettings) -> PrepRun:
+            raise error
+
+        return run
+
+    assert main(written) == 0
+    assert seen[0].bucket == "show-bucket"  # the settings come from the environment
+    missing = PrepConfigError("no prep config in s3://show-bucket: put prep/config.yaml")
+    assert main(refused(missing)) == 2
+    assert main(refused(PrepPromptError("prep/prompts/prep-item.md: no template"))) == 2
+    monkeypatch.setenv("PODPIPE_PREP_REQUESTS_PER_MINUTE", "-1")
+    assert main(written) == 2
+    assert len(seen) == 1  # an unusable setting stops before any run
+    # Anything else is no configuration problem: it is raised (the task fails, with a trace).
+    monkeypatch.delenv("PODPIPE_PREP_REQUESTS_PER_MINUTE")
+    with pytest.raises(RuntimeError):
+        main(refused(RuntimeError("the bus is down")))
+
+
 def test_the_next_brief_starts_where_the_last_one_ended(site: PrepSite) -> None:
     previous = brief_with(site, FakeWriter())
     assert since_for(config(), previous, NOW) == NOW
