@@ -26,6 +26,7 @@ from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
 from podpipe_transcode.settings import TranscodeSettings
 from podpipe_transcode.store import S3ObjectStore
 from tests.support.localstack import Stack
+from tests.support.mp4 import assert_moov_before_mdat
 
 pytestmark = pytest.mark.integration
 
@@ -121,8 +122,7 @@ def test_a_web_ready_video_gets_its_picture_copied_and_its_sound_normalised(
     assert video.picture_copied
     assert video.reencode_reasons == []
     local = download_video(stack, tmp_path, "vid-web")
-    head = local.read_bytes()[:4096]
-    assert head.find(b"moov") < head.find(b"mdat") or b"mdat" not in head  # moov first
+    assert_moov_before_mdat(local)  # web-ready: +faststart
     info = probe(local)
     [picture] = info.video_streams
     assert (picture.codec, picture.width, picture.height) == ("h264", 160, 120)

@@ -27,6 +27,7 @@ from podpipe_transcode.settings import TranscodeSettings
 from podpipe_transcode.store import S3ObjectStore
 from podpipe_transcode.subtitled import SubtitlesConfig, VideoSubtitlesHandler
 from tests.support.localstack import Stack
+from tests.support.mp4 import assert_moov_before_mdat
 
 pytestmark = pytest.mark.integration
 
@@ -154,7 +155,8 @@ def test_a_video_episode_gets_soft_subtitles_and_burned_captions(
     run_ffmpeg(["-i", str(soft), "-map", "0:s:0", str(extracted)], label="extract-subtitles")
     parsed = pysubs2.load(str(extracted))
     assert [event.plaintext.replace("\n", " ") for event in parsed] == [c.text for c in cues]
-    assert head_of(soft).find(b"moov") < head_of(soft).find(b"mdat")
+    assert_moov_before_mdat(soft)
+    assert_moov_before_mdat(burned)
 
     cue = cues[0]
     at = (cue.start + cue.end) / 2
@@ -166,7 +168,3 @@ def test_a_video_episode_gets_soft_subtitles_and_burned_captions(
 
     # Redelivered: nothing is redone.
     assert subtitles.on_transcript(ready, CTX) == []
-
-
-def head_of(path: Path) -> bytes:
-    return path.read_bytes()[:8192]
