@@ -16,7 +16,13 @@ import pytest
 from podpipe.bucket import S3BucketStore
 from podpipe.captions import build_cues, to_srt
 from podpipe.documents import Transcript
-from podpipe.events import ObjectCreated, TranscriptReady, VideoSubtitled, VideoTranscoded
+from podpipe.events import (
+    AudioTranscoded,
+    ObjectCreated,
+    TranscriptReady,
+    VideoSubtitled,
+    VideoTranscoded,
+)
 from podpipe.ffmpeg import find_ffmpeg, run_ffmpeg
 from podpipe.layout import EpisodeKeys
 from podpipe.runtime.service import MessageContext
@@ -106,7 +112,9 @@ def test_a_video_episode_gets_soft_subtitles_and_burned_captions(
     created = ObjectCreated.model_validate(
         {"bucket": {"name": stack.bucket}, "object": {"key": key}}
     )
-    _audio, video_event = transcode.handle(created, CTX)
+    [*_, audio] = transcode.handle(created, CTX)
+    assert isinstance(audio, AudioTranscoded)
+    [video_event] = transcode.make_video(audio, CTX)  # on the MP3's "Audio Transcoded"
     assert isinstance(video_event, VideoTranscoded)
 
     store = S3BucketStore(stack.s3, stack.bucket)
