@@ -149,7 +149,7 @@ def main() -> dict[str, Any]:
         audio = backend.transcode(source, work / "audio.mp3", job)
 
         def podpipe_video(run: int) -> None:
-            backend.render_video(source, work / f"video-{run}.mp4", audio, job)
+            backend.render_video(source, work / f"video-{run}.mp4", audio.for_video(), job)
 
         chain = encode_chain(
             f"{audio.loudness_filter},volume=-0.30dB", job.encoding, channel_map=audio.channel_map

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from podpipe.events import AudioTranscoded, ObjectCreated, VideoFailed, VideoTranscoded
+from podpipe.events import AudioTranscoded, Event, ObjectCreated, VideoFailed, VideoTranscoded
 from podpipe.ffmpeg import probe, run_ffmpeg
 from podpipe.layout import EpisodeKeys
 from podpipe.runtime.errors import PermanentError
+from podpipe.runtime.policy import classify_failure
 from podpipe.runtime.service import MessageContext
 from podpipe.stages import S3StageLedger
 from podpipe_cli.main import app
@@ -26,6 +27,7 @@ from podpipe_transcode.handler import TranscodeConfig, TranscodeHandler
 from podpipe_transcode.settings import TranscodeSettings
 from podpipe_transcode.store import S3ObjectStore
 from tests.support.localstack import Stack
+from tests.support.mp4 import assert_moov_before_mdat
 
 pytestmark = pytest.mark.integration
 
@@ -86,6 +88,23 @@ def handler_for(stack: Stack) -> TranscodeHandler:
     )
 
 
+def transcoded(stack: Stack, episode_id: str, path: Path) -> tuple[AudioTranscoded, Event]:
+    """The upload through the transcode queue as the runtime runs it: "Object Created" makes
+    and announces the MP3; its "Audio Transcoded" (routed back) makes video.mp4, or the
+    video's final failure — on_video_failure — says "Video Failed"."""
+    handler = handler_for(stack)
+    [*_, audio] = handler.handle(upload(stack, episode_id, path), CTX)
+    assert isinstance(audio, AudioTranscoded)
+    assert stack.s3.head_object(Bucket=stack.bucket, Key=EpisodeKeys(episode_id).audio)
+    try:
+        [video] = handler.make_video(audio, CTX)
+    except Exception as exc:
+        verdict = classify_failure(exc, attempts=1, last_attempt=True)
+        assert verdict.failure is not None
+        [video] = handler.on_video_failure(audio, verdict.failure)
+    return audio, video
+
+
 def upload(stack: Stack, episode_id: str, path: Path) -> ObjectCreated:
     key = f"uploads/{episode_id}{path.suffix}"
     stack.s3.upload_file(str(path), stack.bucket, key)
@@ -114,15 +133,12 @@ def download_video(stack: Stack, tmp_path: Path, episode_id: str) -> Path:
 def test_a_web_ready_video_gets_its_picture_copied_and_its_sound_normalised(
     stack: Stack, videos: dict[str, Path], tmp_path: Path
 ) -> None:
-    events = handler_for(stack).handle(upload(stack, "vid-web", videos["web"]), CTX)
-    audio, video = events
-    assert isinstance(audio, AudioTranscoded)
+    _audio, video = transcoded(stack, "vid-web", videos["web"])
     assert isinstance(video, VideoTranscoded)
     assert video.picture_copied
     assert video.reencode_reasons == []
     local = download_video(stack, tmp_path, "vid-web")
-    head = local.read_bytes()[:4096]
-    assert head.find(b"moov") < head.find(b"mdat") or b"mdat" not in head  # moov first
+    assert_moov_before_mdat(local)  # web-ready: +faststart
     info = probe(local)
     [picture] = info.video_streams
     assert (picture.codec, picture.width, picture.height) == ("h264", 160, 120)
@@ -137,7 +153,7 @@ def test_a_web_ready_video_gets_its_picture_copied_and_its_sound_normalised(
 def test_a_sideways_odd_sized_phone_video_comes_out_upright_and_even(
     stack: Stack, videos: dict[str, Path], tmp_path: Path
 ) -> None:
-    _audio, video = handler_for(stack).handle(upload(stack, "vid-phone", videos["phone"]), CTX)
+    _audio, video = transcoded(stack, "vid-phone", videos["phone"])
     assert isinstance(video, VideoTranscoded)
     assert not video.picture_copied
     assert any("rotated" in r for r in video.reencode_reasons)
@@ -151,8 +167,7 @@ def test_a_sideways_odd_sized_phone_video_comes_out_upright_and_even(
 def test_a_failed_video_never_holds_the_mp3_back(
     stack: Stack, videos: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    audio, failed = handler_for(stack).handle(upload(stack, "vid-sliver", videos["sliver"]), CTX)
-    assert isinstance(audio, AudioTranscoded)
+    _audio, failed = transcoded(stack, "vid-sliver", videos["sliver"])
     assert isinstance(failed, VideoFailed)
     assert failed.output == "video.mp4"
     assert "160x8" in failed.failure.reason
@@ -173,7 +188,7 @@ def test_a_failed_video_never_holds_the_mp3_back(
 def test_variable_frame_rate_is_made_constant(
     stack: Stack, videos: dict[str, Path], tmp_path: Path
 ) -> None:
-    _audio, video = handler_for(stack).handle(upload(stack, "vid-vfr", videos["vfr"]), CTX)
+    _audio, video = transcoded(stack, "vid-vfr", videos["vfr"])
     assert isinstance(video, VideoTranscoded)
     assert any("variable frame rate" in r for r in video.reencode_reasons)
     [picture] = probe(download_video(stack, tmp_path, "vid-vfr")).video_streams

@@ -16,7 +16,13 @@ import pytest
 from podpipe.bucket import S3BucketStore
 from podpipe.captions import build_cues, to_srt
 from podpipe.documents import Transcript
-from podpipe.events import ObjectCreated, TranscriptReady, VideoSubtitled, VideoTranscoded
+from podpipe.events import (
+    AudioTranscoded,
+    ObjectCreated,
+    TranscriptReady,
+    VideoSubtitled,
+    VideoTranscoded,
+)
 from podpipe.ffmpeg import find_ffmpeg, run_ffmpeg
 from podpipe.layout import EpisodeKeys
 from podpipe.runtime.service import MessageContext
@@ -27,6 +33,7 @@ from podpipe_transcode.settings import TranscodeSettings
 from podpipe_transcode.store import S3ObjectStore
 from podpipe_transcode.subtitled import SubtitlesConfig, VideoSubtitlesHandler
 from tests.support.localstack import Stack
+from tests.support.mp4 import assert_moov_before_mdat
 
 pytestmark = pytest.mark.integration
 
@@ -105,7 +112,9 @@ def test_a_video_episode_gets_soft_subtitles_and_burned_captions(
     created = ObjectCreated.model_validate(
         {"bucket": {"name": stack.bucket}, "object": {"key": key}}
     )
-    _audio, video_event = transcode.handle(created, CTX)
+    [*_, audio] = transcode.handle(created, CTX)
+    assert isinstance(audio, AudioTranscoded)
+    [video_event] = transcode.make_video(audio, CTX)  # on the MP3's "Audio Transcoded"
     assert isinstance(video_event, VideoTranscoded)
 
     store = S3BucketStore(stack.s3, stack.bucket)
@@ -154,7 +163,8 @@ def test_a_video_episode_gets_soft_subtitles_and_burned_captions(
     run_ffmpeg(["-i", str(soft), "-map", "0:s:0", str(extracted)], label="extract-subtitles")
     parsed = pysubs2.load(str(extracted))
     assert [event.plaintext.replace("\n", " ") for event in parsed] == [c.text for c in cues]
-    assert head_of(soft).find(b"moov") < head_of(soft).find(b"mdat")
+    assert_moov_before_mdat(soft)
+    assert_moov_before_mdat(burned)
 
     cue = cues[0]
     at = (cue.start + cue.end) / 2
@@ -166,7 +176,3 @@ def test_a_video_episode_gets_soft_subtitles_and_burned_captions(
 
     # Redelivered: nothing is redone.
     assert subtitles.on_transcript(ready, CTX) == []
-
-
-def head_of(path: Path) -> bytes:
-    return path.read_bytes()[:8192]

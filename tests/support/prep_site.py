@@ -36,6 +36,9 @@ FEEDS = [
     FeedSource(name="Cloud Trade Weekly", url="https://www.cloudtrade-weekly.example/feed.xml"),  # type: ignore[arg-type]
     FeedSource(name="Community Roundup", url="https://community-roundup.example/feed/"),  # type: ignore[arg-type]
 ]
+# Not in the default configuration: an ISO-8859-1 feed with unusable entries (malformed,
+# missing links and titles) next to two readable pages that are not UTF-8.
+COMMUNITY_LINKS = FeedSource(name="Community Links", url="https://community-links.example/feed.rss")  # type: ignore[arg-type]
 
 
 def route_key(url: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -181,6 +182,11 @@ def test_picture_clips_default_to_vertical_and_square_centre_crops() -> None:
     assert "enable='lt(t,2.5)'" in graph  # the title card
     assert args.count("-movflags") == 2
     assert args[-1] == "s.mp4"
+    untitled = picture_clip_args(
+        Path("ep.mp4"), Path("c.mp3"), 12.5, 40.0, [VERTICAL, SQUARE],
+        [Path("v.mp4"), Path("s.mp4")], replace(text, title_file=None), VideoOptions(),
+    )  # fmt: skip
+    assert "lt(t,2.5)" not in value_after(untitled, "-filter_complex")  # PODPIPE_CLIPS_TITLE_CARD
 
 
 def test_the_picture_trailer_joins_its_cuts_with_the_audios_crossfades_in_one_decode() -> None:

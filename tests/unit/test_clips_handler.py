@@ -386,6 +386,23 @@ def test_without_a_show_crop_box_the_deployments_setting_or_the_centre_is_used(
     assert renderer.options[1].square.crop.x == 0.25
 
 
+def test_the_title_card_on_picture_clips_can_be_turned_off(
+    store: MemoryStore, renderer: FakeRenderer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.objects[KEYS.video] = b"mp4"
+    assert ClipsSettings().clips_render_options().title_card  # on unless turned off
+    monkeypatch.setenv("PODPIPE_CLIPS_TITLE_CARD", "false")
+    handler = ClipsHandler(
+        store,
+        ClipsConfig(bucket=BUCKET, options=ClipsSettings().clips_render_options()),
+        renderer,
+        ledger=MemoryStageLedger(),
+    )
+    handler.on_picks(completed(), CTX)
+    assert renderer.calls[0].video is not None
+    assert renderer.options[0].title_card is False
+
+
 def test_an_audio_only_episode_ignores_the_crop_box(
     store: MemoryStore, renderer: FakeRenderer
 ) -> None:

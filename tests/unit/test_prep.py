@@ -19,6 +19,7 @@ from podpipe.events import BriefPrepared, S3Location, parse_envelope, to_envelop
 from podpipe_llm.prep.articles import Article, read_article
 from podpipe_llm.prep.brief import prepare_brief, render_markdown
 from podpipe_llm.prep.feeds import collect, deduplicate, normalise_url
+from podpipe_llm.prep.fetch import Fetched
 from podpipe_llm.prep.links import discussed, with_links
 from podpipe_llm.prep.models import ChosenItem, FeedItem, ItemAnswer, Problem
 from podpipe_llm.prep.service import ChoiceError, choose, since_for
@@ -31,7 +32,7 @@ from podpipe_llm.ratelimit import RateLimiters
 from podpipe_llm.runner import PromptRetryPolicy, PromptRunner
 from podpipe_llm.service import build_providers, build_runner
 from podpipe_notify import messages
-from tests.support.prep_site import FEEDS, PrepSite, config, prep_site
+from tests.support.prep_site import COMMUNITY_LINKS, FEEDS, PrepSite, config, prep_site
 from tests.support.scripted_llm import FakeClock, ScriptedProvider
 
 SINCE = datetime(2026, 11, 20, tzinfo=UTC)
@@ -181,6 +182,24 @@ def test_an_unreachable_host_is_a_problem_too() -> None:
     assert result.reason.startswith("could not be fetched: ConnectError")
 
 
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("https://news.example/slides\x7f2026", "InvalidURL"),  # a control character
+        ("https://news.example/\x00", "InvalidURL"),
+        (f"https://{'a' * 70}.example/x", "UnicodeError"),  # a host label idna cannot encode
+    ],
+)
+def test_a_url_httpx_refuses_is_a_problem_too(url: str, error: str) -> None:
+    from podpipe_llm.prep.fetch import HttpFetcher
+
+    result = read_article(
+        HttpFetcher.create(2.0), FeedItem(title="t", url=url, feed="f"), max_chars=100
+    )
+    assert isinstance(result, Problem)
+    assert result.reason.startswith(f"could not be fetched: {error}")
+
+
 # ----------------------------------------------------------------------------- the brief
 
 
@@ -233,6 +252,94 @@ def test_a_refused_item_or_ranking_is_reported_and_the_rest_is_briefed(site: Pre
     ]
     assert "feed order kept" in writer_problems[0].reason
     assert brief.items[0].url == AURORA  # feed order when the ranking failed
+
+
+COMMUNITY = "https://community-links.example"
+
+
+def test_bad_links_and_pages_in_a_feed_are_problem_lines_and_the_rest_is_briefed(
+    site: PrepSite,
+) -> None:
+    """One place for everything an odd feed entry or page used to stop the run with (a
+    ValueError from urlsplit, an httpx.InvalidURL) or garble (a page that is not UTF-8)."""
+    feeds = [*FEEDS, COMMUNITY_LINKS]
+    brief = brief_with(
+        site, FakeWriter(), feeds=[f.model_dump(mode="json") for f in feeds], max_items=20
+    )
+
+    zurich = f"{COMMUNITY}/2026/11/cloudfront-zurich-besancon/"  # charset in the header only
+    recap = f"{COMMUNITY}/2026/11/reinvent-recap-serverless/"  # in <meta charset> only
+    assert {i.url for i in brief.items} == READABLE | {zurich, recap}
+    by_url = {i.url: i for i in brief.items}
+    assert "Zürich and Besançon" in by_url[zurich].title
+    assert by_url[zurich].summary.startswith("Amazon CloudFront now serves viewers from new")
+    assert "Zürich" in by_url[zurich].summary
+    assert "– “serverless first” –" in by_url[recap].summary
+    assert "\ufffd" not in render_markdown(brief)
+
+    community = [p for p in brief.problems if "Community Links" in p.reason + p.source]
+    assert [(p.kind, p.source, p.reason.split(": ", 1)[1]) for p in community] == [
+        ("article", "Keynote livestream links", "Invalid IPv6 URL"),
+        ("article", "Workshop sign-up", "Port out of range 0-65535"),
+        ("article", "Slides from the meetup", "the link contains a control character"),
+        ("article", "A post without a link", "the entry has no link"),
+        ("article", "an untitled entry of Community Links", "the entry has no title"),
+    ]
+    markdown = render_markdown(brief)
+    assert (
+        "- **Article could not be read:** Slides from the meetup "
+        f"<{COMMUNITY}/slides\\x7f2026> — unusable feed entry (Community Links): "
+        "the link contains a control character"
+    ) in markdown.splitlines()
+    assert (
+        "**Article could not be read:** Keynote livestream links <http://[2001:db8::1/keynote>"
+        in markdown
+    )
+    # The other feeds' problems are still the ones they always were.
+    assert sorted(p.kind for p in brief.problems if p not in community) == [
+        "article",
+        "article",
+        "feed",
+        "feed",
+        "paywall",
+    ]
+
+
+class BrokenFetcher:
+    """The Fetcher port over the site, raising what no adapter foresaw for some URLs."""
+
+    def __init__(self, inner: PrepSite, broken: set[str]) -> None:
+        self.inner = inner.fetcher()
+        self.broken = broken
+
+    def get(self, url: str) -> Fetched:
+        if url in self.broken:
+            raise RuntimeError(f"a parser bug on {url}")
+        return self.inner.get(url)
+
+
+def test_anything_else_one_feed_or_article_raises_is_a_problem_line_too(site: PrepSite) -> None:
+    whats_new = str(FEEDS[0].url)
+    writer = FakeWriter()
+    brief = prepare_brief(
+        config(), date="2026-11-28", since=SINCE, now=NOW,
+        fetcher=BrokenFetcher(site, {whats_new, DYNAMODB}), writer=writer, model="fake",
+    )  # fmt: skip
+
+    # The blog's items go on (Aurora DSQL under the blog's own, tracked, URL).
+    assert {normalise_url(i.url) for i in brief.items} == {
+        normalise_url(u) for u in (AURORA, BEDROCK, EVENTBRIDGE)
+    }
+    unexpected = [p for p in brief.problems if "RuntimeError" in p.reason]
+    assert [(p.kind, p.source, p.url) for p in unexpected] == [
+        ("feed", "AWS What's New", whats_new),
+        (
+            "article",
+            "Amazon DynamoDB lowers pricing for on-demand throughput and global tables",
+            DYNAMODB,
+        ),
+    ]
+    assert unexpected[0].reason == f"could not be read: RuntimeError: a parser bug on {whats_new}"
 
 
 def test_the_extractive_writer_briefs_from_the_articles_own_sentences(site: PrepSite) -> None:
@@ -323,6 +430,110 @@ def test_the_decoding_schemas_demand_what_the_prep_checks_demand() -> None:
     # A ranking with some numbers past the last candidate keeps the real ones.
     kept = validate_json_output("prep-ranking", '{"order": [3, 8, 1, 3, 10]}', candidates)
     assert json.loads(kept)["order"] == [3, 1]
+
+
+@pytest.mark.parametrize(
+    ("summary", "count"),
+    [
+        ("It launched. It is cheap.", 2),
+        ("It launched. It is cheap. It is fast. It is in every Region.", 4),
+        ("It is in US East (N. Virginia). It is cheap. It is fast. It is new.", 4),
+    ],
+)
+def test_a_summary_of_other_than_three_sentences_goes_back_to_the_model(
+    summary: str, count: int
+) -> None:
+    """Issue 17 asks for a 3-sentence summary: every provider's answer is held to exactly 3
+    (the grammar makes the local models write 3 counted the same way)."""
+    from podpipe_llm.prep.writer import candidates_transcript
+    from podpipe_llm.schemas import OutputValidationError, validate_json_output
+
+    item = FeedItem(title="A launch", url="https://example.com/a", feed="f")
+    article = candidates_transcript([Article(item, "Text.")])
+    answer = {"summary": summary, "why_it_matters": "Listeners run it.", "questions": ["A?", "B?"]}
+    with pytest.raises(OutputValidationError) as refused:
+        validate_json_output("prep-item", json.dumps(answer), article)
+    assert f"summary: write exactly 3 sentences (this one has {count})" in refused.value.problems
+
+    for three in (
+        "It costs 3.5 USD in S3.x regions. It is cheap! Is it fast?",
+        # A Bedrock model's: "N." inside the first sentence.
+        "It runs in US East (N. Virginia) and Ohio. It is cheap, e.g. for queues. It is fast.",
+        # What the grammar lets a local model write: "N." ends its first sentence.
+        "It runs in US East (N. Virginia) and Ohio. It is cheap.",
+    ):
+        kept = validate_json_output("prep-item", json.dumps({**answer, "summary": three}), article)
+        assert json.loads(kept)["summary"] == three
+
+
+def test_the_extractive_draft_summarises_in_three_sentences_the_check_counts_as_three() -> None:
+    """A sentence ending in a quote or an ellipsis runs into the next one for the check: the
+    stand-in leaves those out rather than have its draft refused."""
+    settings = PrepSettings(llm_provider="extractive")
+    writer = RunnerBriefWriter(
+        build_runner(settings, build_providers(settings, bedrock_client=object()))
+    )
+    text = "\n".join(
+        [
+            "Teams call Lambda SnapStart for Python “the end of cold starts.”",
+            "Lambda SnapStart for Python cuts the cold starts of Python functions by 90%.",
+            "SnapStart caches a snapshot of the initialised Python function and resumes it.",
+            "Python functions with large frameworks start in under a second with SnapStart…",
+            "Turn SnapStart on in the function's configuration.",
+        ]
+    )
+    item = FeedItem(title="Lambda SnapStart for Python", url="https://example.com/a", feed="f")
+    answer = writer.write(Article(item, text), audience="Python developers on Lambda", show="S")
+
+    assert answer.summary == (
+        "Lambda SnapStart for Python cuts the cold starts of Python functions by 90%. "
+        "SnapStart caches a snapshot of the initialised Python function and resumes it. "
+        "Turn SnapStart on in the function's configuration."
+    )
+
+
+def test_python_m_prep_exits_0_with_the_brief_and_2_for_an_unusable_config(
+    site: PrepSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from podpipe_llm.prep.__main__ import main
+    from podpipe_llm.prep.service import PrepRun
+    from podpipe_llm.prep.store import PrepConfigError
+    from podpipe_llm.prep.writer import PrepPromptError
+
+    monkeypatch.setenv("PODPIPE_BUCKET", "show-bucket")
+    monkeypatch.setenv("PODPIPE_LOG_JSON", "false")
+    brief = brief_with(site, FakeWriter(), max_items=2)
+    event = BriefPrepared(
+        date=brief.date,
+        show=brief.show,
+        model=brief.model,
+        brief_markdown=S3Location(bucket="show-bucket", key="prep/2026-11-28/brief.md"),
+        brief_json=S3Location(bucket="show-bucket", key="prep/2026-11-28/brief.json"),
+    )
+    seen: list[PrepSettings] = []
+
+    def written(settings: PrepSettings) -> PrepRun:
+        seen.append(settings)
+        return PrepRun(brief=brief, event=event)
+
+    def refused(error: Exception):  # type: ignore[no-untyped-def]
+        def run(settings: PrepSettings) -> PrepRun:
+            raise error
+
+        return run
+
+    assert main(written) == 0
+    assert seen[0].bucket == "show-bucket"  # the settings come from the environment
+    missing = PrepConfigError("no prep config in s3://show-bucket: put prep/config.yaml")
+    assert main(refused(missing)) == 2
+    assert main(refused(PrepPromptError("prep/prompts/prep-item.md: no template"))) == 2
+    monkeypatch.setenv("PODPIPE_PREP_REQUESTS_PER_MINUTE", "-1")
+    assert main(written) == 2
+    assert len(seen) == 1  # an unusable setting stops before any run
+    # Anything else is no configuration problem: it is raised (the task fails, with a trace).
+    monkeypatch.delenv("PODPIPE_PREP_REQUESTS_PER_MINUTE")
+    with pytest.raises(RuntimeError):
+        main(refused(RuntimeError("the bus is down")))
 
 
 def test_the_next_brief_starts_where_the_last_one_ended(site: PrepSite) -> None:

@@ -51,6 +51,11 @@ class ClipsSettings(MediaSettings):
         "from, as x,y,width,height in fractions of the picture (e.g. 0,0,0.5,1: the left half); "
         "a show file's clip_crop_box overrides it; unset: centre crops.",
     )
+    clips_title_card: bool = Field(
+        default=True,
+        description="Video episodes: the clip's title (the episode's, on the trailer) over the "
+        "first 2.5 s of each clip and the trailer cut from the picture; false: no title card.",
+    )
     clips_trailer: bool = Field(default=True, description="Join the best picks into a trailer.")
     clips_trailer_seconds: float = Field(
         default=60.0, ge=45.0, le=90.0, description="Target trailer length (45-90 s)."
@@ -112,6 +117,7 @@ class ClipsSettings(MediaSettings):
             render_trailer=self.clips_trailer,
             captions=self.clips_captions,
             font_file=self.clips_font_file,
+            title_card=self.clips_title_card,
             trailer_rules=TrailerRules(
                 target_seconds=self.clips_trailer_seconds,
                 max_picks=self.clips_trailer_max_picks,

@@ -93,6 +93,28 @@ class TranscodeResult:
     media: MediaInfo | None = None
     """The source's header, as probed once."""
 
+    def for_video(self) -> VideoAudio:
+        return VideoAudio(
+            loudness_filter=self.loudness_filter,
+            channel_map=self.channel_map,
+            loudness=self.output_loudness,
+            source_duration_seconds=self.source_duration_seconds,
+            media=self.media,
+        )
+
+
+@dataclass(frozen=True)
+class VideoAudio:
+    """What video.mp4's sound takes from the finished MP3 — its filter and its measurement —
+    kept in audio.json, so that the video is made in a message of its own, after the MP3."""
+
+    loudness_filter: str
+    channel_map: str | None
+    loudness: LoudnessReading
+    source_duration_seconds: float
+    media: MediaInfo | None = None
+    """The source's header when already probed (else render_video probes it)."""
+
 
 @dataclass(frozen=True)
 class VideoResult:
@@ -115,10 +137,10 @@ class TranscodeBackend(Protocol):
 
 
 class VideoRenderer(Protocol):
-    """The video episode's ``video.mp4``, from the source and the finished MP3's result."""
+    """The video episode's ``video.mp4``, from the source and the finished MP3's sound."""
 
     def render_video(
-        self, source: Path, destination: Path, audio: TranscodeResult, job: TranscodeJob
+        self, source: Path, destination: Path, audio: VideoAudio, job: TranscodeJob
     ) -> VideoResult:
         """Raises BadInputError when the picture cannot be used."""
         ...
@@ -192,7 +214,7 @@ class FfmpegBackend:
         )
 
     def render_video(
-        self, source: Path, destination: Path, audio: TranscodeResult, job: TranscodeJob
+        self, source: Path, destination: Path, audio: VideoAudio, job: TranscodeJob
     ) -> VideoResult:
         """``video.mp4`` with the MP3's loudness filter on its audio (no second measurement)."""
         info = audio.media or self.inspect(source)
@@ -219,9 +241,7 @@ class FfmpegBackend:
             )
             # Unmetered: the MP3's measurement, which went through the same filter.
             loudness = (
-                parse_ebur128_summary(made.stderr)
-                if job.video.meter_audio
-                else audio.output_loudness
+                parse_ebur128_summary(made.stderr) if job.video.meter_audio else audio.loudness
             )
         except FfmpegError as exc:
             raise _conversion_error(source.name, exc) from exc

@@ -139,6 +139,9 @@ class AudioInfo(BaseModel):
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     video: S3Location | None = None
     """A video episode's ``video.mp4``, when it could be made."""
+    loudness_filter: str = ""
+    """The filter the MP3 went through: video.mp4's sound goes through it too."""
+    channel_map: str | None = None
 
 
 def parse_audio_info(raw: Any) -> AudioInfo | None:

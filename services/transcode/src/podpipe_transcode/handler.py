@@ -4,6 +4,10 @@ Gathers facts through the ports (ObjectStore, TranscodeBackend), asks the core w
 mean, and returns the events to publish. Bad input raises RejectedInputError with a reason a
 host can act on (one attempt, then "Transcode Failed"; no DLQ entry); anything else — a flaky S3, a full
 disk — propagates and is retried by the runtime.
+
+A video upload's ``video.mp4`` is a step of its own, on the MP3's "Audio Transcoded" (routed
+back to this queue): the MP3 is published first, and the video's retries and its failure
+("Video Failed", the ``video`` stage) never redo or fail the audio.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 import structlog
 
 from podpipe.events import (
+    AudioTranscoded,
     Event,
     Failure,
     ObjectCreated,
@@ -37,7 +42,7 @@ from podpipe.layout import (
     rejected_record_key,
     sidecar_key,
 )
-from podpipe.loudness import LoudnessMeasurement, LoudnessTargets
+from podpipe.loudness import LoudnessMeasurement, LoudnessReading, LoudnessTargets
 from podpipe.runtime.errors import PermanentError, RejectedInputError
 from podpipe.runtime.service import MessageContext
 from podpipe.stages import StageLedger, fail_stage, record_failure
@@ -46,6 +51,7 @@ from podpipe_transcode.backend import (
     TranscodeBackend,
     TranscodeJob,
     TranscodeResult,
+    VideoAudio,
     VideoRenderer,
 )
 from podpipe_transcode.commands import Mp3Encoding
@@ -149,7 +155,7 @@ class TranscodeHandler:
             details={"source": source.uri, "backend": self.backend.name},
         )
         reading = self._metadata(source.bucket, episode_id, head)
-        info, video_events = self._convert(episode_id, source, head, reading)
+        info = self._convert(episode_id, source, head, reading)
         self.store.put_json(self.config.bucket, keys.audio_info, info)
         self.ledger.record(
             episode_id,
@@ -163,7 +169,6 @@ class TranscodeHandler:
                 "true_peak_dbtp": info.loudness.true_peak_dbtp,
                 "duration_seconds": info.duration_seconds,
                 "conversion_seconds": info.elapsed_seconds,
-                **({"video": info.video.uri} if info.video else {}),
             },
         )
         log.info(
@@ -176,7 +181,8 @@ class TranscodeHandler:
             encodes=info.encodes,
             elapsed_seconds=round(info.elapsed_seconds, 2),
         )
-        return [*announced, self._announce(info), *video_events]
+        # A video upload's video.mp4 follows on this "Audio Transcoded" (make_video).
+        return [*announced, self._announce(info)]
 
     def on_failure(self, event: ObjectCreated, failure: Failure) -> Sequence[Event]:
         """The final failure: record it and tell the host why (when there is an episode)."""
@@ -214,7 +220,7 @@ class TranscodeHandler:
 
     def _convert(
         self, episode_id: str, source: S3Location, head: ObjectHead, reading: MetadataReading
-    ) -> tuple[AudioInfo, list[Event]]:
+    ) -> AudioInfo:
         keys = EpisodeKeys(episode_id)
         audio = S3Location(bucket=self.config.bucket, key=keys.audio)
         job = TranscodeJob(
@@ -236,7 +242,8 @@ class TranscodeHandler:
                 raise RejectedInputError(exc.reason) from exc
             if self.video is not None and result.media is not None and result.media.has_video:
                 # Recorded before the MP3 exists: the clips, which start from the MP3, then
-                # know that a picture is on its way and wait for it.
+                # know that a picture is on its way and wait for it; and make_video knows
+                # that the MP3's "Audio Transcoded" asks for one.
                 self.ledger.record(episode_id, VIDEO_STAGE, "running")
             write_tags(local_audio, tags)
             size = local_audio.stat().st_size
@@ -247,12 +254,10 @@ class TranscodeHandler:
                 content_type="audio/mpeg",
                 metadata={SOURCE_ETAG_METADATA: normalize_etag(head.etag)},
             )
-            video_events = self._video(episode_id, source, local_source, result, job)
         uploaded = self.store.head(audio.bucket, audio.key)
         if uploaded is None:  # read-after-write is strong on S3: this is a real fault
             raise RuntimeError(f"{audio.uri} is missing right after its upload")
-        video = next((e.video for e in video_events if isinstance(e, VideoTranscoded)), None)
-        info = _audio_info(
+        return _audio_info(
             episode_id,
             source,
             head,
@@ -266,58 +271,86 @@ class TranscodeHandler:
             elapsed=time.monotonic() - started,
             metadata_problems=list(reading.problems),
         )
-        return info.model_copy(update={"video": video}), video_events
 
-    def _video(
-        self,
-        episode_id: str,
-        source: S3Location,
-        local_source: Path,
-        result: TranscodeResult,
-        job: TranscodeJob,
-    ) -> list[Event]:
-        """``video.mp4`` for a video upload, after the MP3 is safe: a failure here is reported
-        ("Video Failed") and never holds the audio back."""
-        if self.video is None or result.media is None or not result.media.has_video:
+    # ----------------------------------------------------------------- video.mp4
+
+    def make_video(self, event: AudioTranscoded, ctx: MessageContext) -> Sequence[Event]:
+        """``video.mp4`` for a video upload, once its MP3 is published: a message of its own,
+        so its retries redo only the video and its final failure is "Video Failed" (the
+        ``video`` stage) while the audio goes on. Only a video stage left running (or failed:
+        a replay of this message tries again) asks for work; an audio upload or a video
+        already made — a redelivery — is nothing to do."""
+        episode_id = event.episode_id
+        structlog.contextvars.bind_contextvars(episode_id=episode_id)
+        stage = self.ledger.read(episode_id, VIDEO_STAGE)
+        if self.video is None or stage is None or stage.status not in {"running", "failed"}:
+            log.info("transcode.video_skipped", status=stage.status if stage else None)
             return []
-        video = S3Location(bucket=self.config.bucket, key=EpisodeKeys(episode_id).video)
-        local_video = local_source.with_name("video.mp4")
-        running = self.ledger.read(episode_id, VIDEO_STAGE)
-        started = running.started_at if running is not None else time.time()
-        try:
-            made = self.video.render_video(local_source, local_video, result, job)
-        except (BadInputError, FfmpegError) as exc:
-            reason = exc.reason
-            log.warning("transcode.video_failed", reason=reason)
-            failure = Failure(reason=reason, error_type=type(exc).__name__)
-            return fail_stage(
-                self.ledger,
-                episode_id,
-                VIDEO_STAGE,
-                failure,
-                VideoFailed(
-                    episode_id=episode_id, source=source, output="video.mp4", failure=failure
-                ),
-                resume=True,
+        keys = EpisodeKeys(episode_id)
+        info = parse_audio_info(self.store.get_json(self.config.bucket, keys.audio_info))
+        if info is None or (event.source_etag and info.source_etag != event.source_etag):
+            # A newer recording replaced this one: its own "Audio Transcoded" makes its video.
+            log.info("transcode.video_skipped", status="superseded")
+            return []
+        if not info.loudness_filter:
+            raise RejectedInputError(
+                f"{Path(info.source.key).name}: the MP3's loudness filter was not recorded "
+                "(made by an older podpipe); upload the video again for its video.mp4"
             )
-        self.store.upload(
-            local_video, video.bucket, video.key, content_type="video/mp4", metadata={}
+        job = TranscodeJob(
+            targets=self.config.targets,
+            encoding=self.config.encoding,
+            max_duration_seconds=self.config.max_duration_seconds,
+        )
+        sound = VideoAudio(
+            loudness_filter=info.loudness_filter,
+            channel_map=info.channel_map,
+            loudness=LoudnessReading(
+                integrated_lufs=info.loudness.integrated_lufs,
+                true_peak_dbtp=info.loudness.true_peak_dbtp,
+                loudness_range_lu=info.loudness.loudness_range_lu,
+            ),
+            source_duration_seconds=info.source_duration_seconds,
+        )
+        video = S3Location(bucket=self.config.bucket, key=keys.video)
+        self.ledger.record(
+            episode_id, VIDEO_STAGE, "running", started_at=stage.started_at,
+            attempts=ctx.receive_count,
+        )  # fmt: skip
+        with tempfile.TemporaryDirectory(
+            prefix="podpipe-video-", dir=self.config.work_dir or None
+        ) as scratch:
+            local_source = Path(scratch) / Path(info.source.key).name
+            local_video = Path(scratch) / "video.mp4"
+            self.store.download(info.source.bucket, info.source.key, local_source)
+            try:
+                made = self.video.render_video(local_source, local_video, sound, job)
+            except (BadInputError, FfmpegError) as exc:
+                # The picture is unusable or ffmpeg refused it: a retry would fail the same way.
+                raise RejectedInputError(exc.reason) from exc
+            self.store.upload(
+                local_video, video.bucket, video.key, content_type="video/mp4", metadata={}
+            )
+        self.store.put_json(
+            self.config.bucket, keys.audio_info, info.model_copy(update={"video": video})
         )
         self.ledger.record(
             episode_id,
             VIDEO_STAGE,
             "done",
-            started_at=started,
+            started_at=stage.started_at,
+            attempts=ctx.receive_count,
             details={
                 "video": video.uri,
                 "picture_copied": made.copied,
                 "reencode_reasons": list(made.reasons),
             },
         )
+        log.info("transcode.video_done", video=video.uri, picture_copied=made.copied)
         return [
             VideoTranscoded(
                 episode_id=episode_id,
-                source=source,
+                source=info.source,
                 video=video,
                 duration_seconds=made.seconds,
                 integrated_lufs=made.loudness.integrated_lufs,
@@ -327,6 +360,24 @@ class TranscodeHandler:
                 elapsed_seconds=made.elapsed_seconds,
             )
         ]
+
+    def on_video_failure(self, event: AudioTranscoded, failure: Failure) -> Sequence[Event]:
+        """video.mp4's final failure: the ``video`` stage failed, "Video Failed" says why;
+        the MP3, its stage and its "Audio Transcoded" stand."""
+        log.warning("transcode.video_failed", reason=failure.reason)
+        return fail_stage(
+            self.ledger,
+            event.episode_id,
+            VIDEO_STAGE,
+            failure,
+            VideoFailed(
+                episode_id=event.episode_id,
+                source=event.source,
+                output="video.mp4",
+                failure=failure,
+            ),
+            resume=True,
+        )
 
     def _announce(self, info: AudioInfo) -> Event:
         url, expires_at = self.store.presign(
@@ -390,4 +441,6 @@ def _audio_info(
         metadata_problems=metadata_problems,
         backend=backend,
         elapsed_seconds=elapsed,
+        loudness_filter=result.loudness_filter,
+        channel_map=result.channel_map,
     )

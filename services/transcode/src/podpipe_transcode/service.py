@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from podpipe.events import ObjectCreated
+from podpipe.events import AudioTranscoded, ObjectCreated
 from podpipe.runtime.service import Consumer, Route, Service
 from podpipe.stages import S3StageLedger
 from podpipe_transcode.backend import FfmpegBackend, TranscodeBackend
@@ -63,11 +63,17 @@ def transcode_route(handler: TranscodeHandler) -> Route[ObjectCreated]:
     return Route(ObjectCreated, handler.handle, on_failure=handler.on_failure)
 
 
+def video_route(handler: TranscodeHandler) -> Route[AudioTranscoded]:
+    """A video upload's video.mp4, after its MP3 (topology: audio-to-transcode)."""
+    return Route(AudioTranscoded, handler.make_video, on_failure=handler.on_video_failure)
+
+
 def build_service(
     settings: TranscodeSettings, *, s3: S3Client, backend: TranscodeBackend | None = None
 ) -> Service:
     """The transcode service: one consumer on the transcode queue, routing "Object Created"
-    to the MP3 conversion and a video episode's joins to the subtitled videos and YouTube
+    to the MP3 conversion, the MP3's "Audio Transcoded" to a video upload's video.mp4, and a
+    video episode's joins to the subtitled videos and YouTube
     outputs (the clips are their own service, on their own queue)."""
     handler = build_handler(settings, s3=s3, backend=backend)
     subtitles = subtitles_routes(
@@ -84,5 +90,10 @@ def build_service(
         font_file=settings.clips_font_file,
         work_dir=settings.work_dir,
     )
-    routes: list[Route[Any]] = [transcode_route(handler), *subtitles, *youtube]
+    routes: list[Route[Any]] = [
+        transcode_route(handler),
+        video_route(handler),
+        *subtitles,
+        *youtube,
+    ]
     return Service(name=SERVICE_NAME, consumers=[Consumer(queue=QUEUE, routes=routes)])

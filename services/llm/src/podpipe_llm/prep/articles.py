@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from podpipe_llm.prep.feeds import normalise_title
-from podpipe_llm.prep.fetch import Fetcher, FetchError
+from podpipe_llm.prep.fetch import Fetched, Fetcher, FetchError
 from podpipe_llm.prep.models import FeedItem, Problem
 
 MIN_ARTICLE_CHARS = 300
@@ -20,6 +20,7 @@ _PAYWALL = re.compile(
     r"sign in to (continue|read)|already a subscriber|premium (article|content)",
     re.I,
 )
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.I)
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,20 @@ class Article:
     text: str
 
 
-def extract_text(html: bytes, url: str) -> str:
+def page_html(fetched: Fetched) -> str | bytes:
+    """The page as text in the charset its server declares; else its bytes, which
+    trafilatura decodes by the page's own ``<meta charset>`` (or a guess). Decoding every
+    page as UTF-8 turned a Latin-1 "café" into "caf�" in the summary."""
+    declared = _CHARSET.search(fetched.content_type)
+    if declared:
+        try:
+            return fetched.body.decode(declared.group(1), "replace")
+        except LookupError:  # a charset Python does not know: let trafilatura guess
+            pass
+    return fetched.body
+
+
+def extract_text(html: str | bytes, url: str) -> str:
     """The article's main text, one paragraph a line, or '' if none. No ``deduplicate``:
     trafilatura's is a process-wide cache, so a second run would lose what the first read."""
     # Imported on first use: it costs a second, which the studio and every `podpipe` command
@@ -36,7 +50,7 @@ def extract_text(html: bytes, url: str) -> str:
     import trafilatura
 
     text = trafilatura.extract(
-        html.decode("utf-8", "replace"),
+        html,
         url=url,
         include_comments=False,
         include_tables=False,
@@ -61,7 +75,7 @@ def read_article(fetcher: Fetcher, item: FeedItem, *, max_chars: int) -> Article
         return problem("article", f"could not be fetched: HTTP {fetched.status}")
     if "html" not in fetched.content_type.lower() and fetched.body.lstrip()[:1] != b"<":
         return problem("article", f"not an HTML page ({fetched.content_type or 'no type'})")
-    text = extract_text(fetched.body, fetched.url)
+    text = extract_text(page_html(fetched), fetched.url)
     raw = fetched.body.decode("utf-8", "replace")
     if len(text) < MIN_ARTICLE_CHARS and _PAYWALL.search(raw):
         return problem("paywall", "only a teaser is readable: the article is behind a paywall")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 
 import structlog
 
 from podpipe_llm.prep.articles import Article, read_article
+from podpipe_llm.prep.contain import contained
 from podpipe_llm.prep.feeds import collect
 from podpipe_llm.prep.fetch import Fetcher
 from podpipe_llm.prep.models import Brief, BriefItem, FeedItem, PrepConfig, Problem
@@ -34,7 +36,12 @@ def prepare_brief(
     items, problems = collect(fetcher, config.feeds, since)
     articles: list[Article] = []
     for item in items:
-        read = read_article(fetcher, item, max_chars=max_article_chars)
+        read = contained(
+            functools.partial(read_article, fetcher, item, max_chars=max_article_chars),
+            kind="article",
+            source=item.title,
+            url=item.url,
+        )
         if isinstance(read, Problem):
             log.info("prep.article_unreadable", url=item.url, reason=read.reason)
             problems.append(read)

@@ -1,7 +1,7 @@
 """The extractive stand-in's prep writers: the brief from the articles' own sentences.
 
 Deterministic and offline like the rest of the extractive provider: the summary is the
-article's three most salient sentences (in article order), "why it matters" its sentence
+article's three most salient sentences (in article order; each one sentence to the check), "why it matters" its sentence
 closest to the audience description, and the two questions are built from its key phrases
 — every part is marked as a draft made without an LLM.
 """
@@ -12,6 +12,7 @@ import json
 
 from podpipe_llm import extract
 from podpipe_llm.providers.base import PromptTask
+from podpipe_llm.schemas import PREP_SUMMARY_SENTENCES, summary_sentences
 
 DRAFT = "(auto-draft, no LLM)"
 
@@ -23,7 +24,10 @@ def _audience_words(task: PromptTask) -> set[str]:
 def prep_item(task: PromptTask) -> str:
     sentences = extract.sentences(task.transcript)
     scorer = extract.Scorer([s.text for s in sentences])
-    summary = extract.key_sentences(sentences, 3, scorer=scorer)
+    # Only sentences that the summary check counts as one (a sentence ending in a quote or an
+    # ellipsis runs into the next for it): else the draft could be refused.
+    whole = [s for s in sentences if len(summary_sentences(s.text)) == 1 and s.text[-1:] in ".!?"]
+    summary = extract.key_sentences(whole, PREP_SUMMARY_SENTENCES, scorer=scorer)
     chosen = {s.text for s in summary}
     audience = _audience_words(task)
     rest = [s for s in sentences if s.text not in chosen] or sentences

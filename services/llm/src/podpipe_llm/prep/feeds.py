@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import functools
 import html
 import re
 import urllib.parse
@@ -12,6 +13,7 @@ from typing import Any
 
 import feedparser
 
+from podpipe_llm.prep.contain import contained, printable
 from podpipe_llm.prep.fetch import Fetcher, FetchError
 from podpipe_llm.prep.models import FeedItem, FeedSource, Problem
 
@@ -52,21 +54,55 @@ def _plain(text: str) -> str:
     return " ".join(html.unescape(_TAG.sub(" ", text)).split())
 
 
-def parse_feed(body: bytes, source: FeedSource) -> tuple[list[FeedItem], Problem | None]:
-    """The entries of one feed; a body that is no feed is a problem, not an exception."""
+def checked_link(link: str) -> str:
+    """``link`` when prep can fetch and compare it; a ValueError saying why otherwise.
+
+    ``urlsplit`` itself refuses some links (``http://[bad/x``: "Invalid IPv6 URL"), its
+    ``port`` others (``:99999``), and httpx refuses control characters; all of them are
+    checked here, once, so that no later step (de-duplication, the fetch) meets them.
+    """
+    if not link:
+        raise ValueError("the entry has no link")
+    parts = urllib.parse.urlsplit(link)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError("the link is not an http(s) address")
+    _ = parts.port  # raises for a port that is no number or out of range
+    if not link.isprintable():
+        raise ValueError("the link contains a control character")
+    return link
+
+
+def parse_feed(body: bytes, source: FeedSource) -> tuple[list[FeedItem], list[Problem]]:
+    """The entries of one feed; a body that is no feed, or an entry without a usable title
+    and link, is a problem, not an exception."""
     parsed = feedparser.parse(body)
     entries = list(parsed.get("entries", []))
     if not entries and (parsed.get("bozo") or not parsed.get("feed")):
         reason = str(parsed.get("bozo_exception") or "no RSS or Atom entries")[:200]
-        return [], Problem(
-            kind="feed", source=source.name, url=str(source.url), reason=f"not a feed: {reason}"
-        )
+        return [], [
+            Problem(
+                kind="feed", source=source.name, url=str(source.url), reason=f"not a feed: {reason}"
+            )
+        ]
     items: list[FeedItem] = []
+    problems: list[Problem] = []
     for entry in entries:
         link = str(entry.get("link") or "").strip()
         title = _plain(str(entry.get("title") or ""))
-        if not title or urllib.parse.urlsplit(link).scheme not in {"http", "https"}:
-            continue  # nothing to read or to link to
+        try:
+            checked_link(link)
+            if not title:
+                raise ValueError("the entry has no title")
+        except ValueError as exc:
+            problems.append(
+                Problem(
+                    kind="article",
+                    source=title or f"an untitled entry of {source.name}",
+                    url=printable(link),
+                    reason=f"unusable feed entry ({source.name}): {exc}"[:500],
+                )
+            )
+            continue
         items.append(
             FeedItem(
                 title=title,
@@ -76,19 +112,26 @@ def parse_feed(body: bytes, source: FeedSource) -> tuple[list[FeedItem], Problem
                 feed_summary=_plain(str(entry.get("summary") or ""))[:600],
             )
         )
-    return items, None
+    return items, problems
 
 
-def read_feed(fetcher: Fetcher, source: FeedSource) -> tuple[list[FeedItem], Problem | None]:
+def read_feed(fetcher: Fetcher, source: FeedSource) -> tuple[list[FeedItem], list[Problem]]:
     url = str(source.url)
     try:
         fetched = fetcher.get(url)
     except FetchError as exc:
-        return [], Problem(kind="feed", source=source.name, url=url, reason=f"feed is down: {exc}")
+        return [], [
+            Problem(kind="feed", source=source.name, url=url, reason=f"feed is down: {exc}")
+        ]
     if fetched.status >= 400:
-        return [], Problem(
-            kind="feed", source=source.name, url=url, reason=f"feed is down: HTTP {fetched.status}"
-        )
+        return [], [
+            Problem(
+                kind="feed",
+                source=source.name,
+                url=url,
+                reason=f"feed is down: HTTP {fetched.status}",
+            )
+        ]
     return parse_feed(fetched.body, source)
 
 
@@ -115,12 +158,20 @@ def collect(
     fetcher: Fetcher, feeds: Sequence[FeedSource], since: datetime
 ) -> tuple[list[FeedItem], list[Problem]]:
     """Every feed's items published since ``since`` (undated items are kept), de-duplicated;
-    a feed that is down or broken is a problem and the other feeds go on."""
+    a feed that is down or broken, or an entry of it, is a problem and the others go on."""
     found: list[FeedItem] = []
     problems: list[Problem] = []
     for source in feeds:
-        items, problem = read_feed(fetcher, source)
-        if problem is not None:
-            problems.append(problem)
+        read = contained(
+            functools.partial(read_feed, fetcher, source),
+            kind="feed",
+            source=source.name,
+            url=str(source.url),
+        )
+        if isinstance(read, Problem):
+            problems.append(read)
+            continue
+        items, feed_problems = read
+        problems += feed_problems
         found += [i for i in items if i.published is None or i.published >= since]
     return deduplicate(found), problems

@@ -12,7 +12,8 @@ MAX_BODY_BYTES = 5_000_000
 
 
 class FetchError(Exception):
-    """The resource could not be fetched at all (network, timeout, too large)."""
+    """The resource could not be fetched at all (network, timeout, too large, a URL that
+    no request can be made for)."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,9 @@ class HttpFetcher:
     def get(self, url: str) -> Fetched:
         try:
             response = self._client.get(url)
-        except httpx.HTTPError as exc:
+        # Not all of httpx's refusals are HTTPErrors: InvalidURL (a control character, a bad
+        # port) is not, nor is the UnicodeError (a ValueError) of a host idna cannot encode.
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             raise FetchError(f"{type(exc).__name__}: {exc}"[:300]) from exc
         if len(response.content) > MAX_BODY_BYTES:
             raise FetchError(f"the response is larger than {MAX_BODY_BYTES} bytes")
