@@ -432,6 +432,19 @@ class StageRecord(BaseModel):
         return None if self.finished_at is None else self.finished_at - self.started_at
 
 
+class VersionRecord(BaseModel):
+    """``episodes/<id>/version.json``: which recording the episode's outputs are made from
+    (written by podpipe.versions; the stage ledger reads its number to fence off stale work)."""
+
+    model_config = ConfigDict(extra="forbid")
+    number: int
+    source_etag: str
+    state: Literal["archiving", "current"]
+    claimed_by: str
+    claimed_at: float
+    previous: int | None = None
+
+
 # --------------------------------------------------------------------------- prep (before an episode)
 
 PREP_PREFIX = "prep/"

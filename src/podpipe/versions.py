@@ -11,21 +11,27 @@ until it is current, so neither writes new outputs into a folder that is being a
 claimer that dies mid-archive has its message redelivered with the same id, and finishes.
 
 The rule (:func:`next_step`) is pure; :func:`begin_version` is the S3 shell every stage shares.
+
+The stages that begin a version stamp its number on what they announce (:func:`stamped`);
+every later stage carries it on and checks it before writing (``podpipe.stages.superseded``),
+so the late work of a replaced recording (a prompt still running when the new one arrived)
+is dropped rather than mixed into the new version's outputs.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from podpipe.episodes_s3 import list_objects
-from podpipe.events import EpisodeVersionStarted, S3Location
-from podpipe.layout import EpisodeKeys
+from podpipe.events import EpisodeVersionStarted, Event, S3Location
+from podpipe.layout import EpisodeKeys, VersionRecord
 from podpipe.runtime.errors import RetryableError
 from podpipe.s3io import put_json, put_json_if_absent
 
@@ -37,18 +43,6 @@ _CONDITION_FAILED = {"PreconditionFailed", "412", "ConditionalRequestConflict", 
 
 class VersionBusyError(RetryableError):
     """Another stage is moving the previous version aside: try again in a moment."""
-
-
-class VersionRecord(BaseModel):
-    """``episodes/<id>/version.json``: which recording the episode's outputs are made from."""
-
-    model_config = ConfigDict(extra="forbid")
-    number: int
-    source_etag: str
-    state: Literal["archiving", "current"]
-    claimed_by: str
-    claimed_at: float
-    previous: int | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +81,16 @@ def version_started(
             source=source,
             archived_prefix=EpisodeKeys(episode_id).version_prefix(start.previous),
         )
+    ]
+
+
+def stamped(events: Iterable[Event], number: int) -> list[Event]:
+    """The events with version ``number`` on every one that carries a version and names none."""
+    return [
+        e.model_copy(update={"version": number})
+        if "version" in type(e).model_fields and getattr(e, "version", None) is None
+        else e
+        for e in events
     ]
 
 

@@ -41,7 +41,7 @@ from podpipe.loudness import LoudnessMeasurement, LoudnessTargets
 from podpipe.runtime.errors import PermanentError, RejectedInputError
 from podpipe.runtime.service import MessageContext
 from podpipe.stages import StageLedger, fail_stage, record_failure
-from podpipe.versions import version_started
+from podpipe.versions import stamped, version_started
 from podpipe_transcode.backend import (
     TranscodeBackend,
     TranscodeJob,
@@ -137,7 +137,7 @@ class TranscodeHandler:
             audio_head = self.store.head(self.config.bucket, keys.audio)
             if reusable(existing, head.etag, audio_head):
                 log.info("transcode.reused", audio=existing.audio.uri, source_etag=head.etag)
-                return [*announced, self._announce(existing)]
+                return [*announced, *stamped([self._announce(existing)], version.number)]
 
         started = time.time()
         self.ledger.record(
@@ -176,7 +176,7 @@ class TranscodeHandler:
             encodes=info.encodes,
             elapsed_seconds=round(info.elapsed_seconds, 2),
         )
-        return [*announced, self._announce(info), *video_events]
+        return [*announced, *stamped([self._announce(info), *video_events], version.number)]
 
     def on_failure(self, event: ObjectCreated, failure: Failure) -> Sequence[Event]:
         """The final failure: record it and tell the host why (when there is an episode)."""
