@@ -392,6 +392,26 @@ class EpisodeKeys:
         return self._k(f"versions/{int(number)}/")
 
     @property
+    def release_record(self) -> str:
+        """The release (podpipe.release): its state, chosen title, approval, publication."""
+        return self._k("release.json")
+
+    @property
+    def release_prefix(self) -> str:
+        """The host's edited show notes (``release/show-notes.vNNN.md``) the release points at."""
+        return self._k("release/")
+
+    def kept_across_versions(self, key: str) -> bool:
+        """True for a key a new recording leaves where it is: the version record, the earlier
+        versions, and the release (an approved or published release keeps its state; the
+        host sees the new version's outputs in it)."""
+        return (
+            key in (self.version_record, self.release_record)
+            or key.startswith(self.versions_prefix)
+            or key.startswith(self.release_prefix)
+        )
+
+    @property
     def notifications_prefix(self) -> str:
         return self._k("notifications/")
 

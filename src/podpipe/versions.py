@@ -2,6 +2,8 @@
 upload key starts version n+1, and everything made from version n moves aside to
 ``episodes/<id>/versions/<n>/`` so every stage (transcript, prompts, clips, the digest) runs
 again for the new one. An identical re-upload (same ETag) is the same version: nothing moves.
+The release (``release.json`` and the host's edited notes under ``release/``) is not an output
+of a recording: it stays where it is, so an approved or published release keeps its state.
 
 Transcode and transcribe both see every upload, in parallel; whichever first meets a new
 ETag claims the version in ``episodes/<id>/version.json`` with an S3 conditional write
@@ -166,11 +168,12 @@ def begin_version(
 
 def archive(s3: S3Client, bucket: str, keys: EpisodeKeys, number: int) -> int:
     """Move every output of the episode under ``versions/<number>/`` (idempotent: a second
-    run finds nothing left to move). Returns how many objects moved."""
+    run finds nothing left to move); the release stays (EpisodeKeys.kept_across_versions).
+    Returns how many objects moved."""
     destination = keys.version_prefix(number)
     moved = 0
     for obj in list(list_objects(s3, bucket, keys.root)):
-        if obj.key.startswith(keys.versions_prefix) or obj.key == keys.version_record:
+        if keys.kept_across_versions(obj.key):
             continue
         relative = obj.key[len(keys.root) :]
         s3.copy_object(
