@@ -176,11 +176,10 @@ def archive(s3: S3Client, bucket: str, keys: EpisodeKeys, number: int) -> int:
         if keys.kept_across_versions(obj.key):
             continue
         relative = obj.key[len(keys.root) :]
-        s3.copy_object(
-            Bucket=bucket,
-            Key=destination + relative,
-            CopySource={"Bucket": bucket, "Key": obj.key},
-        )
+        # boto3's managed copy: one CopyObject for a small object, a multipart copy (parts
+        # of UploadPartCopy, content type and metadata kept) for a large one, where a single
+        # CopyObject refuses anything above 5 GB (a long video episode's upload-sized files).
+        s3.copy({"Bucket": bucket, "Key": obj.key}, bucket, destination + relative)
         s3.delete_object(Bucket=bucket, Key=obj.key)
         moved += 1
     return moved
