@@ -239,6 +239,14 @@ data "aws_iam_policy_document" "notify_task" {
     resources = ["${local.bucket_arn}/prep/*/notifications/*"]
   }
 
+  # Nor has an upload whose name is no episode: its "Upload failed" markers live beside its
+  # record, under rejected/<hash>/notifications/.
+  statement {
+    sid       = "RejectedUploadDeliveryMarkers"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.bucket_arn}/rejected/*/notifications/*"]
+  }
+
   # "Brief Prepared" links the week's brief (prep/<date>/brief.md) with a presigned URL,
   # which is signed with this role's credentials.
   statement {

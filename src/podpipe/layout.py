@@ -102,6 +102,14 @@ def rejected_record_key(upload_key: str) -> str:
     return f"{REJECTED_PREFIX}{digest}.json"
 
 
+def rejected_notification_marker(upload_key: str, delivery_id: str, channel: str) -> str:
+    """notify's delivery marker for an "Upload failed" message on one channel (no episode
+    folder exists): ``rejected/<hash>/notifications/<delivery-id>.<channel>.json``, beside the
+    upload's record ``rejected/<hash>.json``."""
+    record = rejected_record_key(upload_key).removesuffix(".json")
+    return f"{record}/notifications/{_safe_name(delivery_id)}.{_safe_name(channel)}.json"
+
+
 def sidecar_key(episode_id: str) -> str:
     return f"{UPLOADS_PREFIX}{validate_episode_id(episode_id)}.json"
 
