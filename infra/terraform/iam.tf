@@ -88,7 +88,8 @@ data "aws_iam_policy_document" "transcode_task" {
     data.aws_iam_policy_document.media["transcode"].json,
   ]
 
-  # upload_file switches to a multipart upload for large MP3s and aborts it on failure.
+  # upload_file switches to a multipart upload for large MP3s (and the managed copy that moves
+  # an old version aside to a multipart copy) and aborts it on failure.
   statement {
     sid       = "AbortOwnMultipartUploads"
     actions   = ["s3:AbortMultipartUpload"]
@@ -159,10 +160,11 @@ data "aws_iam_policy_document" "transcribe_task" {
   }
 
   # A new recording under the same name moves the previous version's outputs aside
-  # (whichever of transcode and transcribe meets it first; podpipe.versions).
+  # (whichever of transcode and transcribe meets it first; podpipe.versions): a managed copy,
+  # multipart for a large file (aborted if it fails), then the original is deleted.
   statement {
     sid       = "MoveOldVersionsAside"
-    actions   = ["s3:DeleteObject"]
+    actions   = ["s3:DeleteObject", "s3:AbortMultipartUpload"]
     resources = ["${local.bucket_arn}/episodes/*"]
   }
 
@@ -237,6 +239,14 @@ data "aws_iam_policy_document" "notify_task" {
     sid       = "BriefDeliveryMarkers"
     actions   = ["s3:GetObject", "s3:PutObject"]
     resources = ["${local.bucket_arn}/prep/*/notifications/*"]
+  }
+
+  # Nor has an upload whose name is no episode: its "Upload failed" markers live beside its
+  # record, under rejected/<hash>/notifications/.
+  statement {
+    sid       = "RejectedUploadDeliveryMarkers"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.bucket_arn}/rejected/*/notifications/*"]
   }
 
   # "Brief Prepared" links the week's brief (prep/<date>/brief.md) with a presigned URL,

@@ -161,6 +161,10 @@ class AudioTranscoded(PodpipeEvent):
     """What was wrong with the host's sidecar/upload metadata (skipped, never fatal)."""
     source_etag: str = ""
     """The upload's ETag: which recording this MP3 was made from."""
+    version: int | None = None
+    """The episode version (podpipe.versions) this was made for: work for a version that a
+    newer recording replaced is dropped, never written among the new one's outputs (None:
+    not known, the consumer takes the version current when it starts)."""
 
 
 class TranscodeFailed(PodpipeEvent):
@@ -234,6 +238,10 @@ class VideoTranscoded(PodpipeEvent):
     """The picture was stream-copied; False: re-encoded for ``reencode_reasons``."""
     reencode_reasons: list[str] = Field(default_factory=list)
     elapsed_seconds: float = 0.0
+    version: int | None = None
+    """The episode version (podpipe.versions) this was made for: work for a version that a
+    newer recording replaced is dropped, never written among the new one's outputs (None:
+    not known, the consumer takes the version current when it starts)."""
 
 
 class VideoSubtitled(PodpipeEvent):
@@ -329,6 +337,10 @@ class TranscriptReady(PodpipeEvent):
     language: str
     backend: str
     elapsed_seconds: float = 0.0
+    version: int | None = None
+    """The episode version (podpipe.versions) this was made for: work for a version that a
+    newer recording replaced is dropped, never written among the new one's outputs (None:
+    not known, the consumer takes the version current when it starts)."""
 
 
 class TranscriptionFailed(PodpipeEvent):
@@ -362,6 +374,10 @@ class PromptRequested(PodpipeEvent):
     model: str
     transcript_json: S3Location
     replay: bool = False
+    version: int | None = None
+    """The episode version (podpipe.versions) this was made for: work for a version that a
+    newer recording replaced is dropped, never written among the new one's outputs (None:
+    not known, the consumer takes the version current when it starts)."""
 
 
 class PromptCompleted(PodpipeEvent):
@@ -383,6 +399,10 @@ class PromptCompleted(PodpipeEvent):
     estimated_cost_usd: float
     missing_dependencies: list[str] = Field(default_factory=list)
     """Prompts whose output this one was made without (they failed for good): not plain done."""
+    version: int | None = None
+    """The episode version (podpipe.versions) this was made for: work for a version that a
+    newer recording replaced is dropped, never written among the new one's outputs (None:
+    not known, the consumer takes the version current when it starts)."""
 
 
 class PromptFailed(PodpipeEvent):

@@ -102,6 +102,14 @@ def rejected_record_key(upload_key: str) -> str:
     return f"{REJECTED_PREFIX}{digest}.json"
 
 
+def rejected_notification_marker(upload_key: str, delivery_id: str, channel: str) -> str:
+    """notify's delivery marker for an "Upload failed" message on one channel (no episode
+    folder exists): ``rejected/<hash>/notifications/<delivery-id>.<channel>.json``, beside the
+    upload's record ``rejected/<hash>.json``."""
+    record = rejected_record_key(upload_key).removesuffix(".json")
+    return f"{record}/notifications/{_safe_name(delivery_id)}.{_safe_name(channel)}.json"
+
+
 def sidecar_key(episode_id: str) -> str:
     return f"{UPLOADS_PREFIX}{validate_episode_id(episode_id)}.json"
 
@@ -392,6 +400,26 @@ class EpisodeKeys:
         return self._k(f"versions/{int(number)}/")
 
     @property
+    def release_record(self) -> str:
+        """The release (podpipe.release): its state, chosen title, approval, publication."""
+        return self._k("release.json")
+
+    @property
+    def release_prefix(self) -> str:
+        """The host's edited show notes (``release/show-notes.vNNN.md``) the release points at."""
+        return self._k("release/")
+
+    def kept_across_versions(self, key: str) -> bool:
+        """True for a key a new recording leaves where it is: the version record, the earlier
+        versions, and the release (an approved or published release keeps its state; the
+        host sees the new version's outputs in it)."""
+        return (
+            key in (self.version_record, self.release_record)
+            or key.startswith(self.versions_prefix)
+            or key.startswith(self.release_prefix)
+        )
+
+    @property
     def notifications_prefix(self) -> str:
         return self._k("notifications/")
 
@@ -430,6 +458,19 @@ class StageRecord(BaseModel):
     @property
     def seconds(self) -> float | None:
         return None if self.finished_at is None else self.finished_at - self.started_at
+
+
+class VersionRecord(BaseModel):
+    """``episodes/<id>/version.json``: which recording the episode's outputs are made from
+    (written by podpipe.versions; the stage ledger reads its number to fence off stale work)."""
+
+    model_config = ConfigDict(extra="forbid")
+    number: int
+    source_etag: str
+    state: Literal["archiving", "current"]
+    claimed_by: str
+    claimed_at: float
+    previous: int | None = None
 
 
 # --------------------------------------------------------------------------- prep (before an episode)

@@ -5,6 +5,12 @@ One port (:class:`StageLedger`), one S3 adapter (:class:`S3StageLedger`, the rec
 (:func:`fail_stage`: record the failed stage, then announce it). The prompt stages' names and
 the command that replays a failed prompt are built here too, so the llm worker, `podpipe
 status`, notify and the demo agree on them.
+
+The version fence: the events a stage works from carry the episode version they were made
+for (podpipe.versions); before a stage writes into ``episodes/<id>/`` it asks the ledger which
+version is current there (:func:`superseded`), so the late work of a recording that was
+replaced is dropped instead of landing among the new version's outputs. An output records
+its version too, so "it exists already" only counts for the same version (:func:`same_version`).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import structlog
 
 from podpipe import s3io
-from podpipe.layout import StageRecord, StageRecordStatus
+from podpipe.layout import EpisodeKeys, StageRecord, StageRecordStatus, VersionRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -59,6 +65,10 @@ class StageLedger(Protocol):
 
     def read(self, episode_id: str, stage: str) -> StageRecord | None: ...
 
+    def current_version(self, episode_id: str) -> int | None:
+        """The episode's current version (``version.json``); None before its first upload."""
+        ...
+
 
 class S3StageLedger:
     """The ledger in the episode's bucket (an injected boto3 client)."""
@@ -92,6 +102,43 @@ class S3StageLedger:
 
     def read(self, episode_id: str, stage: str) -> StageRecord | None:
         return s3io.read_stage(self._s3, self.bucket, episode_id, stage)
+
+    def current_version(self, episode_id: str) -> int | None:
+        raw = s3io.get_json_or_none(self._s3, self.bucket, EpisodeKeys(episode_id).version_record)
+        try:
+            return None if raw is None else VersionRecord.model_validate(raw).number
+        except ValueError:
+            return None  # unreadable: the next upload starts a new version (podpipe.versions)
+
+
+def same_version(recorded: object, version: int | None) -> bool:
+    """An output recorded for version ``recorded`` counts as made for ``version`` (either
+    unknown: made before versions were recorded, or asked for without one: it counts)."""
+    return recorded is None or version is None or recorded == version
+
+
+def pinned_version(ledger: StageLedger, episode_id: str, version: int | None) -> int | None:
+    """The version a piece of work belongs to: the one its event names, else (a request made
+    by hand, an older producer) the one current when the work starts."""
+    return version if version is not None else ledger.current_version(episode_id)
+
+
+def superseded(ledger: StageLedger, episode_id: str, version: int | None, *, work: str) -> bool:
+    """True (and logged) when work made for ``version`` must not land in the episode's folder
+    any more: a newer recording replaced it (its outputs were moved to ``versions/<n>/``)."""
+    if version is None:
+        return False
+    current = ledger.current_version(episode_id)
+    if current is None or current == version:
+        return False
+    log.info(
+        "versions.stale_work_dropped",
+        episode_id=episode_id,
+        version=version,
+        current_version=current,
+        work=work,
+    )
+    return True
 
 
 def record_failure(

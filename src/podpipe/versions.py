@@ -2,6 +2,8 @@
 upload key starts version n+1, and everything made from version n moves aside to
 ``episodes/<id>/versions/<n>/`` so every stage (transcript, prompts, clips, the digest) runs
 again for the new one. An identical re-upload (same ETag) is the same version: nothing moves.
+The release (``release.json`` and the host's edited notes under ``release/``) is not an output
+of a recording: it stays where it is, so an approved or published release keeps its state.
 
 Transcode and transcribe both see every upload, in parallel; whichever first meets a new
 ETag claims the version in ``episodes/<id>/version.json`` with an S3 conditional write
@@ -11,21 +13,27 @@ until it is current, so neither writes new outputs into a folder that is being a
 claimer that dies mid-archive has its message redelivered with the same id, and finishes.
 
 The rule (:func:`next_step`) is pure; :func:`begin_version` is the S3 shell every stage shares.
+
+The stages that begin a version stamp its number on what they announce (:func:`stamped`);
+every later stage carries it on and checks it before writing (``podpipe.stages.superseded``),
+so the late work of a replaced recording (a prompt still running when the new one arrived)
+is dropped rather than mixed into the new version's outputs.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from podpipe.episodes_s3 import list_objects
-from podpipe.events import EpisodeVersionStarted, S3Location
-from podpipe.layout import EpisodeKeys
+from podpipe.events import EpisodeVersionStarted, Event, S3Location
+from podpipe.layout import EpisodeKeys, VersionRecord
 from podpipe.runtime.errors import RetryableError
 from podpipe.s3io import put_json, put_json_if_absent
 
@@ -37,18 +45,6 @@ _CONDITION_FAILED = {"PreconditionFailed", "412", "ConditionalRequestConflict", 
 
 class VersionBusyError(RetryableError):
     """Another stage is moving the previous version aside: try again in a moment."""
-
-
-class VersionRecord(BaseModel):
-    """``episodes/<id>/version.json``: which recording the episode's outputs are made from."""
-
-    model_config = ConfigDict(extra="forbid")
-    number: int
-    source_etag: str
-    state: Literal["archiving", "current"]
-    claimed_by: str
-    claimed_at: float
-    previous: int | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +83,16 @@ def version_started(
             source=source,
             archived_prefix=EpisodeKeys(episode_id).version_prefix(start.previous),
         )
+    ]
+
+
+def stamped(events: Iterable[Event], number: int) -> list[Event]:
+    """The events with version ``number`` on every one that carries a version and names none."""
+    return [
+        e.model_copy(update={"version": number})
+        if "version" in type(e).model_fields and getattr(e, "version", None) is None
+        else e
+        for e in events
     ]
 
 
@@ -162,18 +168,18 @@ def begin_version(
 
 def archive(s3: S3Client, bucket: str, keys: EpisodeKeys, number: int) -> int:
     """Move every output of the episode under ``versions/<number>/`` (idempotent: a second
-    run finds nothing left to move). Returns how many objects moved."""
+    run finds nothing left to move); the release stays (EpisodeKeys.kept_across_versions).
+    Returns how many objects moved."""
     destination = keys.version_prefix(number)
     moved = 0
     for obj in list(list_objects(s3, bucket, keys.root)):
-        if obj.key.startswith(keys.versions_prefix) or obj.key == keys.version_record:
+        if keys.kept_across_versions(obj.key):
             continue
         relative = obj.key[len(keys.root) :]
-        s3.copy_object(
-            Bucket=bucket,
-            Key=destination + relative,
-            CopySource={"Bucket": bucket, "Key": obj.key},
-        )
+        # boto3's managed copy: one CopyObject for a small object, a multipart copy (parts
+        # of UploadPartCopy, content type and metadata kept) for a large one, where a single
+        # CopyObject refuses anything above 5 GB (a long video episode's upload-sized files).
+        s3.copy({"Bucket": bucket, "Key": obj.key}, bucket, destination + relative)
         s3.delete_object(Bucket=bucket, Key=obj.key)
         moved += 1
     return moved

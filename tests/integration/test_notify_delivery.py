@@ -638,3 +638,22 @@ def test_chaos_two_notify_tasks_duplicates_and_a_flaky_webhook_still_deliver_onc
         stack.s3.get_object(Bucket=stack.bucket, Key=KEYS.completed_marker)["Body"].read()
     )
     assert marker["state"] == "notified"
+
+
+def test_an_upload_failed_marker_is_kept_in_s3_beside_the_rejected_upload(stack: Stack) -> None:
+    """ "Upload failed" has no episode folder: its delivery marker lives under rejected/, and
+    the S3 ledger's claim rule holds there as everywhere (a retry never sends it twice)."""
+    from podpipe.layout import rejected_record_key
+    from podpipe_notify.delivery import DeliveryRef, S3DeliveryLedger, marker_key
+
+    ledger = S3DeliveryLedger(stack.s3, stack.bucket)
+    ref = DeliveryRef("", "upload-rejected-abc", "sns", rejected_upload="uploads/a b/../x.m4a")
+    assert ledger.claim(ref, "m-1") == "send"
+    ledger.mark_sent(ref, "m-1")
+
+    assert marker_key(ref).startswith(rejected_record_key(ref.rejected_upload)[: -len(".json")])
+    stored = json.loads(
+        stack.s3.get_object(Bucket=stack.bucket, Key=marker_key(ref))["Body"].read()
+    )
+    assert (stored["state"], stored["rejected_upload"]) == ("sent", "uploads/a b/../x.m4a")
+    assert ledger.claim(ref, "m-2") == "already-sent"

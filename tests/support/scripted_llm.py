@@ -228,7 +228,11 @@ def synthetic_transcript(
 
 
 def transcript_ready(
-    episode_id: str, duration_seconds: float = 1800.0, bucket: str = "test-bucket"
+    episode_id: str,
+    duration_seconds: float = 1800.0,
+    bucket: str = "test-bucket",
+    *,
+    version: int | None = None,
 ) -> Any:
     """A "Transcript Ready" event pointing at the episode's standard keys."""
     from podpipe.events import TranscriptReady
@@ -251,6 +255,7 @@ def transcript_ready(
         word_count=1000,
         language="en",
         backend="synthetic",
+        version=version,
     )
 
 
@@ -333,12 +338,13 @@ class Harness:
         )
         return transcript
 
-    def dispatch(self, episode_id: str = "ep-1") -> list[Any]:
+    def dispatch(self, episode_id: str = "ep-1", *, version: int | None = None) -> list[Any]:
         from podpipe.runtime.service import MessageContext
 
+        duration = self.store.transcripts[episode_id].duration_seconds
         events = list(
             self.dispatcher.handle(
-                transcript_ready(episode_id, self.store.transcripts[episode_id].duration_seconds),
+                transcript_ready(episode_id, duration, version=version),
                 MessageContext("m-dispatch", "llm-dispatch", 1, 5),
             )
         )
@@ -378,6 +384,19 @@ class Harness:
                     self.dead_letters.append((event, str(exc)))
                 else:
                     queue.append((event, receives + 1))  # visibility timeout ends: redelivered
+
+    def new_recording(self, episode_id: str = "ep-1", duration_seconds: float = 60.0) -> None:
+        """What podpipe.versions does when a different recording arrives under the same name:
+        the next version is current, the old one's outputs and records are moved aside, and
+        the new transcript (here shorter) is written."""
+        self.ledger.versions[episode_id] = self.ledger.versions.get(episode_id, 1) + 1
+        for key in [k for k in self.ledger.records if k[0] == episode_id]:
+            del self.ledger.records[key]
+        for outputs in (self.store.outputs, self.store.output_meta):
+            for key in [k for k in outputs if k[0] == episode_id]:
+                del outputs[key]
+        self.store.manifests.pop(episode_id, None)
+        self.add_episode(episode_id, duration_seconds)
 
     def completed(self) -> dict[str, Any]:
         from podpipe.events import PromptCompleted

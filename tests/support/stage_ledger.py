@@ -16,6 +16,8 @@ class MemoryStageLedger:
 
     records: dict[tuple[str, str], StageRecord] = field(default_factory=dict)
     history: list[StageRecord] = field(default_factory=list)
+    versions: dict[str, int] = field(default_factory=dict)
+    """The current version per episode (``version.json``); an episode not here has none."""
     broken: bool = False
     """True: every write raises, like an S3 that is down."""
 
@@ -47,3 +49,6 @@ class MemoryStageLedger:
 
     def read(self, episode_id: str, stage: str) -> StageRecord | None:
         return self.records.get((episode_id, stage))
+
+    def current_version(self, episode_id: str) -> int | None:
+        return self.versions.get(episode_id)

@@ -528,3 +528,47 @@ def test_a_failed_media_event_becomes_clips_failed(
     record = ledger.read(EPISODE, "clips")
     assert record is not None
     assert record.status == "failed"
+
+
+# --------------------------------------------------------------------------- versions (issue 16)
+
+
+def test_clips_cut_while_a_new_recording_arrived_are_dropped_not_written(
+    store: MemoryStore, renderer: FakeRenderer
+) -> None:
+    """Issue #16: clips of version 1 still rendering when a corrected recording arrives must
+    not land in version 2's clips/ (nor record the stage done for it)."""
+    ledger = MemoryStageLedger(versions={EPISODE: 1})
+
+    def render_while_replaced(*args: Any) -> RenderResult:
+        result = renderer(*args)
+        ledger.versions[EPISODE] = 2  # re-uploaded mid-render
+        return result
+
+    handler = ClipsHandler(
+        store,
+        ClipsConfig(bucket=BUCKET, options=RenderOptions()),
+        render_while_replaced,
+        ledger=ledger,
+    )
+    assert handler.on_picks(completed().model_copy(update={"version": 1}), CTX) == []
+    assert store.list_keys(KEYS.clips_prefix) == []
+    assert all(r.status != "done" for r in ledger.history)
+
+
+def test_events_of_a_replaced_version_render_nothing_and_fail_nothing(
+    store: MemoryStore, renderer: FakeRenderer
+) -> None:
+    ledger = MemoryStageLedger(versions={EPISODE: 2})
+    handler = handler_for(store, renderer, ledger)
+    stale_picks = completed().model_copy(update={"version": 1})
+    stale_audio = audio_transcoded().model_copy(update={"version": 1})
+
+    assert handler.on_picks(stale_picks, CTX) == []
+    assert handler.on_media(stale_audio, CTX) == []
+    assert handler.on_failure(stale_picks, Failure(reason="gone", error_type="E")) == []
+    assert renderer.calls == []
+    assert ledger.history == []
+    # The current version's picks render as before.
+    (event,) = handler.on_picks(completed().model_copy(update={"version": 2}), CTX)
+    assert isinstance(event, ClipsRendered)

@@ -37,6 +37,9 @@ CALLS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "upload_file": (("s3:PutObject", "s3:AbortMultipartUpload"), None),
     "upload_fileobj": (("s3:PutObject", "s3:AbortMultipartUpload"), None),
     "copy_object": (("s3:GetObject", "s3:PutObject"), None),
+    # boto3's managed copy: CopyObject, or above 8 MB a multipart copy (UploadPartCopy is
+    # GetObject on the source and PutObject on the target), aborted when it fails.
+    "copy": (("s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"), r"\bs3\b"),
     "delete_object": (("s3:DeleteObject",), None),
     "delete_objects": (("s3:DeleteObject",), None),  # one DeleteObject per key in the batch
     "list_objects_v2": (("s3:ListBucket",), None),

@@ -172,3 +172,18 @@ def test_an_unreadable_sidecar_is_one_clear_problem(raw: bytes, expected: str) -
     assert reading.metadata.title == "From S3"
     [problem] = reading.problems
     assert problem.startswith(expected)
+
+
+def test_the_release_is_kept_across_versions_and_the_outputs_are_not() -> None:
+    from podpipe.release.model import ReleaseKeys
+
+    keys = EpisodeKeys("ep-1")
+    release = ReleaseKeys("ep-1", "show")
+    assert keys.release_record == release.release
+    assert release.notes_version(3).startswith(keys.release_prefix)
+    kept = [keys.version_record, keys.release_record, release.notes_version(3)]
+    kept.append(keys.version_prefix(1) + "audio.mp3")
+    assert all(keys.kept_across_versions(k) for k in kept)
+    moved = [keys.audio, keys.prompt_output("titles", "md"), keys.completed_marker]
+    moved += [keys.stage_record("clips"), keys.notification_marker("d-1", "email")]
+    assert not any(keys.kept_across_versions(k) for k in moved)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,19 @@ def test_an_unknown_prompt_is_a_clear_error(transcript_file: Path) -> None:
     assert result.exit_code == 2
     assert "no prompt 'faq' in the catalog" in result.output
     assert "Traceback" not in result.output
+
+
+def test_prompts_list_json_prints_one_json_document_when_it_fails() -> None:
+    """Issue #16: every `--json` mode prints one JSON document on stdout, errors included
+    (like `podpipe status --json` and `dlq list --json`); the red line stays on stderr."""
+    env = {**NO_LLM, "PODPIPE_LLM_PROVIDER": "bogus"}
+
+    result = CliRunner().invoke(prompts_app, ["list", "--local", "--json"], env=env)
+
+    assert result.exit_code == 2
+    document = json.loads(result.stdout)
+    assert document["exit_code"] == 2
+    assert "PODPIPE_LLM_PROVIDER" in document["error"]
+    assert "PODPIPE_LLM_PROVIDER" in result.stderr
+    plain = CliRunner().invoke(prompts_app, ["list", "--local"], env=env)
+    assert (plain.exit_code, plain.stdout) == (2, "")

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from podpipe.events import PromptCompleted, PromptRequested, PromptsDispatched
+from podpipe.events import Failure, PromptCompleted, PromptRequested, PromptsDispatched
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
 from podpipe_llm.ratelimit import RateLimiter
 from podpipe_llm.settings import RateLimit
-from tests.support.scripted_llm import FakeClock, Harness, ScriptedProvider
+from tests.support.scripted_llm import (
+    ExtractiveProvider,
+    FakeClock,
+    Harness,
+    ScriptedProvider,
+    transcript_ready,
+)
 
 ALL = {
     "titles", "show-notes", "chapters", "blog-post", "social-posts", "clip-picks",
@@ -330,3 +338,80 @@ def test_a_prompt_naming_an_unconfigured_provider_fails_alone_and_replays_with_a
     harness.drain([broken.model_copy(update={"model": "extractive", "replay": True})])
     assert "pull-quotes" in harness.completed()
     assert harness.store.output_meta[("ep-1", "pull-quotes")]["model"] == "extractive"
+
+
+# --------------------------------------------------------------------------- versions (issue 16)
+
+
+def test_a_prompt_of_the_old_recording_that_finishes_late_never_lands_in_the_new_version() -> None:
+    """Issue #16: a prompt of version 1 still running when a corrected recording arrives must
+    not write into version 2's folder, where the new run would skip it ("skipped_existing")."""
+    harness = Harness.build()
+    harness.add_episode(duration_seconds=1800.0)
+    harness.ledger.versions["ep-1"] = 1
+    old_requests = harness.dispatch(version=1)
+    chapters_v1 = next(e for e in old_requests if getattr(e, "prompt_id", "") == "chapters")
+    assert chapters_v1.version == 1
+
+    def answer_while_replaced(request: object) -> str:
+        harness.new_recording(duration_seconds=60.0)  # re-uploaded mid-call
+        harness.provider.answer = None
+        return ExtractiveProvider().complete(request).text  # type: ignore[arg-type]
+
+    harness.provider.answer = answer_while_replaced
+    assert harness.worker.handle(chapters_v1, first_try("chapters")) == []
+    assert ("ep-1", "chapters") not in harness.store.output_meta
+    assert ("ep-1", "prompt-chapters") not in harness.ledger.records
+
+    new_requests = harness.dispatch(version=2)
+    assert new_requests[0].skipped_existing == []
+    assert {getattr(e, "prompt_id", None) for e in new_requests[1:]} == ALL
+    harness.drain(new_requests)
+    chapters = harness.completed()["chapters"]
+    assert chapters.version == 2
+    assert harness.store.output_meta[("ep-1", "chapters")]["version"] == 2
+    starts = [
+        c["startTime"] for c in json.loads(harness.store.outputs[("ep-1", "chapters")])["chapters"]
+    ]
+    assert starts
+    assert max(starts) < 60.0  # made from the new, 60-second recording
+
+
+def test_an_old_versions_output_that_landed_anyway_is_not_taken_for_the_new_one() -> None:
+    """A stale output written in the instant of the archive carries its version: the new
+    version's dispatch requests the prompt again and no dependent prompt uses it."""
+    harness = Harness.build()
+    harness.add_episode(duration_seconds=60.0)
+    harness.ledger.versions["ep-1"] = 2
+    stale = {"prompt_id": "chapters", "version": 1, "model": "bedrock:test-model"}
+    harness.store.output_meta[("ep-1", "chapters")] = stale
+    harness.store.outputs[("ep-1", "chapters")] = '{"version": "1.2.0", "chapters": []}'
+
+    requests = harness.dispatch(version=2)
+    assert requests[0].skipped_existing == []
+    blog_post = next(e for e in requests if getattr(e, "prompt_id", "") == "blog-post")
+    assert harness.worker.handle(blog_post, first_try("blog-post")) == []  # waits for v2's
+    record = harness.ledger.records[("ep-1", "prompt-blog-post")]
+    assert record.details["waiting_for"] == ["chapters"]
+
+
+def test_a_request_of_a_replaced_version_is_dropped_and_its_failure_recorded_nowhere() -> None:
+    provider = ScriptedProvider()
+    harness = Harness.build(provider)
+    harness.add_episode()
+    harness.ledger.versions["ep-1"] = 1
+    titles_v1 = next(
+        e for e in harness.dispatch(version=1) if getattr(e, "prompt_id", "") == "titles"
+    )
+    harness.new_recording()
+
+    assert harness.worker.handle(titles_v1, first_try("titles")) == []
+    failure = Failure(reason="no transcript", error_type="PermanentError")
+    assert harness.worker.on_failure(titles_v1, failure) == []
+    assert provider.requests == []
+    assert harness.ledger.records == {}
+    stale_ready = harness.dispatcher.handle(
+        transcript_ready("ep-1", 60.0, version=1), MessageContext("m-d", "llm-dispatch", 1, 5)
+    )
+    assert stale_ready == []
+    assert "ep-1" not in harness.store.manifests

@@ -187,3 +187,45 @@ def _note() -> Any:
     from podpipe_notify import messages
 
     return messages.brief_for_guest(event(MAYA), event(MAYA).guests[0], BRIEF_MD)
+
+
+def test_upload_failed_reaches_each_channel_once_while_slack_is_down() -> None:
+    """Issue #16 audit: "Upload failed" (a key that names no episode) had no delivery marker:
+    with Slack down every retry of the notify message sent the e-mail again."""
+    from dataclasses import replace
+
+    from podpipe.events import UploadRejected
+    from podpipe.runtime.errors import RetryableError
+
+    mail = FakeChannel("sns")
+    slack = FakeChannel("slack", ChannelError("slack", "webhook request failed: ConnectError"))
+    ledger = FakeLedger()
+    handlers = NotifyHandlers(
+        store=MemoryNotifyStore(),
+        notifier=Fanout([mail, slack], ledger),
+        completion=None,  # type: ignore[arg-type]
+    )
+    rejected = UploadRejected(
+        source=S3Location(bucket="media", key="uploads/../etc/passwd.m4a"),
+        reason="upload key must name one file directly under 'uploads/'",
+    )
+    retry = MessageContext("m-1", "notify", 1, 5, event_id="event-1")
+    for attempt in (1, 2, 3):  # the runtime retries the same message
+        with pytest.raises(RetryableError, match="ConnectError"):
+            handlers.upload_rejected(rejected, replace(retry, receive_count=attempt))
+    assert [n.kind for n in mail.sent] == ["upload-rejected"]  # one e-mail, not three
+    slack.fail = None  # Slack is back
+    assert handlers.upload_rejected(rejected, retry) == []
+    assert ([n.kind for n in mail.sent], [n.kind for n in slack.sent]) == (
+        ["upload-rejected"],
+        ["upload-rejected"],
+    )
+
+
+def test_upload_failed_markers_live_beside_the_rejected_uploads_record() -> None:
+    from podpipe.layout import rejected_record_key
+
+    key = "uploads/../etc/passwd.m4a"
+    ref = DeliveryRef("", "upload-rejected-abc", "sns", rejected_upload=key)
+    record = rejected_record_key(key).removesuffix(".json")
+    assert marker_key(ref) == f"{record}/notifications/upload-rejected-abc.sns.json"

@@ -16,6 +16,11 @@ duplicate delivery re-announces the existing clips with fresh links, while a new
 output (a replay from the DLQ, another model) renders again and removes clips that the new
 picks no longer have. A media event that finds the clips already rendered announces nothing
 (the picks' delivery did). Transcription is never touched.
+
+Versions: both halves name the episode version they were made for. An event of a version
+that a newer recording replaced is dropped, and so is a render whose episode was replaced
+while it ran (checked before the upload and before the manifest): the old version's clips
+never land among the new version's outputs.
 """
 
 from __future__ import annotations
@@ -63,7 +68,7 @@ from podpipe.release.shows import (
 from podpipe.release.shows import CropBox as ShowCropBox
 from podpipe.runtime.errors import PermanentError, RetryableError
 from podpipe.runtime.service import MessageContext, Route
-from podpipe.stages import S3StageLedger, StageLedger, fail_stage
+from podpipe.stages import S3StageLedger, StageLedger, fail_stage, pinned_version, superseded
 from podpipe_clips.graph import CropBox
 from podpipe_clips.render import (
     EpisodeInput,
@@ -123,6 +128,7 @@ class _Job:
     options: RenderOptions
     fingerprint: str
     is_video: bool
+    version: int | None = None
 
 
 class ManifestClip(BaseModel):
@@ -203,6 +209,9 @@ class ClipsHandler:
         if event.prompt_id != PROMPT_ID:
             return []
         episode_id = event.episode_id
+        if superseded(self._ledger, episode_id, event.version, work=STAGE):
+            return []
+        version = pinned_version(self._ledger, episode_id, event.version)
         picks_key = EpisodeKeys(episode_id).prompt_output(PROMPT_ID, "json")
         picks_etag = self._store.etag(picks_key)
         if picks_etag is None:
@@ -219,13 +228,16 @@ class ClipsHandler:
             )
             log.info("clips.waiting", waiting_for=missing)
             return []
-        return self._render_or_reuse(episode_id, picks_etag, ctx, announce_reuse=True)
+        return self._render_or_reuse(episode_id, picks_etag, ctx, version, announce_reuse=True)
 
     def on_media(
         self, event: AudioTranscoded | VideoTranscoded, ctx: MessageContext
     ) -> Sequence[Event]:
         """The episode's MP3 (or picture) is ready: render now if the picks exist."""
         episode_id = event.episode_id
+        if superseded(self._ledger, episode_id, event.version, work=STAGE):
+            return []
+        version = pinned_version(self._ledger, episode_id, event.version)
         picks_etag = self._store.etag(EpisodeKeys(episode_id).prompt_output(PROMPT_ID, "json"))
         if picks_etag is None:
             # The first half of the join (or an episode whose catalog has no clip picks):
@@ -238,7 +250,7 @@ class ClipsHandler:
             # "Video Transcoded" or the next "Audio Transcoded" renders then.
             log.info("clips.waiting", waiting_for=missing)
             return []
-        return self._render_or_reuse(episode_id, picks_etag, ctx, announce_reuse=False)
+        return self._render_or_reuse(episode_id, picks_etag, ctx, version, announce_reuse=False)
 
     def _media_missing(self, episode_id: str) -> list[str]:
         """What the render still waits for: the MP3, and a video episode's picture while the
@@ -254,7 +266,13 @@ class ClipsHandler:
         return []
 
     def _render_or_reuse(
-        self, episode_id: str, picks_etag: str, ctx: MessageContext, *, announce_reuse: bool
+        self,
+        episode_id: str,
+        picks_etag: str,
+        ctx: MessageContext,
+        version: int | None,
+        *,
+        announce_reuse: bool,
     ) -> Sequence[Event]:
         keys = EpisodeKeys(episode_id)
         manifest_key = keys.clips_prefix + MANIFEST_NAME
@@ -270,7 +288,7 @@ class ClipsHandler:
         ):
             log.info("clips.already_rendered", clips=len(previous.clips), picks_etag=picks_etag)
             return [self._event(episode_id, previous)] if announce_reuse else []
-        job = _Job(episode_id, keys, picks_etag, metadata, options, fingerprint, is_video)
+        job = _Job(episode_id, keys, picks_etag, metadata, options, fingerprint, is_video, version)
         return self._cut(job, ctx)
 
     def _cut(self, job: _Job, ctx: MessageContext) -> Sequence[Event]:
@@ -323,7 +341,11 @@ class ClipsHandler:
                 options,
                 workdir / "out",
             )
+            if superseded(self._ledger, episode_id, job.version, work=STAGE):
+                return []  # a new recording arrived while these were cut: they are the old one's
             manifest = self._upload(keys, result, picks_etag, fingerprint, started)
+        if superseded(self._ledger, episode_id, job.version, work=STAGE):
+            return []
         stale = sorted(
             key
             for key in self._store.list_keys(keys.clips_prefix)
@@ -362,6 +384,8 @@ class ClipsHandler:
         self, event: PromptCompleted | AudioTranscoded | VideoTranscoded, failure: Failure
     ) -> Sequence[Event]:
         if isinstance(event, PromptCompleted) and event.prompt_id != PROMPT_ID:
+            return []
+        if superseded(self._ledger, event.episode_id, event.version, work=STAGE):
             return []
         return fail_stage(
             self._ledger,

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from podpipe.documents import Transcript
 from podpipe.layout import InvalidEpisodeKeyError, validate_episode_id
+from podpipe_cli.context import fail
 from podpipe_llm.catalog import Catalog, CatalogError, PromptSpec
 from podpipe_llm.providers.base import ProviderError
 from podpipe_llm.runner import InvalidOutputError, PromptRunner, RunResult
@@ -45,32 +46,46 @@ TranscriptFile = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
-    _err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code)
+def _fail(message: str, code: int = 1, *, json_output: bool = False) -> NoReturn:
+    """The CLI's one way to fail: a red line on stderr and, for ``--json``, the one JSON
+    document ``{"error", "exit_code"}`` on stdout (podpipe_cli.context.fail)."""
+    fail(message, code, json_output=json_output)
 
 
 @contextmanager
-def _clear_errors() -> Iterator[None]:
+def _clear_errors(*, json_output: bool = False) -> Iterator[None]:
+    """The errors a host meets as one line (for ``--json``, also one JSON document)."""
     try:
         yield
-    except (CatalogError, InvalidEpisodeKeyError) as exc:
-        _fail(str(exc), 2)
-    except ValidationError as exc:
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:
+        explained = _explain(exc)
+        if explained is None:
+            raise
+        _fail(*explained, json_output=json_output)
+
+
+def _explain(exc: Exception) -> tuple[str, int] | None:
+    """The message and exit code for a known error; None for a bug."""
+    if isinstance(exc, CatalogError | InvalidEpisodeKeyError):
+        return str(exc), 2
+    if isinstance(exc, ValidationError):
         problems = "; ".join(
             f"PODPIPE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
             for e in exc.errors()
         )
-        _fail(f"invalid configuration: {problems}", 2)
-    except (ProviderError, InvalidOutputError) as exc:
-        _fail(str(exc))
-    except NoCredentialsError:
-        _fail("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/…)")
-    except ClientError as exc:
+        return f"invalid configuration: {problems}", 2
+    if isinstance(exc, ProviderError | InvalidOutputError):
+        return str(exc), 1
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/…)", 1
+    if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
-        _fail(f"AWS refused: {error.get('Code')}: {error.get('Message', '')}")
-    except BotoCoreError as exc:
-        _fail(f"cannot reach AWS: {exc}")
+        return f"AWS refused: {error.get('Code')}: {error.get('Message', '')}", 1
+    if isinstance(exc, BotoCoreError):
+        return f"cannot reach AWS: {exc}", 1
+    return None
 
 
 class _Context:
@@ -159,7 +174,7 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="JSON instead of a table."),
 ) -> None:
     """List the catalog: id, output, model, dependencies, where each prompt comes from."""
-    with _clear_errors():
+    with _clear_errors(json_output=as_json):
         ctx = _Context(local_only=local)
         catalog = ctx.catalog()
         providers = build_providers(ctx.settings, bedrock_client=object())

@@ -17,7 +17,7 @@ import structlog
 from podpipe.events import Event, PromptRequested, PromptsDispatched, TranscriptReady
 from podpipe.runtime.errors import PermanentError
 from podpipe.runtime.service import MessageContext
-from podpipe.stages import StageLedger
+from podpipe.stages import StageLedger, pinned_version, same_version, superseded
 from podpipe_llm.catalog import CatalogError
 from podpipe_llm.providers.base import RefusedError
 from podpipe_llm.providers.registry import Providers
@@ -44,6 +44,9 @@ class Dispatcher:
     def handle(self, event: TranscriptReady, ctx: MessageContext) -> Sequence[Event]:
         started = time.time()
         episode_id = event.episode_id
+        if superseded(self._ledger, episode_id, event.version, work=DISPATCH_STAGE):
+            return []  # the transcript of a replaced recording: the new one dispatches anew
+        version = pinned_version(self._ledger, episode_id, event.version)
         try:
             catalog = self._catalog.load()
             planned = [(spec, self._providers.resolve(spec.model)) for spec in catalog.ordered()]
@@ -53,7 +56,9 @@ class Dispatcher:
         existing: list[str] = []
         entries = []
         for spec, model in planned:
-            done = self._store.read_output_metadata(episode_id, spec.id) is not None
+            stored = self._store.read_output_metadata(episode_id, spec.id)
+            # An output counts only for the version it was made for (podpipe.stages).
+            done = stored is not None and same_version(stored.get("version"), version)
             if done:
                 existing.append(spec.id)
             else:
@@ -63,6 +68,7 @@ class Dispatcher:
                         prompt_id=spec.id,
                         model=model,
                         transcript_json=event.transcript_json,
+                        version=version,
                     )
                 )
             entries.append(

@@ -14,6 +14,12 @@ the worker that ended it re-requests every prompt parked on it. Parking writes f
 then looks again, ending writes first and then looks for parked prompts, so one of the two
 always sees the other.
 
+Versions: a request names the episode version it was made for (its transcript's). A request
+for a version that a newer recording replaced is dropped, and so is its output when the
+replacement arrived while the model was running: it never lands among the new version's
+outputs, where the new run would take it for done. An output records its version, and only an
+output of the same version counts as existing (or as a dependency's output).
+
 A dependency that failed for good does not block: the prompt runs without it, says so in
 the variable, and the output is flagged (``missing_dependencies`` in its metadata, its stage
 record and "Prompt Completed"), so status and the digest never call it plain done.
@@ -40,7 +46,15 @@ from podpipe.events import (
 from podpipe.layout import EpisodeKeys
 from podpipe.runtime.errors import PermanentError, RetryableError
 from podpipe.runtime.service import MessageContext
-from podpipe.stages import StageLedger, prompt_stage, record_failure, replay_command
+from podpipe.stages import (
+    StageLedger,
+    pinned_version,
+    prompt_stage,
+    record_failure,
+    replay_command,
+    same_version,
+    superseded,
+)
 from podpipe_llm.catalog import Catalog, CatalogError, PromptSpec
 from podpipe_llm.prep.links import ShowNotesLinks
 from podpipe_llm.providers.base import RefusedError, ThrottledError, TransientError
@@ -89,9 +103,19 @@ class PromptWorker:
             raise PermanentError(f"prompt {prompt_id!r} cannot run: {exc}") from exc
         if not spec.enabled:
             raise PermanentError(f"prompt {prompt_id!r} is disabled in the catalog")
+        work = prompt_stage(prompt_id)
+        if superseded(self._ledger, episode_id, event.version, work=work):
+            return []
+        event = event.model_copy(
+            update={"version": pinned_version(self._ledger, episode_id, event.version)}
+        )
 
         stored = self._store.read_output_metadata(episode_id, prompt_id)
-        if stored is not None and not event.replay:
+        if (
+            stored is not None
+            and not event.replay
+            and same_version(stored.get("version"), event.version)
+        ):
             # Redelivered after the output was written: announce it again, call no model
             # (and release what waits on it, in case the first time died before that).
             log.info("llm.output_exists")
@@ -107,12 +131,12 @@ class PromptWorker:
                 "transcribe the episode first"
             )
         metadata = self._store.read_metadata(episode_id)
-        dependencies, missing, waiting = self._dependencies(catalog, spec, episode_id)
+        dependencies, missing, waiting = self._dependencies(catalog, spec, event)
         if waiting:
             self._park(event, waiting, ctx)
             # Looked at again after parking: a dependency that ended meanwhile released
             # nobody (it did not see this record yet), so run now instead of waiting.
-            dependencies, missing, waiting = self._dependencies(catalog, spec, episode_id)
+            dependencies, missing, waiting = self._dependencies(catalog, spec, event)
             if waiting:
                 log.info("llm.prompt_parked", waiting_for=waiting)
                 return []
@@ -146,6 +170,9 @@ class PromptWorker:
             # Backoff inside this delivery is exhausted: let SQS redeliver later (and, after
             # maxReceiveCount, move the message to the DLQ; on_failure reports it).
             raise RetryableError(f"{event.model} kept failing: {exc}") from exc
+        if superseded(self._ledger, episode_id, event.version, work=work):
+            # A new recording arrived while the model ran: this output is of the old one.
+            return []
         if self._links is not None:
             text = self._links.apply(episode_id, prompt_id, result.text, transcript)
             result = dataclasses.replace(result, text=text)
@@ -154,6 +181,10 @@ class PromptWorker:
 
     def on_failure(self, event: PromptRequested, failure: Failure) -> Sequence[Event]:
         """Final failure (permanent, or the last delivery): record it, say how to replay."""
+        if superseded(
+            self._ledger, event.episode_id, event.version, work=prompt_stage(event.prompt_id)
+        ):
+            return []  # the new version's prompt is not failed: it runs on its own request
         released: list[Event] = []
         if self._record_failure(event, failure, None):
             try:
@@ -177,16 +208,19 @@ class PromptWorker:
     # ----------------------------------------------------------------- steps
 
     def _dependencies(
-        self, catalog: Catalog, spec: PromptSpec, episode_id: str
+        self, catalog: Catalog, spec: PromptSpec, event: PromptRequested
     ) -> tuple[dict[str, str], list[str], list[str]]:
-        """Outputs to use, dependencies that failed for good, dependencies still to come."""
+        """Outputs to use, dependencies that failed for good, dependencies still to come
+        (an output of another version is still to come)."""
+        episode_id = event.episode_id
         outputs: dict[str, str] = {}
         missing: list[str] = []
         waiting: list[str] = []
         for dep_id in spec.depends_on:
             dep = catalog.get(dep_id)
             text = None
-            if self._store.read_output_metadata(episode_id, dep_id) is not None:
+            meta = self._store.read_output_metadata(episode_id, dep_id)
+            if meta is not None and same_version(meta.get("version"), event.version):
                 text = self._store.read_output(episode_id, dep_id, dep.extension)
             if text is not None:
                 outputs[dep_id] = text
@@ -266,6 +300,7 @@ class PromptWorker:
             "estimated_cost_usd": round(result.cost_usd, 6),
             "missing_dependencies": list(result.missing_dependencies),
             "replay": event.replay,
+            "version": event.version,
             "prompt_source": spec.source,
             "completed_at": datetime.now(UTC).isoformat(),
         }
@@ -314,6 +349,7 @@ class PromptWorker:
             attempts=stats.attempts,
             estimated_cost_usd=round(result.cost_usd, 6),
             missing_dependencies=list(result.missing_dependencies),
+            version=event.version,
         )
 
     def _completed_from_metadata(
@@ -336,6 +372,7 @@ class PromptWorker:
             attempts=int(stored.get("attempts", 1)),
             estimated_cost_usd=float(stored.get("estimated_cost_usd", 0.0)),
             missing_dependencies=[str(d) for d in stored.get("missing_dependencies", [])],
+            version=event.version,
         )
 
     def _record_failure(

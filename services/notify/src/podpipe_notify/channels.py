@@ -320,6 +320,7 @@ class Fanout:
                     delivery_id,
                     channel.name,
                     brief_date=notification.brief_date,
+                    rejected_upload=notification.rejected_upload,
                 )
                 if self.ledger is not None and delivery_id
                 else None

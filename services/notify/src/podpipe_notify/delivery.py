@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from botocore.exceptions import ClientError
 
 from podpipe.episodes_s3 import undelivered_notifications
-from podpipe.layout import EpisodeKeys, prep_notification_marker
+from podpipe.layout import EpisodeKeys, prep_notification_marker, rejected_notification_marker
 from podpipe.s3io import is_missing, put_json, put_json_if_absent
 
 if TYPE_CHECKING:
@@ -65,6 +65,8 @@ class DeliveryRef:
     channel: str
     # A brief's messages have no episode folder: their markers live under prep/<date>/.
     brief_date: str = ""
+    # Nor has a rejected upload: its markers live beside its record, under rejected/.
+    rejected_upload: str = ""
 
 
 class DeliveryLedger(Protocol):
@@ -86,6 +88,8 @@ class DeliveryLedger(Protocol):
 def marker_key(ref: DeliveryRef) -> str:
     if ref.brief_date:
         return prep_notification_marker(ref.brief_date, ref.delivery_id, ref.channel)
+    if ref.rejected_upload:
+        return rejected_notification_marker(ref.rejected_upload, ref.delivery_id, ref.channel)
     return EpisodeKeys(ref.episode_id).notification_marker(ref.delivery_id, ref.channel)
 
 
@@ -151,4 +155,6 @@ def _ref_fields(ref: DeliveryRef) -> dict[str, str]:
     fields = {"episode_id": ref.episode_id, "notification": ref.delivery_id, "channel": ref.channel}
     if ref.brief_date:
         fields["brief_date"] = ref.brief_date
+    if ref.rejected_upload:
+        fields["rejected_upload"] = ref.rejected_upload
     return fields

@@ -199,9 +199,10 @@ class NotifyHandlers:
         return self._deliver(ctx, [(note, f"version-started-{event.version}")])
 
     def upload_rejected(self, event: UploadRejected, ctx: MessageContext) -> Sequence[Event]:
-        # No episode folder to keep a delivery marker in: told once per event, best effort.
-        self._notifier.send(messages.upload_rejected(event))
-        return []
+        # No episode folder: the markers live beside the upload's record under rejected/, so
+        # a channel that is down is retried alone and the others are not told twice.
+        delivery = f"upload-rejected-{_short(ctx.event_id or ctx.message_id)}"
+        return self._deliver(ctx, [(messages.upload_rejected(event), delivery)])
 
     def brief_prepared(self, event: BriefPrepared, ctx: MessageContext) -> Sequence[Event]:
         # No episode exists yet: the delivery markers live under prep/<date>/notifications/,

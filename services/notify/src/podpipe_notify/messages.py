@@ -78,6 +78,7 @@ class Notification:
     level: Level = "info"
     sections: tuple[Section, ...] = field(default_factory=tuple)
     brief_date: str = ""  # a prep brief's message: no episode yet, its date instead
+    rejected_upload: str = ""  # an "Upload failed" message: no episode, the key as uploaded
 
 
 # --------------------------------------------------------------------------- helpers
@@ -274,6 +275,7 @@ def upload_rejected(event: UploadRejected) -> Notification:
         episode_id="",
         title=f"Upload failed: {event.source.key[:80]}",
         level="failure",
+        rejected_upload=event.source.key,
         sections=(
             Section(
                 text=f"{event.reason}\nRename the file (a-z, 0-9 and '-', e.g. "

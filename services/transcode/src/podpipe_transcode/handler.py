@@ -46,7 +46,7 @@ from podpipe.loudness import LoudnessMeasurement, LoudnessReading, LoudnessTarge
 from podpipe.runtime.errors import PermanentError, RejectedInputError
 from podpipe.runtime.service import MessageContext
 from podpipe.stages import StageLedger, fail_stage, record_failure
-from podpipe.versions import version_started
+from podpipe.versions import stamped, version_started
 from podpipe_transcode.backend import (
     TranscodeBackend,
     TranscodeJob,
@@ -143,7 +143,7 @@ class TranscodeHandler:
             audio_head = self.store.head(self.config.bucket, keys.audio)
             if reusable(existing, head.etag, audio_head):
                 log.info("transcode.reused", audio=existing.audio.uri, source_etag=head.etag)
-                return [*announced, self._announce(existing)]
+                return [*announced, *stamped([self._announce(existing)], version.number)]
 
         started = time.time()
         self.ledger.record(
@@ -181,8 +181,9 @@ class TranscodeHandler:
             encodes=info.encodes,
             elapsed_seconds=round(info.elapsed_seconds, 2),
         )
-        # A video upload's video.mp4 follows on this "Audio Transcoded" (make_video).
-        return [*announced, self._announce(info)]
+        # A video upload's video.mp4 follows on this "Audio Transcoded" (make_video), which
+        # carries the version on to its "Video Transcoded".
+        return [*announced, *stamped([self._announce(info)], version.number)]
 
     def on_failure(self, event: ObjectCreated, failure: Failure) -> Sequence[Event]:
         """The final failure: record it and tell the host why (when there is an episode)."""
@@ -358,6 +359,7 @@ class TranscodeHandler:
                 picture_copied=made.copied,
                 reencode_reasons=list(made.reasons),
                 elapsed_seconds=made.elapsed_seconds,
+                version=event.version,
             )
         ]
 

@@ -38,7 +38,7 @@ from podpipe.media import empty_upload_reason
 from podpipe.runtime.errors import PermanentError, RejectedInputError
 from podpipe.runtime.service import MessageContext
 from podpipe.stages import StageLedger, fail_stage
-from podpipe.versions import version_started
+from podpipe.versions import stamped, version_started
 from podpipe_transcribe import core
 from podpipe_transcribe.audio import BadAudioError
 from podpipe_transcribe.aws import episode_id_from_job_name
@@ -107,13 +107,14 @@ class TranscribeHandler:
         ready = self._already_done(episode_id, source, head.etag, previous)
         if ready is not None:
             log.info("transcribe.transcript_exists", source_etag=head.etag)
-            return [*announced, ready]
+            return [*announced, *stamped([ready], version.number)]
         started_at = time.time()
         details = {
             "source_bucket": source.bucket,
             "source_key": source.key,
             "source_etag": head.etag,
             "backend": self.backend.name,
+            "version": version.number,
         }
         self.ledger.record(
             episode_id,
@@ -155,7 +156,8 @@ class TranscribeHandler:
                     job_name=outcome.job_name,
                 ),
             ]
-        return [*announced, self._finish(episode_id, source, head.etag, outcome, started_at, ctx)]
+        finished = self._finish(episode_id, source, head.etag, outcome, started_at, ctx)
+        return [*announced, *stamped([finished], version.number)]
 
     def upload_failed(self, event: ObjectCreated, failure: Failure) -> Sequence[Event]:
         try:
@@ -189,6 +191,7 @@ class TranscribeHandler:
             return []  # superseded by a newer upload of the episode, or never started here
         source = _source_of(stage)
         etag = str(stage.details.get("source_etag", ""))
+        version = stage.details.get("version")
         if stage.status == "done":
             is_self_check = event.transcription_job_status == SELF_CHECK_STATUS
             ready = self._already_done(episode_id, source, etag, stage)
@@ -201,7 +204,8 @@ class TranscribeHandler:
             if event.transcription_job_status == SELF_CHECK_STATUS:
                 self._schedule_check(job_name)  # keep exactly one self-check chain alive
             return []
-        return [self._finish(episode_id, source, etag, outcome, stage.started_at, ctx)]
+        finished = self._finish(episode_id, source, etag, outcome, stage.started_at, ctx)
+        return stamped([finished], version) if isinstance(version, int) else [finished]
 
     def job_failed(self, event: TranscribeJobStateChanged, failure: Failure) -> Sequence[Event]:
         episode_id = episode_id_from_job_name(self.config.name_prefix, event.transcription_job_name)
@@ -235,7 +239,7 @@ class TranscribeHandler:
         if not self.store.exists(EpisodeKeys(episode_id).transcript_json):
             return None
         d = stage.details
-        return _ready_event(
+        ready = _ready_event(
             self.store.bucket,
             episode_id,
             source,
@@ -245,6 +249,8 @@ class TranscribeHandler:
             str(d.get("backend", self.backend.name)),
             float(d.get("elapsed_seconds", 0.0)),
         )
+        version = d.get("version")
+        return ready.model_copy(update={"version": version}) if isinstance(version, int) else ready
 
     def _finish(
         self,
@@ -290,8 +296,9 @@ class TranscribeHandler:
             "elapsed_seconds": elapsed,
         }
         stage = self.ledger.read(episode_id, STAGE)
-        if stage is not None and "job_name" in stage.details:
-            details["job_name"] = stage.details["job_name"]
+        for carried in ("job_name", "version"):
+            if stage is not None and carried in stage.details:
+                details[carried] = stage.details[carried]
         self.ledger.record(
             episode_id,
             STAGE,
