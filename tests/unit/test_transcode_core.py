@@ -64,6 +64,15 @@ def test_too_long_is_refused_from_the_header() -> None:
     check_source(MediaInfo("wav", 3600, (AAC,), has_video=False), "ep.wav", 4 * 3600)
 
 
+@pytest.mark.parametrize("name", ["ep.mp4", "ep.mov", "ep.mkv", "ep.webm"])
+def test_a_four_hour_video_is_refused_from_its_header_like_audio(name: str) -> None:
+    """Before any MP3 or video.mp4 work starts, whatever the container."""
+    info = MediaInfo(name.rsplit(".", 1)[1], 4 * 3600 + 1, (AAC,), has_video=True)
+    with pytest.raises(BadInputError, match=r"4 h 0 min 1 s long; the maximum is 4 h"):
+        check_source(info, name, 4 * 3600)
+    check_source(MediaInfo(info.format_name, 3 * 3600, (AAC,), has_video=True), name, 4 * 3600)
+
+
 def test_a_video_without_sound_is_refused() -> None:
     with pytest.raises(BadInputError, match="video without a sound track"):
         check_source(MediaInfo("mov", 10, (), has_video=True), "ep.mov", 100)
