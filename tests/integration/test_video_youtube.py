@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from podpipe.bucket import S3BucketStore
-from podpipe.events import EpisodeCompleted, EpisodePublished, ObjectCreated, YoutubePrepared
+from podpipe.events import (
+    AudioTranscoded,
+    EpisodeCompleted,
+    EpisodePublished,
+    ObjectCreated,
+    YoutubePrepared,
+)
 from podpipe.ffmpeg import probe_streams, run_ffmpeg
 from podpipe.layout import EpisodeKeys
 from podpipe.release.model import NotesVersion, TitleChoice, approve, new_release, release_key
@@ -70,16 +76,19 @@ def test_a_video_episode_gets_youtube_md_and_thumbnails(stack: Stack, tmp_path: 
     )
     settings = TranscodeSettings(name_prefix=stack.settings.name_prefix, bucket=stack.bucket)
     backend = FfmpegBackend(progress_log_seconds=3600)
-    TranscodeHandler(
+    transcode = TranscodeHandler(
         S3ObjectStore(stack.s3),
         backend,
         TranscodeConfig(stack.bucket, settings.loudness_targets(), settings.mp3_encoding()),
         video=backend,
         ledger=S3StageLedger(stack.s3, stack.bucket),
-    ).handle(
+    )
+    [*_, audio] = transcode.handle(
         ObjectCreated.model_validate({"bucket": {"name": stack.bucket}, "object": {"key": key}}),
         CTX,
     )
+    assert isinstance(audio, AudioTranscoded)
+    transcode.make_video(audio, CTX)  # video.mp4, on the MP3's "Audio Transcoded"
     put(stack, keys.prompt_output("show-notes", "md"), "## About\n\n- **Boats** <3\n")
     put(stack, keys.prompt_output("chapters", "json"), json.dumps(CHAPTERS))
     picks = {"clips": [{"start": 3.0, "end": 15.0, "title": "Boats", "hook": "Why boats"}]}
