@@ -30,6 +30,8 @@ from podpipe.layout import EpisodeKeys, StageRecord, StageRecordStatus
 from podpipe.stages import prompt_id_of, prompt_stage
 
 IN_DLQ: Final = "in DLQ"
+DIGEST_DELIVERY: Final = "episode-completed"
+"""notify's delivery id of the "Episode completed" digest (one marker per channel)."""
 StageState = Literal[StageRecordStatus, "pending", "in DLQ"]
 """A stage's state as status sees it: its own record's, or pending / sitting in a DLQ."""
 EpisodeState = Literal["pending", "running", "completed", "failed"]
@@ -121,6 +123,8 @@ class EpisodeStatus:
     completed_marker: bool = False
     exists: bool = True
     notes: tuple[str, ...] = field(default_factory=tuple)
+    digest_undelivered: tuple[str, ...] = ()
+    """The channels the "Episode completed" digest failed to reach (notify's markers)."""
 
     def stage(self, name: str) -> StageStatus | None:
         return next((s for s in self.stages if s.stage == name), None)
@@ -356,6 +360,15 @@ def episode_status(
         completed_marker=keys.completed_marker in existing,
         exists=has_anything,
         notes=tuple(notes),
+        digest_undelivered=tuple(
+            sorted(
+                {
+                    str(m.get("channel", "?"))
+                    for m in undelivered
+                    if m.get("notification") == DIGEST_DELIVERY
+                }
+            )
+        ),
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from podpipe.episodes import DIGEST_DELIVERY
 from podpipe.events import PromptRequested, S3Location, to_envelope
 from podpipe.layout import EpisodeKeys, EpisodeMetadata
 from podpipe.s3io import put_json, put_text, record_stage
@@ -283,6 +284,22 @@ def test_wait_exit_codes(cli_env: Stack) -> None:
     )
     announced = invoke("wait", "ep-done", "--timeout", "30", "--quiet")
     assert announced.stdout.strip() == "ep-done completed"
+    # The digest reached the e-mail but not Slack: "completed" says which channel missed it.
+    marker = EpisodeKeys("ep-done").notification_marker(DIGEST_DELIVERY, "slack")
+    put_json(
+        cli_env.s3,
+        cli_env.bucket,
+        marker,
+        {
+            "episode_id": "ep-done",
+            "notification": DIGEST_DELIVERY,
+            "channel": "slack",
+            "state": "failed",
+            "reason": "webhook request failed: ConnectError",
+        },
+    )
+    half = invoke("wait", "ep-done", "--timeout", "30", "--quiet")
+    assert half.stdout.strip() == "ep-done completed (digest not delivered to slack)"
 
     failed = invoke("wait", "ep-failed", "--timeout", "30")
     assert failed.exit_code == 1, failed.output

@@ -64,7 +64,12 @@ def run_wait(
                 if not quiet:
                     render_episode(status, console)
                 # Say what happened: every output exists, but was the team told?
-                announced = "" if status.completed_marker else " (digest not announced yet)"
+                if not status.completed_marker:
+                    announced = " (digest not announced yet)"
+                elif status.digest_undelivered:
+                    announced = f" (digest not delivered to {', '.join(status.digest_undelivered)})"
+                else:
+                    announced = ""
                 typer.echo(f"{episode_id} completed{announced}")
                 return EXIT_COMPLETED
             if status.state == "failed":

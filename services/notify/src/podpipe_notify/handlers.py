@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from podpipe.episodes import DIGEST_DELIVERY
 from podpipe.events import (
     AudioTranscoded,
     BriefPrepared,
@@ -229,7 +230,7 @@ class NotifyHandlers:
         # Seen on the bus: the claiming message need not re-emit it on a retry.
         self._completion.mark_received(event.episode_id)
         note = messages.episode_completed(event, title=self._episode_title(event.episode_id))
-        self._deliver(ctx, [(note, "episode-completed")])
+        self._deliver(ctx, [(note, DIGEST_DELIVERY)])
         self._completion.mark_notified(event.episode_id)
         return []
 
