@@ -70,7 +70,19 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )
     mute = folder / "mute.mp4"
     run_ffmpeg(["-i", str(web), "-map", "0:v", "-c", "copy", str(mute)])
-    return {"web": web, "phone": rotated, "sliver": sliver, "vfr": vfr, "mute": mute}
+    # A browser recording (a call-recording tool's export): VP9 and Opus in WebM.
+    webm = folder / "call.webm"
+    run_ffmpeg(
+        [
+            *("-i", str(web), "-map", "0:v", "-map", "0:a", "-c:v", "libvpx-vp9"),
+            *("-deadline", "realtime", "-cpu-used", "8", "-b:v", "200k"),
+            *("-c:a", "libopus", "-b:a", "48k", str(webm)),
+        ],
+        label="make-test-webm",
+    )
+    return {
+        "web": web, "phone": rotated, "sliver": sliver, "vfr": vfr, "mute": mute, "webm": webm
+    }  # fmt: skip
 
 
 def handler_for(stack: Stack) -> TranscodeHandler:
@@ -148,6 +160,25 @@ def test_a_web_ready_video_gets_its_picture_copied_and_its_sound_normalised(
     assert -17.0 <= integrated <= -15.0
     assert peak <= -1.0
     assert video.integrated_lufs == pytest.approx(integrated, abs=0.5)
+
+
+def test_a_webm_browser_recording_becomes_a_web_ready_mp4_and_an_mp3(
+    stack: Stack, videos: dict[str, Path], tmp_path: Path
+) -> None:
+    audio, video = transcoded(stack, "vid-webm", videos["webm"])
+    assert audio.duration_seconds == pytest.approx(SECONDS, abs=0.2)
+    assert isinstance(video, VideoTranscoded)
+    assert not video.picture_copied
+    assert "vp9 is not H.264" in video.reencode_reasons
+    local = download_video(stack, tmp_path, "vid-webm")
+    assert_moov_before_mdat(local)
+    info = probe(local)
+    [picture] = info.video_streams
+    assert (picture.codec, picture.width, picture.height) == ("h264", 160, 120)
+    assert info.audio_streams[0].codec == "aac"
+    integrated, peak = measure(local)
+    assert -17.0 <= integrated <= -15.0
+    assert peak <= -1.0
 
 
 def test_a_sideways_odd_sized_phone_video_comes_out_upright_and_even(
