@@ -240,6 +240,13 @@ class NotifyHandlers:
         delivery = f"episode-published-{int(event.published_at.timestamp())}"
         return self._deliver(ctx, [(messages.episode_published(event), delivery)])
 
+    def episode_unpublished(
+        self, event: EpisodeUnpublished, ctx: MessageContext
+    ) -> Sequence[Event]:
+        # Sent on every unpublish; the delivery key makes a redelivery or a replay send once.
+        delivery = f"episode-unpublished-{int(event.unpublished_at.timestamp())}"
+        return self._deliver(ctx, [(messages.episode_unpublished(event), delivery)])
+
     def promotion_ready(self, event: PromotionReadyToPost, ctx: MessageContext) -> Sequence[Event]:
         # The item's marker makes the promote service emit this once; the delivery key covers
         # a redelivery of this message.
@@ -292,7 +299,7 @@ class NotifyHandlers:
             Route(EpisodePublished, self.episode_published),
             Route(BriefPrepared, self.brief_prepared),
             Route(ReleaseTimeReached, self.quiet),
-            Route(EpisodeUnpublished, self.quiet),
+            Route(EpisodeUnpublished, self.episode_unpublished),
             Route(PromotionReadyToPost, self.promotion_ready),
             Route(PromotionPosted, self.promotion_posted),
             Route(PromotionFailed, self.promotion_failed),

@@ -27,6 +27,7 @@ from podpipe.events import (
     ClipsRendered,
     EpisodeCompleted,
     EpisodePublished,
+    EpisodeUnpublished,
     EpisodeVersionStarted,
     Failure,
     PromotionFailed,
@@ -449,6 +450,22 @@ def episode_published(event: EpisodePublished) -> Notification:
                 text=f"{event.show_title} · {event.episode_id} went out {how}, "
                 f"{when_text(event.published_at)}.\nguid {event.guid}",
                 links=(Link("Feed", event.feed_url), Link("Episode (MP3)", event.episode_url)),
+            ),
+        ),
+    )
+
+
+def episode_unpublished(event: EpisodeUnpublished) -> Notification:
+    """The episode was taken out of its feed (or its scheduled release cancelled)."""
+    return Notification(
+        kind="episode-unpublished",
+        episode_id=event.episode_id,
+        title=f"Unpublished: {event.episode_id}",
+        sections=(
+            Section(
+                text=f"{event.episode_id} was taken out of the {event.show_id} feed "
+                f"(or its scheduled release was cancelled), {when_text(event.unpublished_at)}. "
+                "Its promotion plan is cancelled; `podpipe publish` puts it back.",
             ),
         ),
     )
