@@ -59,11 +59,18 @@ def run(localstack: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
         yield pipeline_run
 
 
-def test_sample_episode_becomes_a_release(run: Run) -> None:
-    episode = "e2e-happy"
+@pytest.fixture(scope="module")
+def sample_episode(run: Run) -> str:
+    """The sample uploaded once and processed to the end: the happy path checks its outputs
+    and the release test approves and publishes it (one pipeline run serves both)."""
+    episode = "e2e-sample"
     run.upload(episode)
-
     assert run.wait(episode) == 0, "podpipe wait should report the episode completed"
+    return episode
+
+
+def test_sample_episode_becomes_a_release(run: Run, sample_episode: str) -> None:
+    episode = sample_episode
     keys = EpisodeKeys(episode)
     s3, bucket = run.stack.s3, run.stack.bucket
 
@@ -110,14 +117,14 @@ def test_sample_episode_becomes_a_release(run: Run) -> None:
     assert any("Audio ready" in n.subject or "audio" in n.subject.lower() for n in run.email)
 
 
-def test_the_episode_is_approved_published_and_in_the_feed(run: Run, tmp_path: Path) -> None:
+def test_the_episode_is_approved_published_and_in_the_feed(
+    run: Run, sample_episode: str, tmp_path: Path
+) -> None:
     """upload → outputs → approve with the second generated title and edited notes →
     publish → the feed, fetched over HTTP from the local public/ server, lists the episode
     with exactly that title and those notes (read by gPodder's podcastparser)."""
-    episode = "e2e-release"
+    episode = sample_episode
     s3, bucket = run.stack.s3, run.stack.bucket
-    run.upload(episode)
-    assert run.wait(episode) == 0
 
     with serving(s3, bucket) as base_url:
         show = show_config(base_url, title=SHOW_TITLE)
