@@ -22,6 +22,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from podpipe.layout import EpisodeKeys
+
 ReleaseState = Literal["draft", "approved", "scheduled", "published", "unpublished"]
 EpisodeType = Literal["full", "trailer", "bonus"]
 
@@ -149,7 +151,7 @@ class ReleaseKeys:
 
     def notes_version(self, number: int) -> str:
         """Host-edited notes: beside the model's outputs/show-notes.md, never over it."""
-        return f"episodes/{self.episode_id}/release/show-notes.v{number:03d}.md"
+        return f"{EpisodeKeys(self.episode_id).release_prefix}show-notes.v{number:03d}.md"
 
     @property
     def index(self) -> str:
@@ -166,7 +168,7 @@ class ReleaseKeys:
 
 def release_key(episode_id: str) -> str:
     """``episodes/<id>/release.json``: the release itself (compare-and-swap)."""
-    return f"episodes/{episode_id}/release.json"
+    return EpisodeKeys(episode_id).release_record
 
 
 def schedule_key(episode_id: str) -> str:
