@@ -239,7 +239,7 @@ class PromotionDesk:
         for item_id in item_ids:
             marker = self.marker(episode_id, item_id) or {}
             state, uri = marker.get("state"), marker.get("post_uri")
-            if state == "posted" or state == "reminded":
+            if state in planning.WENT_OUT:
                 found[item_id] = (state, uri if isinstance(uri, str) else None)
         return found
 

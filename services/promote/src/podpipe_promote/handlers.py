@@ -1,9 +1,10 @@
 """The promote queue's handlers: "Episode Published" makes the plan, "Episode Unpublished"
-cancels it, "Promotion Item Due" delivers one item. A network that stays down after the desk's own retries, or that refuses the
-post (rate limit, too-long text, bad credentials), is retried by the runtime's redelivery with
-backoff (the queue's max_receive_count), then dead-lettered alone: a refusal is not retried
-within the message, but a host who fixes the text meanwhile sees the next attempt post it.
-Then "Promotion Failed" tells the team, and `podpipe dlq replay --queue promote` posts it once."""
+cancels it, "Promotion Item Due" delivers one item. A network that stays down after the
+desk's own retries, or that refuses the post (rate limit, too-long text, bad credentials), is
+retried by the runtime's redelivery with backoff (the queue's max_receive_count), then
+dead-lettered alone: a refusal is not retried within the message, but a host who fixes the
+text meanwhile sees the next attempt post it. Then "Promotion Failed" tells the team, and
+`podpipe dlq replay --queue promote` posts it once."""
 
 from __future__ import annotations
 
