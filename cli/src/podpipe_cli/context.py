@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -160,15 +160,24 @@ def describe(exc: BaseException, endpoint: str = "") -> str | None:
 
 
 @contextmanager
-def friendly_errors(endpoint: str = "", *, json_output: bool = False) -> Iterator[None]:
+def friendly_errors(
+    endpoint: str = "",
+    *,
+    json_output: bool = False,
+    explain: Callable[[Exception], tuple[str, int] | None] | None = None,
+) -> Iterator[None]:
     """Turn known AWS/config errors into one red line and exit code 3 (2 for a wrong choice
     of DLQ options); let bugs through. ``json_output``: a ``--json`` command, whose stdout is
-    always ONE JSON document — here ``{"error": ..., "exit_code": ...}``."""
+    always ONE JSON document — here ``{"error": ..., "exit_code": ...}``. ``explain``: a
+    plugin's own errors (message and exit code), asked before the ones above."""
     try:
         yield
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:
+        explained = explain(exc) if explain is not None else None
+        if explained is not None:
+            fail(*explained, json_output=json_output)
         message = describe(exc, endpoint)
         if message is None:
             raise

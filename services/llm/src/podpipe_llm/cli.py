@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -23,7 +23,7 @@ from rich.table import Table
 
 from podpipe.documents import Transcript
 from podpipe.layout import InvalidEpisodeKeyError, validate_episode_id
-from podpipe_cli.context import fail
+from podpipe_cli.context import fail, friendly_errors
 from podpipe_llm.catalog import Catalog, CatalogError, PromptSpec
 from podpipe_llm.providers.base import ProviderError
 from podpipe_llm.runner import InvalidOutputError, PromptRunner, RunResult
@@ -52,18 +52,10 @@ def _fail(message: str, code: int = 1, *, json_output: bool = False) -> NoReturn
     fail(message, code, json_output=json_output)
 
 
-@contextmanager
-def _clear_errors(*, json_output: bool = False) -> Iterator[None]:
-    """The errors a host meets as one line (for ``--json``, also one JSON document)."""
-    try:
-        yield
-    except (typer.Exit, typer.Abort):
-        raise
-    except Exception as exc:
-        explained = _explain(exc)
-        if explained is None:
-            raise
-        _fail(*explained, json_output=json_output)
+def _clear_errors(*, json_output: bool = False) -> AbstractContextManager[None]:
+    """The errors a host meets as one line (for ``--json``, also one JSON document): the
+    CLI's friendly_errors, asking this plugin's own mapping first."""
+    return friendly_errors(json_output=json_output, explain=_explain)
 
 
 def _explain(exc: Exception) -> tuple[str, int] | None:
